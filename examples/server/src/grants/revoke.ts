@@ -1,0 +1,27 @@
+import { hashRefreshToken, looksLikeRefreshToken } from '../crypto/refresh-token.ts';
+import { invalidRequest } from '../http/errors.ts';
+import type { GrantContext } from './context.ts';
+
+/**
+ * RFC 7009 revocation. Revoking any refresh token of a family revokes the whole family
+ * (every generation, and the grace replays). Unknown tokens, access tokens and tokens of
+ * another client get the same 200 (RFC 7009 section 2.2), so the endpoint reveals nothing.
+ * `token_type_hint` is accepted and ignored: only refresh tokens are revocable here (access
+ * tokens are short-lived JWTs). Enrolled device keys are kept: see `revokeUserSessions`.
+ */
+export async function revoke(context: GrantContext, params: Map<string, string>, clientId: string | undefined): Promise<void> {
+  const token = params.get('token');
+  if (token === undefined) throw invalidRequest('The token parameter is required.');
+  if (!looksLikeRefreshToken(token)) {
+    context.record('revoke', 'invalid', { clientId, reason: 'not a refresh token' });
+    return;
+  }
+  const tokenHash = hashRefreshToken(token);
+  const found = await context.repository.findRefreshToken(tokenHash);
+  if (!found || (clientId !== undefined && found.family.clientId !== clientId)) {
+    context.record('revoke', 'invalid', { clientId, reason: found ? 'client mismatch' : 'unknown token' });
+    return;
+  }
+  await context.repository.revokeFamilyOfToken(tokenHash, context.now(), 'revoked by client');
+  context.record('revoke', 'revoked', { clientId, familyId: found.family.id, userId: found.family.userId });
+}

@@ -1,0 +1,271 @@
+/**
+ * The session-keeper reference OAuth 2.0 server, as a library: start it in-process on a
+ * free port for end-to-end tests, benchmarks and demos.
+ *
+ * @example
+ * ```ts
+ * import { startServer } from '../examples/server/src/index.ts';
+ * const server = await startServer({ port: 0, now: () => clock.now() });
+ * const res = await fetch(`${server.url}/auth/login`, {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify({ username: 'alice', password: 'secret', client_id: 'demo' }),
+ * });
+ * // ... POST server.tokenEndpoint with grant_type=refresh_token ...
+ * await server.close();
+ * ```
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { createApp } from './app.ts';
+import { AccessTokens } from './crypto/access-token.ts';
+import { hashPassword } from './crypto/password.ts';
+import { loadSigningKey } from './crypto/signing-key.ts';
+import { logEntry, type GrantLogEntry } from './grant-log.ts';
+import type { GrantContext } from './grants/context.ts';
+import { prepareLogin } from './grants/login.ts';
+import { RateLimiter } from './http/rate-limit.ts';
+import { openRepository } from './storage/open.ts';
+
+export type { GrantKind, GrantLogEntry, GrantOutcome } from './grant-log.ts';
+export type { TokenResponse } from './grants/token-response.ts';
+
+/** Options of {@link startServer}. Every one has a default; lifetimes are in seconds. */
+export type StartServerOptions = {
+  /** TCP port; `0` (the default) picks a free one. */
+  port?: number;
+  /** Interface to bind. Default `127.0.0.1`. */
+  host?: string;
+  /**
+   * `sqlite:<file>`, `sqlite::memory:` or `postgres://...`. Default: a fresh SQLite file in
+   * a temporary folder, deleted by `close()`.
+   */
+  databaseUrl?: string;
+  /** Access token lifetime. Default 900 (15 minutes). */
+  accessTokenTtlSeconds?: number;
+  /** Refresh token idle lifetime, counted from each rotation. Default 1 209 600 (14 days). */
+  refreshTokenTtlSeconds?: number;
+  /** Absolute session lifetime, counted from sign-in. Default 2 592 000 (30 days). */
+  sessionMaxSeconds?: number;
+  /** How long a just-rotated refresh token still gets the same response. Default 30. */
+  refreshGraceSeconds?: number;
+  /**
+   * Requests per minute to `/oauth/token` and `/auth/login` per client_id and remote
+   * address; `0` disables the limit. Default 300 (a burst of 50 refreshes fits easily).
+   */
+  rateLimitPerMinute?: number;
+  /**
+   * Users to create (or whose password to reset) at start: `{ alice: 'secret' }` or
+   * `'alice:secret,bob:secret2'`. Default: alice/secret and bob/secret2.
+   */
+  seedUsers?: Record<string, string> | string;
+  /**
+   * The clock, in epoch milliseconds, used for every time decision: token `iat`/`exp`,
+   * idle and absolute expiry, the grace window, assertion checks, the rate-limit window.
+   * Default `Date.now`.
+   */
+  now?: () => number;
+  /** Called with every grant outcome (also kept in {@link RunningServer.grantLog}). */
+  log?: (entry: GrantLogEntry) => void;
+  /**
+   * The issuer (`iss` of access tokens, base of every endpoint URL). Default
+   * `http://<host>:<port>` of the listening socket. Servers sharing a database behind one
+   * address must be given the same issuer to accept each other's access tokens.
+   */
+  issuer?: string;
+  /** The `aud` of access tokens. Default `<issuer>/api`. */
+  audience?: string;
+  /**
+   * The ES256 private key as a JWK JSON string. Default: the key stored in the database
+   * (created by the first server that starts on it).
+   */
+  jwtPrivateJwk?: string;
+};
+
+/** A started server. */
+export type RunningServer = {
+  /** Base URL, e.g. `http://127.0.0.1:54321`. */
+  url: string;
+  /** The issuer (equal to `url` unless the `issuer` option was given). */
+  issuer: string;
+  /** `<issuer>/oauth/token`. */
+  tokenEndpoint: string;
+  /** `<issuer>/oauth/revoke`. */
+  revocationEndpoint: string;
+  /** The database actually used (the generated temporary file when none was given). */
+  databaseUrl: string;
+  /**
+   * Every grant outcome so far, oldest first (at most the last 10 000). Never contains a
+   * token or a password.
+   */
+  grantLog: GrantLogEntry[];
+  /**
+   * Revokes every session (token family) of the user and deletes their enrolled device
+   * keys, as an administrator would after a password reset: every refresh token and every
+   * device-key assertion of the user is refused afterwards. Access tokens already issued
+   * stay valid until they expire. Resolves to the number of sessions revoked (0 for an
+   * unknown user).
+   */
+  revokeUserSessions(username: string): Promise<number>;
+  /** Stops accepting connections, waits for in-flight requests, closes the database. */
+  close(): Promise<void>;
+};
+
+const GRANT_LOG_LIMIT = 10_000;
+
+function positiveInteger(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  const resolved = value ?? fallback;
+  if (!Number.isInteger(resolved) || resolved < (allowZero ? 0 : 1)) {
+    throw new TypeError(`${name} must be ${allowZero ? 'a non-negative' : 'a positive'} integer (got ${String(value)})`);
+  }
+  return resolved;
+}
+
+/** Parses `alice:secret,bob:secret2`. Passwords may contain `:`; usernames may not. */
+export function parseSeedUsers(seed: Record<string, string> | string): Map<string, string> {
+  const users = new Map<string, string>();
+  const pairs =
+    typeof seed === 'string'
+      ? seed
+          .split(',')
+          .map((pair) => pair.trim())
+          .filter((pair) => pair !== '')
+          .map((pair) => {
+            const colon = pair.indexOf(':');
+            if (colon <= 0) throw new TypeError('seedUsers must look like "alice:secret,bob:secret2"');
+            return [pair.slice(0, colon), pair.slice(colon + 1)] as const;
+          })
+      : Object.entries(seed);
+  for (const [username, password] of pairs) {
+    if (username === '' || password === '') throw new TypeError('seed users need a username and a password');
+    users.set(username, password);
+  }
+  return users;
+}
+
+/**
+ * Starts the reference server: opens (and migrates) the database, seeds the users, loads
+ * or creates the signing key, and listens.
+ */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const now = options.now ?? Date.now;
+  const accessTokenTtlSeconds = positiveInteger('accessTokenTtlSeconds', options.accessTokenTtlSeconds, 900);
+  const refreshTokenTtlSeconds = positiveInteger('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds, 14 * 86_400);
+  const sessionMaxSeconds = positiveInteger('sessionMaxSeconds', options.sessionMaxSeconds, 30 * 86_400);
+  const refreshGraceSeconds = positiveInteger('refreshGraceSeconds', options.refreshGraceSeconds, 30, true);
+  const rateLimitPerMinute = positiveInteger('rateLimitPerMinute', options.rateLimitPerMinute, 300, true);
+  const seedUsers = parseSeedUsers(options.seedUsers ?? { alice: 'secret', bob: 'secret2' });
+
+  let temporaryDir: string | undefined;
+  let databaseUrl = options.databaseUrl;
+  if (databaseUrl === undefined) {
+    temporaryDir = mkdtempSync(join(tmpdir(), 'session-keeper-server-'));
+    databaseUrl = `sqlite:${join(temporaryDir, 'server.sqlite')}`;
+  }
+  const repository = await openRepository(databaseUrl);
+  const httpServer = createAdaptorServer({ fetch: (request, env) => handler(request, env) }) as Server;
+  let handler: (request: Request, env: unknown) => Response | Promise<Response> = () =>
+    new Response('{"error":"temporarily_unavailable","error_description":"Starting."}', {
+      status: 503,
+      headers: { 'Content-Type': 'application/json', 'Retry-After': '1' },
+    });
+
+  try {
+    await Promise.all([
+      prepareLogin(),
+      ...[...seedUsers].map(async ([username, password]) =>
+        repository.upsertUser({ id: randomUUID(), username, passwordHash: await hashPassword(password) }),
+      ),
+    ]);
+    const signingKey = await loadSigningKey(repository, options.jwtPrivateJwk);
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    const address = httpServer.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    const issuer = (options.issuer ?? url).replace(/\/+$/, '');
+    const tokenEndpoint = `${issuer}/oauth/token`;
+
+    const grantLog: GrantLogEntry[] = [];
+    const log = (entry: GrantLogEntry) => {
+      grantLog.push(entry);
+      if (grantLog.length > GRANT_LOG_LIMIT) grantLog.splice(0, grantLog.length - GRANT_LOG_LIMIT);
+      options.log?.(entry);
+    };
+    const accessTokens = new AccessTokens({
+      key: signingKey,
+      issuer,
+      audience: options.audience ?? `${issuer}/api`,
+      ttlSeconds: accessTokenTtlSeconds,
+      now,
+    });
+    const grants: GrantContext = {
+      repository,
+      accessTokens,
+      settings: { issuer, tokenEndpoint, refreshTokenTtlSeconds, sessionMaxSeconds, refreshGraceSeconds },
+      now,
+      log,
+      record: (grant, outcome, details) => log(logEntry(now(), grant, outcome, details)),
+    };
+    const app = createApp({
+      grants,
+      accessTokens,
+      signingKey,
+      rateLimiter: new RateLimiter(rateLimitPerMinute, now),
+      issuer,
+    });
+    handler = (request, env) => app.fetch(request, env);
+
+    // Housekeeping on the real timer (it only deletes what the injected clock says is dead).
+    const purge = () => void repository.purgeExpired(now()).catch(() => {});
+    purge();
+    const purgeTimer = setInterval(purge, 60_000);
+    purgeTimer.unref();
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      issuer,
+      tokenEndpoint,
+      revocationEndpoint: `${issuer}/oauth/revoke`,
+      databaseUrl,
+      grantLog,
+      async revokeUserSessions(username: string): Promise<number> {
+        const user = await repository.findUserByUsername(username);
+        if (!user) return 0;
+        const count = await repository.revokeUserSessions(user.id, now());
+        log(logEntry(now(), 'revoke', 'revoked', { userId: user.id, reason: 'user sessions revoked' }));
+        return count;
+      },
+      close() {
+        closing ??= (async () => {
+          clearInterval(purgeTimer);
+          await new Promise<void>((resolve) => {
+            httpServer.close(() => resolve());
+            httpServer.closeIdleConnections();
+          });
+          await repository.close();
+          if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    httpServer.close();
+    await repository.close().catch(() => {});
+    if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Versioned schema migrations, applied in order and recorded in `schema_migrations`.
+ * Never edit a released migration: append a new one. Times are epoch milliseconds.
+ */
+export type Migration = { version: number; name: string; sqlite: string; postgres: string };
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sqlite: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL
+      );
+      CREATE TABLE signing_keys (
+        id TEXT PRIMARY KEY,
+        kid TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE token_families (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revoke_reason TEXT
+      );
+      CREATE INDEX token_families_user_id ON token_families(user_id);
+      CREATE INDEX token_families_expires_at ON token_families(expires_at);
+      CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        rotated_at INTEGER,
+        replay BLOB,
+        replay_until INTEGER
+      );
+      CREATE INDEX refresh_tokens_family_id ON refresh_tokens(family_id);
+      CREATE INDEX refresh_tokens_replay_until ON refresh_tokens(replay_until);
+      CREATE TABLE device_keys (
+        thumbprint TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX device_keys_user_id ON device_keys(user_id);
+      CREATE TABLE used_jtis (
+        jti_key TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX used_jtis_expires_at ON used_jtis(expires_at);
+    `,
+    postgres: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL
+      );
+      CREATE TABLE signing_keys (
+        id TEXT PRIMARY KEY,
+        kid TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE token_families (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        revoke_reason TEXT
+      );
+      CREATE INDEX token_families_user_id ON token_families(user_id);
+      CREATE INDEX token_families_expires_at ON token_families(expires_at);
+      CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        rotated_at BIGINT,
+        replay BYTEA,
+        replay_until BIGINT
+      );
+      CREATE INDEX refresh_tokens_family_id ON refresh_tokens(family_id);
+      CREATE INDEX refresh_tokens_replay_until ON refresh_tokens(replay_until);
+      CREATE TABLE device_keys (
+        thumbprint TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX device_keys_user_id ON device_keys(user_id);
+      CREATE TABLE used_jtis (
+        jti_key TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX used_jtis_expires_at ON used_jtis(expires_at);
+    `,
+  },
+];
+
+/**
+ * How long a dead family (revoked or past its absolute end) is kept before purging, so
+ * that a late reuse of one of its tokens is still recognised and logged as such.
+ */
+export const DEAD_FAMILY_RETENTION_MS = 7 * 24 * 3600 * 1000;

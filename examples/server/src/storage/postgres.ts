@@ -1,0 +1,256 @@
+import pg from 'pg';
+import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
+import {
+  decideRedemption,
+  DeviceKeyConflictError,
+  type DeviceKeyRecord,
+  type FamilyRecord,
+  type NewSession,
+  type RedeemInput,
+  type RedeemResult,
+  type Repository,
+  type SigningKeyRecord,
+  type UserRecord,
+} from './repository.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser } from './rows.ts';
+
+/** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
+const MIGRATION_LOCK_KEY = 0x5e55_10e;
+
+type Client = pg.PoolClient;
+
+/**
+ * PostgreSQL repository on a `pg` Pool: several server processes may share one database.
+ * Rotation locks the presented token's row (`SELECT ... FOR UPDATE`), so concurrent
+ * redemptions of one token, in any process, queue on that row; the first rotates with a
+ * conditional `UPDATE ... WHERE rotated_at IS NULL`, the others then see it rotated and
+ * read the stored replay.
+ */
+export class PostgresRepository implements Repository {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+
+  constructor(connectionString: string, poolSize = 10) {
+    this.#pool = new pg.Pool({ connectionString, max: poolSize });
+    // An idle client that loses its connection must not crash the process.
+    this.#pool.on('error', () => {});
+  }
+
+  async #transaction<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      // Session-level advisory lock: a second process starting at the same time waits
+      // here, then finds every migration applied.
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      try {
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+        );
+        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+        const applied = new Set(rows.map((r) => Number(r.version)));
+        for (const migration of migrations) {
+          if (applied.has(migration.version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(migration.postgres);
+            await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+              migration.version,
+              migration.name,
+            ]);
+            await client.query('COMMIT');
+          } catch (error) {
+            await client.query('ROLLBACK');
+            throw error;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async upsertUser(user: UserRecord): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)
+       ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash`,
+      [user.id, user.username, user.passwordHash],
+    );
+  }
+
+  async findUserByUsername(username: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.#pool.query('SELECT id, username, password_hash FROM users WHERE username = $1', [username]);
+    return rows[0] && toUser(rows[0]);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.#pool.query('SELECT id, username, password_hash FROM users WHERE id = $1', [id]);
+    return rows[0] && toUser(rows[0]);
+  }
+
+  async loadOrCreateSigningKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord> {
+    // First process inserts; the others (and every later start) load what it stored.
+    await this.#pool.query(
+      `INSERT INTO signing_keys (id, kid, private_jwk, created_at) VALUES ('current', $1, $2, $3)
+       ON CONFLICT (id) DO NOTHING`,
+      [candidate.kid, candidate.privateJwk, Date.now()],
+    );
+    const { rows } = await this.#pool.query("SELECT kid, private_jwk FROM signing_keys WHERE id = 'current'");
+    const row = rows[0];
+    if (!row) throw new Error('signing key missing after insert');
+    return { kid: String(row.kid), privateJwk: String(row.private_jwk) };
+  }
+
+  async createSession(session: NewSession): Promise<void> {
+    const { family, token, deviceKey } = session;
+    await this.#transaction(async (client) => {
+      if (deviceKey) {
+        const { rows } = await client.query(
+          `INSERT INTO device_keys (thumbprint, user_id, client_id, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (thumbprint) DO UPDATE SET client_id = excluded.client_id, created_at = excluded.created_at
+           WHERE device_keys.user_id = excluded.user_id
+           RETURNING thumbprint`,
+          [deviceKey.thumbprint, deviceKey.userId, deviceKey.clientId, deviceKey.publicJwk, deviceKey.createdAt],
+        );
+        if (rows.length === 0) throw new DeviceKeyConflictError('device key is enrolled for another user');
+      }
+      await client.query(
+        'INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+        [family.id, family.userId, family.clientId, family.origin, family.createdAt, family.expiresAt],
+      );
+      await client.query(
+        'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)',
+        [token.tokenHash, family.id, token.issuedAt, token.expiresAt],
+      );
+    });
+  }
+
+  async findRefreshToken(tokenHash: string) {
+    const { rows } = await this.#pool.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [tokenHash]);
+    const row = rows[0];
+    return row && { token: toToken(row), family: toFamily(row) };
+  }
+
+  async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
+    return this.#transaction(async (client): Promise<RedeemResult> => {
+      // Concurrent redemptions of this token (in any process) wait here for the winner's
+      // commit, then read the row as it rotated it.
+      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1 FOR UPDATE OF t`, [
+        input.tokenHash,
+      ]);
+      const row = rows[0];
+      if (!row) return { outcome: 'invalid', reason: 'unknown token' };
+      const token = toToken(row);
+      const family = toFamily(row);
+      const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
+      switch (decision.kind) {
+        case 'rotate': {
+          const updated = await client.query(
+            `UPDATE refresh_tokens SET rotated_at = $2, replay = $3, replay_until = $4
+             WHERE token_hash = $1 AND rotated_at IS NULL RETURNING token_hash`,
+            [input.tokenHash, input.now, Buffer.from(input.replay), input.now + input.graceMs],
+          );
+          if (updated.rowCount !== 1) throw new Error('rotation lost its row inside the transaction');
+          await client.query(
+            'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)',
+            [input.child.tokenHash, family.id, input.child.issuedAt, input.child.expiresAt],
+          );
+          return { outcome: 'rotated', family };
+        }
+        case 'replay':
+          return { outcome: 'replayed', family, replay: decision.replay };
+        case 'reuse':
+          await revokeFamily(client, family.id, input.now, 'reuse detected');
+          return { outcome: 'reuse-detected', family };
+        case 'reject':
+          return { outcome: decision.outcome, family, reason: decision.reason };
+      }
+    });
+  }
+
+  async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [tokenHash]);
+      const row = rows[0];
+      if (!row) return undefined;
+      const family = toFamily(row);
+      await revokeFamily(client, family.id, now, reason);
+      return family;
+    });
+  }
+
+  async revokeUserSessions(userId: string, now: number): Promise<number> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query<{ id: string }>(
+        'SELECT id FROM token_families WHERE user_id = $1 AND revoked_at IS NULL',
+        [userId],
+      );
+      for (const family of rows) await revokeFamily(client, family.id, now, 'user sessions revoked');
+      await client.query('DELETE FROM device_keys WHERE user_id = $1', [userId]);
+      return rows.length;
+    });
+  }
+
+  async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
+    const { rows } = await this.#pool.query(
+      'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = $1',
+      [thumbprint],
+    );
+    const row = rows[0];
+    return (
+      row && {
+        thumbprint: String(row.thumbprint),
+        userId: String(row.user_id),
+        clientId: String(row.client_id),
+        publicJwk: String(row.public_jwk),
+        createdAt: Number(row.created_at),
+      }
+    );
+  }
+
+  async consumeJti(key: string, expiresAt: number): Promise<boolean> {
+    const result = await this.#pool.query(
+      'INSERT INTO used_jtis (jti_key, expires_at) VALUES ($1, $2) ON CONFLICT (jti_key) DO NOTHING',
+      [key, expiresAt],
+    );
+    return result.rowCount === 1;
+  }
+
+  async purgeExpired(now: number): Promise<void> {
+    await this.#pool.query('DELETE FROM used_jtis WHERE expires_at < $1', [now]);
+    await this.#pool.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE replay_until < $1', [now]);
+    const horizon = now - DEAD_FAMILY_RETENTION_MS;
+    await this.#pool.query(
+      'DELETE FROM token_families WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)',
+      [horizon],
+    );
+  }
+}
+
+async function revokeFamily(client: Client, familyId: string, now: number, reason: string): Promise<void> {
+  await client.query(
+    'UPDATE token_families SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
+    [familyId, now, reason],
+  );
+  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1', [familyId]);
+}

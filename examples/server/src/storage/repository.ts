@@ -1,0 +1,162 @@
+/**
+ * The one storage seam of the reference server. Two real implementations sit behind it:
+ * SQLite (`node:sqlite`, embedded) and PostgreSQL (`pg`, for several processes sharing one
+ * database). Everything that must be atomic is one method here, so each backend can use its
+ * own concurrency primitive (BEGIN IMMEDIATE vs. row locks) while the policy stays in
+ * {@link decideRedemption}, shared by both.
+ *
+ * All times are epoch milliseconds from the server's injected clock.
+ */
+
+/** A user account; `passwordHash` is an scrypt hash string (see crypto/password.ts). */
+export type UserRecord = {
+  id: string;
+  username: string;
+  passwordHash: string;
+};
+
+/** A refresh token family: one sign-in (or one device-key re-auth) and all its rotations. */
+export type FamilyRecord = {
+  id: string;
+  userId: string;
+  clientId: string;
+  /** How the family began: `login` or `jwt-bearer`. */
+  origin: 'login' | 'jwt-bearer';
+  createdAt: number;
+  /** Absolute session end (`createdAt + SESSION_MAX_SECONDS`). */
+  expiresAt: number;
+  revokedAt: number | null;
+};
+
+/** A refresh token as stored: only the SHA-256 hash of the token, never the token. */
+export type RefreshTokenRecord = {
+  tokenHash: string;
+  familyId: string;
+  issuedAt: number;
+  /** Idle expiry: `issuedAt + REFRESH_TOKEN_TTL_SECONDS`, capped at the family's end. */
+  expiresAt: number;
+  rotatedAt: number | null;
+  /** The sealed (encrypted) response of the rotation that retired this token, if any. */
+  replay: Uint8Array | null;
+  replayUntil: number | null;
+};
+
+/** An enrolled device public key (EC P-256), keyed by its RFC 7638 thumbprint. */
+export type DeviceKeyRecord = {
+  thumbprint: string;
+  userId: string;
+  clientId: string;
+  /** The public JWK as JSON text (`kty`, `crv`, `x`, `y` only). */
+  publicJwk: string;
+  createdAt: number;
+};
+
+/** The ES256 signing key, shared by every process on one database. */
+export type SigningKeyRecord = {
+  kid: string;
+  /** The private JWK as JSON text. Production keeps this in a KMS instead. */
+  privateJwk: string;
+};
+
+/** A new refresh token to insert. */
+export type NewRefreshToken = {
+  tokenHash: string;
+  issuedAt: number;
+  expiresAt: number;
+};
+
+/** Input of {@link Repository.redeemRefreshToken}. */
+export type RedeemInput = {
+  tokenHash: string;
+  clientId: string;
+  now: number;
+  graceMs: number;
+  /** The child token to insert if (and only if) this call wins the rotation. */
+  child: NewRefreshToken;
+  /** The child's response, sealed with a key derived from the presented token. */
+  replay: Uint8Array;
+};
+
+/** What happened to a presented refresh token. */
+export type RedeemResult =
+  | { outcome: 'rotated'; family: FamilyRecord }
+  | { outcome: 'replayed'; family: FamilyRecord; replay: Uint8Array }
+  | { outcome: 'reuse-detected'; family: FamilyRecord }
+  | { outcome: 'revoked' | 'expired' | 'invalid'; family?: FamilyRecord; reason: string };
+
+/** The decision for one presented token, made under the backend's lock. */
+export type RedemptionDecision =
+  | { kind: 'rotate' }
+  | { kind: 'replay'; replay: Uint8Array }
+  | { kind: 'reuse' }
+  | { kind: 'reject'; outcome: 'revoked' | 'expired' | 'invalid'; reason: string };
+
+/**
+ * The refresh-token policy, pure so both backends apply exactly the same rules
+ * (RFC 6749 section 6, RFC 9700 section 4.14):
+ *
+ * 1. a token of another client, of a revoked family, or of a family past its absolute end
+ *    is rejected;
+ * 2. a token already rotated is replayed inside the grace window (same response as the
+ *    first time) and is reuse after it: the caller revokes the whole family;
+ * 3. a token past its idle expiry is rejected; otherwise it is rotated.
+ */
+export function decideRedemption(
+  token: RefreshTokenRecord,
+  family: FamilyRecord,
+  clientId: string,
+  now: number,
+  graceMs: number,
+): RedemptionDecision {
+  if (family.clientId !== clientId) return { kind: 'reject', outcome: 'invalid', reason: 'client mismatch' };
+  if (family.revokedAt !== null) return { kind: 'reject', outcome: 'revoked', reason: 'family revoked' };
+  if (now >= family.expiresAt) return { kind: 'reject', outcome: 'expired', reason: 'session ended' };
+  if (token.rotatedAt !== null) {
+    const inGrace = now - token.rotatedAt <= graceMs && token.replayUntil !== null && now <= token.replayUntil;
+    if (inGrace && token.replay !== null) return { kind: 'replay', replay: token.replay };
+    return { kind: 'reuse' };
+  }
+  if (now >= token.expiresAt) return { kind: 'reject', outcome: 'expired', reason: 'idle timeout' };
+  return { kind: 'rotate' };
+}
+
+/** Input of {@link Repository.createSession}: a new family, its first token, maybe a device key. */
+export type NewSession = {
+  family: FamilyRecord;
+  token: NewRefreshToken;
+  deviceKey?: DeviceKeyRecord;
+};
+
+/** Thrown by {@link Repository.createSession} when the device key belongs to another user. */
+export class DeviceKeyConflictError extends Error {
+  override readonly name = 'DeviceKeyConflictError';
+}
+
+/** The storage interface. Every method is safe to call concurrently. */
+export interface Repository {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Applies pending migrations in order; idempotent, safe when processes start together. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Inserts the user, or replaces the password hash of an existing one. */
+  upsertUser(user: UserRecord): Promise<void>;
+  findUserByUsername(username: string): Promise<UserRecord | undefined>;
+  findUserById(id: string): Promise<UserRecord | undefined>;
+  /** Inserts `candidate` unless a key exists; returns the key every process must use. */
+  loadOrCreateSigningKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** Creates a family with its first refresh token (and enrolls the device key) atomically. */
+  createSession(session: NewSession): Promise<void>;
+  /** A non-locking read, used to prepare a rotation before taking the lock. */
+  findRefreshToken(tokenHash: string): Promise<{ token: RefreshTokenRecord; family: FamilyRecord } | undefined>;
+  /** Atomically applies {@link decideRedemption} and its effect to the presented token. */
+  redeemRefreshToken(input: RedeemInput): Promise<RedeemResult>;
+  /** Revokes the family of the token (any generation). Returns it, or undefined if unknown. */
+  revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined>;
+  /** Revokes every family of the user and removes the user's device keys. Returns the count of families revoked. */
+  revokeUserSessions(userId: string, now: number): Promise<number>;
+  findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined>;
+  /** Records a used assertion id; false when it was already used (a replay). */
+  consumeJti(key: string, expiresAt: number): Promise<boolean>;
+  /** Deletes what can no longer matter: expired jtis, replays past their window, long-dead families. */
+  purgeExpired(now: number): Promise<void>;
+}

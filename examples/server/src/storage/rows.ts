@@ -1,0 +1,43 @@
+/** Row mapping shared by the SQLite and PostgreSQL repositories. */
+import type { FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
+
+/** Selects a refresh token joined with its family; the mappers below read its rows. */
+export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until,
+  f.user_id, f.client_id, f.origin, f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.revoked_at
+  FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id`;
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export function toUser(row: Record<string, unknown>): UserRecord {
+  return { id: String(row.id), username: String(row.username), passwordHash: String(row.password_hash) };
+}
+
+/** Maps a row of {@link TOKEN_WITH_FAMILY}. */
+export function toToken(row: Record<string, unknown>): RefreshTokenRecord {
+  const replay = row.replay;
+  return {
+    tokenHash: String(row.token_hash),
+    familyId: String(row.family_id),
+    issuedAt: Number(row.issued_at),
+    expiresAt: Number(row.expires_at),
+    rotatedAt: nullableNumber(row.rotated_at),
+    replay: replay instanceof Uint8Array ? replay : null,
+    replayUntil: nullableNumber(row.replay_until),
+  };
+}
+
+/** Maps a row of {@link TOKEN_WITH_FAMILY}. */
+export function toFamily(row: Record<string, unknown>): FamilyRecord {
+  return {
+    id: String(row.family_id),
+    userId: String(row.user_id),
+    clientId: String(row.client_id),
+    origin: row.origin === 'jwt-bearer' ? 'jwt-bearer' : 'login',
+    createdAt: Number(row.family_created_at),
+    expiresAt: Number(row.family_expires_at),
+    revokedAt: nullableNumber(row.revoked_at),
+  };
+}
+

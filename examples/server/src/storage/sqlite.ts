@@ -1,0 +1,269 @@
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser } from './rows.ts';
+import {
+  decideRedemption,
+  DeviceKeyConflictError,
+  type DeviceKeyRecord,
+  type FamilyRecord,
+  type NewSession,
+  type RedeemInput,
+  type RedeemResult,
+  type RefreshTokenRecord,
+  type Repository,
+  type SigningKeyRecord,
+  type UserRecord,
+} from './repository.ts';
+
+type Row = Record<string, SQLInputValue>;
+
+/**
+ * SQLite repository on the built-in `node:sqlite`. Every method runs synchronously, so a
+ * grant's read-decide-write happens inside one `BEGIN IMMEDIATE` transaction that nothing
+ * else in this process can interleave with; other processes on the same file wait on
+ * SQLite's write lock (`busy_timeout`).
+ */
+export class SqliteRepository implements Repository {
+  readonly kind = 'sqlite';
+  readonly #db: DatabaseSync;
+
+  /** @param location a file path, or `:memory:` */
+  constructor(location: string) {
+    this.#db = new DatabaseSync(location);
+    this.#db.exec('PRAGMA busy_timeout = 5000');
+    if (location !== ':memory:') this.#db.exec('PRAGMA journal_mode = WAL');
+    this.#db.exec('PRAGMA foreign_keys = ON');
+    // Rows of retired tokens are overwritten in place, never left in free pages.
+    this.#db.exec('PRAGMA secure_delete = ON');
+  }
+
+  #transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  async migrate(): Promise<void> {
+    this.#transaction(() => {
+      this.#db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+      const applied = new Set(
+        (this.#db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
+      );
+      for (const migration of migrations) {
+        if (applied.has(migration.version)) continue;
+        this.#db.exec(migration.sqlite);
+        this.#run(
+          'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+          migration.version,
+          migration.name,
+          new Date().toISOString(),
+        );
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  async upsertUser(user: UserRecord): Promise<void> {
+    this.#run(
+      `INSERT INTO users (id, username, password_hash) VALUES (?, ?, ?)
+       ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash`,
+      user.id,
+      user.username,
+      user.passwordHash,
+    );
+  }
+
+  async findUserByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = this.#get('SELECT id, username, password_hash FROM users WHERE username = ?', username);
+    return row && toUser(row);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const row = this.#get('SELECT id, username, password_hash FROM users WHERE id = ?', id);
+    return row && toUser(row);
+  }
+
+  async loadOrCreateSigningKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord> {
+    return this.#transaction(() => {
+      this.#run(
+        `INSERT INTO signing_keys (id, kid, private_jwk, created_at) VALUES ('current', ?, ?, ?)
+         ON CONFLICT (id) DO NOTHING`,
+        candidate.kid,
+        candidate.privateJwk,
+        Date.now(),
+      );
+      const row = this.#get("SELECT kid, private_jwk FROM signing_keys WHERE id = 'current'");
+      if (!row) throw new Error('signing key missing after insert');
+      return { kid: String(row.kid), privateJwk: String(row.private_jwk) };
+    });
+  }
+
+  async createSession(session: NewSession): Promise<void> {
+    this.#transaction(() => {
+      const { family, token, deviceKey } = session;
+      if (deviceKey) {
+        const existing = this.#get('SELECT user_id FROM device_keys WHERE thumbprint = ?', deviceKey.thumbprint);
+        if (existing && existing.user_id !== deviceKey.userId) {
+          throw new DeviceKeyConflictError('device key is enrolled for another user');
+        }
+        this.#run(
+          `INSERT INTO device_keys (thumbprint, user_id, client_id, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (thumbprint) DO UPDATE SET client_id = excluded.client_id, created_at = excluded.created_at`,
+          deviceKey.thumbprint,
+          deviceKey.userId,
+          deviceKey.clientId,
+          deviceKey.publicJwk,
+          deviceKey.createdAt,
+        );
+      }
+      this.#run(
+        `INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        family.id,
+        family.userId,
+        family.clientId,
+        family.origin,
+        family.createdAt,
+        family.expiresAt,
+      );
+      this.#run(
+        'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+        token.tokenHash,
+        family.id,
+        token.issuedAt,
+        token.expiresAt,
+      );
+    });
+  }
+
+  #findToken(tokenHash: string): { token: RefreshTokenRecord; family: FamilyRecord } | undefined {
+    const row = this.#get(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = ?`, tokenHash);
+    return row && { token: toToken(row), family: toFamily(row) };
+  }
+
+  async findRefreshToken(tokenHash: string) {
+    return this.#findToken(tokenHash);
+  }
+
+  async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
+    return this.#transaction((): RedeemResult => {
+      const found = this.#findToken(input.tokenHash);
+      if (!found) return { outcome: 'invalid', reason: 'unknown token' };
+      const { token, family } = found;
+      const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
+      switch (decision.kind) {
+        case 'rotate': {
+          const changed = this.#run(
+            `UPDATE refresh_tokens SET rotated_at = ?, replay = ?, replay_until = ?
+             WHERE token_hash = ? AND rotated_at IS NULL`,
+            input.now,
+            input.replay,
+            input.now + input.graceMs,
+            input.tokenHash,
+          );
+          if (changed !== 1) throw new Error('rotation lost its row inside the transaction');
+          this.#run(
+            'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+            input.child.tokenHash,
+            family.id,
+            input.child.issuedAt,
+            input.child.expiresAt,
+          );
+          return { outcome: 'rotated', family };
+        }
+        case 'replay':
+          return { outcome: 'replayed', family, replay: decision.replay };
+        case 'reuse':
+          this.#revokeFamily(family.id, input.now, 'reuse detected');
+          return { outcome: 'reuse-detected', family };
+        case 'reject':
+          return { outcome: decision.outcome, family, reason: decision.reason };
+      }
+    });
+  }
+
+  #revokeFamily(familyId: string, now: number, reason: string): void {
+    this.#run(
+      'UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL',
+      now,
+      reason,
+      familyId,
+    );
+    // The replays of a dead family can never be served again: erase them now.
+    this.#run('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = ?', familyId);
+  }
+
+  async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
+    return this.#transaction(() => {
+      const found = this.#findToken(tokenHash);
+      if (!found) return undefined;
+      this.#revokeFamily(found.family.id, now, reason);
+      return found.family;
+    });
+  }
+
+  async revokeUserSessions(userId: string, now: number): Promise<number> {
+    return this.#transaction(() => {
+      const families = this.#db
+        .prepare('SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL')
+        .all(userId) as Row[];
+      for (const family of families) this.#revokeFamily(String(family.id), now, 'user sessions revoked');
+      this.#run('DELETE FROM device_keys WHERE user_id = ?', userId);
+      return families.length;
+    });
+  }
+
+  async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
+    const row = this.#get(
+      'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = ?',
+      thumbprint,
+    );
+    return (
+      row && {
+        thumbprint: String(row.thumbprint),
+        userId: String(row.user_id),
+        clientId: String(row.client_id),
+        publicJwk: String(row.public_jwk),
+        createdAt: Number(row.created_at),
+      }
+    );
+  }
+
+  async consumeJti(key: string, expiresAt: number): Promise<boolean> {
+    return (
+      this.#run('INSERT INTO used_jtis (jti_key, expires_at) VALUES (?, ?) ON CONFLICT (jti_key) DO NOTHING', key, expiresAt) ===
+      1
+    );
+  }
+
+  async purgeExpired(now: number): Promise<void> {
+    this.#transaction(() => {
+      this.#run('DELETE FROM used_jtis WHERE expires_at < ?', now);
+      this.#run('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE replay_until < ?', now);
+      const horizon = now - DEAD_FAMILY_RETENTION_MS;
+      this.#run(
+        'DELETE FROM token_families WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)',
+        horizon,
+        horizon,
+      );
+    });
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Every error session-keeper throws or rejects with extends {@link SessionKeeperError}.
+ * Branch on `error.code` (stable strings) or on the class. Messages never contain a token.
+ *
+ * Transient failures (the network, a timeout, 5xx, 429) and terminal ones (the server said
+ * the refresh token is dead) are different classes, because callers must treat them
+ * differently: a transient failure keeps the session, a terminal one starts re-authentication.
+ */
+
+/** Stable machine-readable codes, one per error class. */
+export type SessionKeeperErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_INVALID_TOKEN_RESPONSE'
+  | 'ERR_REFRESH_TRANSIENT'
+  | 'ERR_REFRESH_REJECTED'
+  | 'ERR_SESSION_EXPIRED'
+  | 'ERR_TOKEN_WAIT_TIMEOUT'
+  | 'ERR_STORE';
+
+/** Base class of every session-keeper error. */
+export class SessionKeeperError extends Error {
+  /** A stable code to branch on, like `ERR_SESSION_EXPIRED`. */
+  readonly code: SessionKeeperErrorCode;
+  /** `true` when the session is intact and trying again later can succeed. */
+  readonly transient: boolean;
+
+  constructor(code: SessionKeeperErrorCode, message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.transient = options?.transient ?? false;
+  }
+
+  /** Serialises without the `cause` chain, which may hold foreign objects. */
+  toJSON(): { name: string; code: SessionKeeperErrorCode; message: string; transient: boolean } {
+    return { name: this.name, code: this.code, message: this.message, transient: this.transient };
+  }
+}
+
+/** The options given to `SessionManager` are invalid. Thrown by the constructor. */
+export class ConfigurationError extends SessionKeeperError {
+  constructor(message: string) {
+    super('ERR_CONFIG', message);
+  }
+}
+
+/**
+ * A token response (from the token endpoint, `setTokens` or the sign-in prompt) or a stored
+ * session failed validation. Nothing was saved. A malformed answer from the token endpoint
+ * counts as transient (a captive portal or a broken proxy can produce one).
+ */
+export class InvalidTokenResponseError extends SessionKeeperError {
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super('ERR_INVALID_TOKEN_RESPONSE', message, options);
+  }
+}
+
+/**
+ * A refresh failed for a reason that does not end the session: no network, a timeout, a 5xx,
+ * a 429. The session is kept and the refresh is retried with backoff.
+ */
+export class TransientRefreshError extends SessionKeeperError {
+  /** HTTP status of the token endpoint's answer, when there was one. */
+  readonly status: number | undefined;
+  /** The server's `Retry-After`, in milliseconds, when it sent one. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; status?: number; retryAfterMs?: number }) {
+    super('ERR_REFRESH_TRANSIENT', message, { cause: options?.cause, transient: true });
+    this.status = options?.status;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/**
+ * The token endpoint rejected the grant for good (`invalid_grant`, `invalid_client`, ...):
+ * the refresh token is dead. The session manager answers it with re-authentication.
+ */
+export class RefreshRejectedError extends SessionKeeperError {
+  /** The RFC 6749 section 5.2 `error` value, like `invalid_grant`. */
+  readonly oauthError: string;
+  /** HTTP status of the answer. */
+  readonly status: number;
+
+  constructor(oauthError: string, status: number) {
+    super('ERR_REFRESH_REJECTED', `The token endpoint rejected the grant: ${oauthError} (HTTP ${status})`);
+    this.oauthError = oauthError;
+    this.status = status;
+  }
+}
+
+/**
+ * There is no session: the user signed out, never signed in, or every re-authentication path
+ * failed. Requests that waited for a refresh reject with it after a sign-out.
+ */
+export class SessionExpiredError extends SessionKeeperError {
+  constructor(message = 'The session has ended; the user must sign in again', options?: { cause?: unknown }) {
+    super('ERR_SESSION_EXPIRED', message, options);
+  }
+}
+
+/**
+ * A request waited for a token longer than its own timeout (typically: the network is down
+ * and the refresh keeps failing). The session is intact; try again later.
+ */
+export class TokenWaitTimeoutError extends SessionKeeperError {
+  constructor(timeoutMs: number) {
+    super('ERR_TOKEN_WAIT_TIMEOUT', `Waited ${timeoutMs} ms for a fresh access token`, { transient: true });
+  }
+}
+
+/** The `TokenStore` threw. The `cause` has the store's own error. */
+export class StoreError extends SessionKeeperError {
+  constructor(operation: 'load' | 'save' | 'clear', cause: unknown) {
+    super('ERR_STORE', `The token store failed to ${operation}`, { cause });
+  }
+}
+
+/** `true` for errors after which the session is intact and a later attempt can succeed. */
+export function isTransientError(error: unknown): boolean {
+  return error instanceof SessionKeeperError && error.transient;
+}

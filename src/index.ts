@@ -1,0 +1,36 @@
+export { SessionManager, type SessionInfo, type GetAccessTokenOptions } from './session-manager.ts';
+export type { SessionManagerOptions } from './options.ts';
+export { createSessionClient, type TokenSource as SessionTokenSource } from './client/create-client.ts';
+export {
+  SessionKeeperError,
+  ConfigurationError,
+  InvalidTokenResponseError,
+  TransientRefreshError,
+  RefreshRejectedError,
+  SessionExpiredError,
+  TokenWaitTimeoutError,
+  StoreError,
+  isTransientError,
+  type SessionKeeperErrorCode,
+} from './errors.ts';
+export type {
+  TokenResponse,
+  SessionTokens,
+  StoredSession,
+  SessionState,
+  SessionEvents,
+  SessionEventHandler,
+  SignOutReason,
+  ReauthReason,
+  TokenSource,
+} from './types.ts';
+export { MemoryTokenStore, WebStorageTokenStore, type TokenStore, type StorageLike } from './ports/token-store.ts';
+export { systemClock, type Clock, type TimerHandle } from './ports/clock.ts';
+export { webLock, inProcessLock, type LockPort } from './ports/lock.ts';
+export { visibilityLifecycle, createLifecycle, type LifecyclePort } from './ports/lifecycle.ts';
+export { browserNetwork, createNetwork, type NetworkPort } from './ports/network.ts';
+export type { BiometricProvider, AssertionRequest } from './ports/biometric.ts';
+export { silentLogger, consoleLogger, redact, type Logger, type LogFields } from './ports/logger.ts';
+export type { BackoffOptions } from './refresh/backoff.ts';
+export { JWT_BEARER_GRANT } from './refresh/reauth.ts';
+export { createDeviceKeyAssertion } from './device-key.ts';

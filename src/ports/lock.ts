@@ -1,0 +1,64 @@
+import type { Logger } from './logger.ts';
+
+/**
+ * Mutual exclusion for refreshes, across every context that shares a store: tabs and
+ * windows (Web Locks), or the managers of one process (in-process). An iOS app extension
+ * would bring its own (a file lock in the shared app group, say).
+ */
+export interface LockPort {
+  /** Runs `task` while holding the lock `name`; resolves or rejects with its result. */
+  run<T>(name: string, task: () => Promise<T>): Promise<T>;
+}
+
+/** A mutex per name, for one JavaScript realm. */
+export function inProcessLock(): LockPort {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    async run<T>(name: string, task: () => Promise<T>): Promise<T> {
+      const previous = tails.get(name) ?? Promise.resolve();
+      const result = previous.then(task, task);
+      const tail = result.then(
+        () => {},
+        () => {},
+      );
+      tails.set(name, tail);
+      try {
+        return await result;
+      } finally {
+        if (tails.get(name) === tail) tails.delete(name);
+      }
+    },
+  };
+}
+
+interface LockManagerLike {
+  request<T>(name: string, options: { signal?: AbortSignal }, task: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * The Web Locks API (`navigator.locks`: browsers, WebViews, Node.js 22+), with a bounded wait.
+ * A lock held by a frozen tab, or orphaned by a reload, must not stall refreshes forever: after
+ * `maxWaitMs` the task runs without the lock (the server's rotation grace window makes a rare
+ * duplicate refresh harmless). Falls back to {@link inProcessLock} where there is no Web Locks.
+ */
+export function webLock(options: { maxWaitMs?: number; logger?: Logger } = {}): LockPort {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  if (!locks?.request) return inProcessLock();
+  const maxWaitMs = options.maxWaitMs ?? 10_000;
+  return {
+    async run<T>(name: string, task: () => Promise<T>): Promise<T> {
+      const signal = AbortSignal.timeout(maxWaitMs);
+      let started = false;
+      try {
+        return await locks.request(name, { signal }, () => {
+          started = true;
+          return task();
+        });
+      } catch (error) {
+        if (started || !signal.aborted) throw error;
+        options.logger?.warn('lock wait timed out; refreshing without it', { lock: name, maxWaitMs });
+        return task();
+      }
+    },
+  };
+}

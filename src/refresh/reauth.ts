@@ -1,0 +1,76 @@
+import { decodeJwt } from 'jose';
+import type { ResolvedOptions } from '../options.ts';
+import { parseTokenResponse } from '../token-set.ts';
+import type { ReauthReason, SessionTokens } from '../types.ts';
+import { requestTokens, withDeadline, type HttpContext } from './grant.ts';
+
+/** The RFC 7523 grant type for a JWT assertion. */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** A successful re-authentication. */
+export interface Reauthenticated {
+  tokens: SessionTokens;
+  method: 'biometric' | 'signInPrompt';
+}
+
+function subjectOf(accessToken: string | undefined): string | undefined {
+  if (!accessToken) return undefined;
+  try {
+    const { sub } = decodeJwt(accessToken);
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The re-authentication chain: biometric (when a provider is given and available) ->
+ * the app's sign-in prompt -> `null` (the caller signs out). Each step's failure, cancellation
+ * or exception falls through to the next; none of them throws.
+ * @param stillWanted - `false` once the session was signed out or replaced meanwhile
+ */
+export async function reauthenticate(
+  options: ResolvedOptions,
+  http: HttpContext,
+  reason: ReauthReason,
+  lastAccessToken: string | undefined,
+  stillWanted: () => boolean,
+): Promise<Reauthenticated | null> {
+  const { biometric, signInPrompt, logger, clock } = options;
+  if (biometric) {
+    try {
+      if (await biometric.isAvailable()) {
+        const assertion = await biometric.getAssertion({
+          audience: options.tokenEndpoint,
+          clientId: options.clientId,
+          subject: subjectOf(lastAccessToken),
+          reason,
+        });
+        if (assertion && stillWanted()) {
+          const body = await withDeadline(clock, options.refreshTimeout, (signal) =>
+            requestTokens(
+              http,
+              options.tokenEndpoint,
+              { grant_type: JWT_BEARER_GRANT, assertion, client_id: options.clientId },
+              signal,
+            ),
+          );
+          return { tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
+        }
+        logger.info('biometric re-authentication cancelled');
+      }
+    } catch (error) {
+      logger.warn('biometric re-authentication failed', { error });
+    }
+  }
+  if (signInPrompt && stillWanted()) {
+    try {
+      const response = await signInPrompt(reason);
+      if (response) return { tokens: parseTokenResponse(response, clock.now()), method: 'signInPrompt' };
+      logger.info('sign-in prompt dismissed');
+    } catch (error) {
+      logger.warn('sign-in prompt failed', { error });
+    }
+  }
+  return null;
+}

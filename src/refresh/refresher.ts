@@ -1,0 +1,103 @@
+import { InvalidTokenResponseError, RefreshRejectedError, SessionKeeperError } from '../errors.ts';
+import type { ResolvedOptions } from '../options.ts';
+import type { SessionStorage } from '../session/storage.ts';
+import { parseTokenResponse } from '../token-set.ts';
+import type { ReauthReason, SessionTokens } from '../types.ts';
+import { requestTokens, withDeadline, type HttpContext } from './grant.ts';
+
+/** The refresh token cannot be used (dead, missing, past its end): re-authenticate. */
+export class ReauthNeeded extends Error {
+  readonly reason: ReauthReason;
+  constructor(reason: ReauthReason, cause?: unknown) {
+    super(`Re-authentication needed: ${reason}`, { cause });
+    this.reason = reason;
+  }
+}
+
+/** How one refresh attempt ended. */
+export type RefreshOutcome =
+  | { kind: 'refreshed'; tokens: SessionTokens }
+  | { kind: 'adopted'; tokens: SessionTokens }
+  | { kind: 'signedOutElsewhere' };
+
+// A token this close to expiry is treated as expired: it could expire in transit.
+export const EXPIRY_LEEWAY_MS = 1000;
+
+/** Whether `tokens` has an access token worth sending now. */
+export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejected?: string): boolean {
+  return (
+    tokens.accessToken !== '' &&
+    tokens.accessToken !== rejected &&
+    (tokens.accessTokenExpiresAt === null || tokens.accessTokenExpiresAt - now > EXPIRY_LEEWAY_MS)
+  );
+}
+
+/**
+ * One refresh attempt, under the cross-context lock. Inside the lock the store is read again:
+ * when another context already rotated, its tokens are adopted instead of refreshing (a second
+ * refresh with the retired token would be reuse to the server).
+ */
+export async function refreshOnce(
+  options: ResolvedOptions,
+  http: HttpContext,
+  storage: SessionStorage,
+  current: SessionTokens,
+  rejectedAccessToken: string | undefined,
+  signal: AbortSignal,
+): Promise<RefreshOutcome> {
+  const { clock, logger } = options;
+  return options.lock.run(options.lockName, async () => {
+    let base = current;
+    try {
+      const stored = await storage.load();
+      if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
+        if (hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken)) {
+          return { kind: 'adopted', tokens: stored.tokens };
+        }
+        base = stored.tokens;
+      } else if (stored.kind !== 'ok' && storage.saved) {
+        return { kind: 'signedOutElsewhere' };
+      }
+    } catch (error) {
+      logger.warn('could not re-read the token store; refreshing with the tokens in memory', { error });
+    }
+    const now = clock.now();
+    if (base.refreshToken === undefined) throw new ReauthNeeded('noRefreshToken');
+    if (base.sessionExpiresAt !== undefined && now >= base.sessionExpiresAt) throw new ReauthNeeded('sessionEnded');
+    if (base.refreshTokenExpiresAt !== undefined && now >= base.refreshTokenExpiresAt) {
+      throw new ReauthNeeded('refreshTokenExpired');
+    }
+    const refreshToken = base.refreshToken;
+    let body: unknown;
+    try {
+      body = await withDeadline(
+        clock,
+        options.refreshTimeout,
+        (deadlineSignal) =>
+          options.refreshTokens
+            ? options.refreshTokens(refreshToken, deadlineSignal)
+            : requestTokens(
+                http,
+                options.tokenEndpoint,
+                { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: options.clientId },
+                deadlineSignal,
+              ),
+        signal,
+      );
+    } catch (error) {
+      if (error instanceof RefreshRejectedError) throw new ReauthNeeded('refreshRejected', error);
+      throw error;
+    }
+    let tokens: SessionTokens;
+    try {
+      tokens = parseTokenResponse(body, clock.now(), base);
+    } catch (error) {
+      // Never store a half-valid answer; retry later (a proxy or captive portal can garble one).
+      const message = error instanceof SessionKeeperError ? error.message : 'Malformed token response';
+      throw new InvalidTokenResponseError(message, { cause: error, transient: true });
+    }
+    await storage.save(tokens);
+    logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });
+    return { kind: 'refreshed', tokens };
+  });
+}

@@ -1,0 +1,398 @@
+import type { KyInstance, Options as KyOptions } from 'ky';
+import mitt, { type Emitter } from 'mitt';
+import { createSessionClient } from './client/create-client.ts';
+import { TokenGate } from './client/token-gate.ts';
+import { SessionExpiredError, StoreError, isTransientError } from './errors.ts';
+import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
+import { sleep } from './ports/clock.ts';
+import { backoffDelay } from './refresh/backoff.ts';
+import { postForm, withDeadline, type HttpContext } from './refresh/grant.ts';
+import { reauthenticate } from './refresh/reauth.ts';
+import { ReauthNeeded, hasUsableAccessToken, refreshOnce } from './refresh/refresher.ts';
+import { SessionScheduler, refreshDueAt } from './session/scheduler.ts';
+import { SessionStorage } from './session/storage.ts';
+import { parseTokenResponse } from './token-set.ts';
+import type {
+  ReauthReason,
+  SessionEvents,
+  SessionState,
+  SessionTokens,
+  SignOutReason,
+  TokenResponse,
+  TokenSource,
+} from './types.ts';
+
+/** What the app may know about the session; never a token. */
+export interface SessionInfo {
+  state: SessionState;
+  /** When the user signed in. */
+  startedAt: number;
+  /** How long ago that was, in ms. */
+  ageMs: number;
+  accessTokenExpiresAt: number | null;
+  refreshTokenExpiresAt: number | undefined;
+  /** The absolute end of the session, when the server said. */
+  sessionExpiresAt: number | undefined;
+}
+
+/** Options of one token read. */
+export interface GetAccessTokenOptions {
+  /** Stop waiting when it aborts (rejects with its reason). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Keeps a user signed in: holds the token set, refreshes it once for any number of concurrent
+ * callers (across contexts too, through the lock port), retries transient failures, and when
+ * the refresh token is dead runs the re-authentication chain before it ever signs out.
+ *
+ * @example
+ * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt });
+ * await session.restore();
+ * const api = session.createClient({ prefix: 'https://api.example.com/v1' });
+ * const me = await api.get('me').json();
+ */
+export class SessionManager {
+  readonly #options: ResolvedOptions;
+  readonly #http: HttpContext;
+  readonly #storage: SessionStorage;
+  readonly #events: Emitter<SessionEvents> = mitt<SessionEvents>();
+  readonly #gate: TokenGate;
+  readonly #scheduler: SessionScheduler;
+  readonly #unsubscribe: (() => void)[];
+  #state: SessionState = 'signedOut';
+  #tokens: SessionTokens | null = null;
+  /** An access token the server answered 401 to: not used again, whatever its `exp` says. */
+  #rejectedAccessToken: string | undefined;
+  /** The refresh (or re-authentication) in flight: one at a time. Never rejects. */
+  #inflight: Promise<void> | null = null;
+  /** Aborted when the session ends or is replaced, which stops the loops of the old one. */
+  #lifetime = new AbortController();
+
+  constructor(options: SessionManagerOptions) {
+    this.#options = resolveOptions(options);
+    const { clock, fetch, store, persistAccessToken, logger } = this.#options;
+    this.#http = { fetch, clock };
+    this.#storage = new SessionStorage(store, persistAccessToken, logger);
+    this.#gate = new TokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
+    this.#scheduler = new SessionScheduler(
+      clock,
+      () => this.#refreshIfDue('timer'),
+      (sessionExpiresAt) =>
+        this.#events.emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
+    );
+    this.#unsubscribe = [
+      this.#options.lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
+      this.#options.network.subscribe(() => this.#refreshIfDue('online')),
+      this.#storage.subscribe(() => void this.#followStore()),
+    ];
+  }
+
+  /** The current state: `signedOut`, `active`, `refreshing` or `reauthenticating`. */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** Session age, expiries and state; `null` when signed out. Contains no token. */
+  get session(): SessionInfo | null {
+    const tokens = this.#tokens;
+    if (!tokens) return null;
+    return {
+      state: this.#state,
+      startedAt: tokens.sessionStartedAt,
+      ageMs: this.#options.clock.now() - tokens.sessionStartedAt,
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+      refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
+      sessionExpiresAt: tokens.sessionExpiresAt,
+    };
+  }
+
+  /** How many requests are waiting for a token right now. */
+  get waitingRequests(): number {
+    return this.#gate.size;
+  }
+
+  /** Subscribes to an event (a typed mitt map; see {@link SessionEvents}). */
+  on<K extends keyof SessionEvents>(type: K, handler: (event: SessionEvents[K]) => void): () => void {
+    this.#events.on(type, handler);
+    return () => this.#events.off(type, handler);
+  }
+
+  /** Unsubscribes a handler given to {@link SessionManager.on}. */
+  off<K extends keyof SessionEvents>(type: K, handler: (event: SessionEvents[K]) => void): void {
+    this.#events.off(type, handler);
+  }
+
+  /**
+   * Starts a session from the token response of the app's own sign-in.
+   * @throws InvalidTokenResponseError - the response is malformed; the previous session is kept
+   */
+  async setTokens(response: TokenResponse): Promise<void> {
+    const tokens = parseTokenResponse(response, this.#options.clock.now());
+    this.#replaceSession();
+    this.#scheduler.reset();
+    await this.#storage.save(tokens);
+    this.#apply(tokens, 'signIn');
+  }
+
+  /**
+   * At app launch: loads the stored session. A valid access token makes the session active
+   * without a network call; an expired one is refreshed once; a dead refresh token starts the
+   * re-authentication chain; nothing stored, or something unreadable (which is cleared), leaves
+   * the session signed out. Resolves with the resulting state once the first attempt settled
+   * (offline, it resolves `refreshing` and keeps retrying in the background).
+   * @throws StoreError - the store itself failed; it was left untouched
+   */
+  async restore(): Promise<SessionState> {
+    const loaded = await this.#storage.load();
+    if (loaded.kind === 'garbled') {
+      this.#options.logger.warn('stored session unreadable; cleared');
+      await this.#storage.clear();
+    }
+    if (loaded.kind !== 'ok') return this.#state;
+    this.#replaceSession();
+    this.#storage.saved = true;
+    const { tokens } = loaded;
+    if (hasUsableAccessToken(tokens, this.#options.clock.now())) {
+      this.#apply(tokens, 'restore');
+      return this.#state;
+    }
+    this.#tokens = tokens;
+    const firstFailure = new Promise<void>((resolve) => {
+      const off = this.on('refreshFailed', () => {
+        off();
+        resolve();
+      });
+      void this.#startRefresh(undefined).finally(() => {
+        off();
+        resolve();
+      });
+    });
+    await firstFailure;
+    return this.#state;
+  }
+
+  /**
+   * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). Waits
+   * while a refresh or re-authentication runs.
+   * @throws SessionExpiredError - signed out, or every re-authentication path failed
+   * @throws TokenWaitTimeoutError - no token within `tokenWaitTimeout` (network down); the session is kept
+   */
+  async getAccessToken(options: GetAccessTokenOptions = {}): Promise<string> {
+    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
+    const now = this.#options.clock.now();
+    const tokens = this.#tokens;
+    if (this.#state === 'active' && tokens && hasUsableAccessToken(tokens, now, this.#rejectedAccessToken)) {
+      const due = refreshDueAt(tokens, this.#options.refreshMargin);
+      if (due === null || now < due) return tokens.accessToken;
+    }
+    // No usable token (or one due for refresh, its timer late): wait for the shared refresh.
+    if (this.#state === 'active') void this.#startRefresh(undefined);
+    return this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
+  }
+
+  /**
+   * The server answered 401 to `usedToken`. Refreshes, unless the session already moved on to
+   * a newer token, and resolves with the token to retry with. Used by the ky client; call it
+   * yourself when you send requests another way.
+   */
+  async handleUnauthorized(usedToken: string | undefined, options: GetAccessTokenOptions = {}): Promise<string> {
+    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
+    if (usedToken !== undefined && usedToken === this.#tokens?.accessToken) {
+      this.#rejectedAccessToken = usedToken;
+      void this.#startRefresh(usedToken);
+    }
+    return this.getAccessToken(options);
+  }
+
+  /**
+   * Refreshes now (single flight: joins the refresh in progress). Transient failures are
+   * retried; it resolves once a new token is in use.
+   * @throws SessionExpiredError - the session ended (re-authentication failed, or signed out)
+   */
+  async refresh(): Promise<void> {
+    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
+    await this.#startRefresh(this.#tokens?.accessToken);
+    if ((this.#state as SessionState) === 'signedOut') throw new SessionExpiredError();
+  }
+
+  /**
+   * Ends the session: clears the store, cancels timers, rejects waiting requests with
+   * `SessionExpiredError`, and revokes the refresh token (RFC 7009) when a revocation endpoint is
+   * configured. Never throws: a failed revocation (network down) is logged.
+   */
+  async signOut(): Promise<void> {
+    const refreshToken = this.#tokens?.refreshToken;
+    await this.#end('user', { clearStore: true });
+    const { revocationEndpoint, clientId, clock, refreshTimeout, logger } = this.#options;
+    if (!revocationEndpoint || !refreshToken) return;
+    try {
+      await withDeadline(clock, refreshTimeout, (signal) =>
+        postForm(
+          this.#http,
+          revocationEndpoint,
+          { token: refreshToken, token_type_hint: 'refresh_token', client_id: clientId },
+          signal,
+        ),
+      );
+    } catch (error) {
+      logger.warn('revocation failed; the session was ended locally', { error });
+    }
+  }
+
+  /**
+   * A ky instance that authenticates its requests with this session. See
+   * {@link createSessionClient}.
+   * @example const api = session.createClient({ prefix: 'https://api.example.com/v1' });
+   */
+  createClient(options: KyOptions = {}): KyInstance {
+    return createSessionClient(this, options);
+  }
+
+  /** Removes every listener and timer this manager set up. The session itself is kept. */
+  dispose(): void {
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.#scheduler.cancel();
+    this.#events.all.clear();
+  }
+
+  #setState(to: SessionState): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    if (to === 'refreshing' || to === 'reauthenticating') this.#gate.hold();
+    else this.#gate.release();
+    this.#events.emit('stateChange', { from, to });
+  }
+
+  /** The token handed to a request that waited; throws when the session ended meanwhile. */
+  #tokenForWaiter(): string {
+    if (this.#state !== 'active' || !this.#tokens) throw new SessionExpiredError();
+    return this.#tokens.accessToken;
+  }
+
+  #apply(tokens: SessionTokens, source: TokenSource): void {
+    this.#tokens = tokens;
+    this.#rejectedAccessToken = undefined;
+    const { refreshMargin, sessionWarning } = this.#options;
+    this.#scheduler.schedule(tokens, refreshMargin, sessionWarning);
+    this.#setState('active');
+    this.#events.emit('refreshed', {
+      source,
+      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+      sessionExpiresAt: tokens.sessionExpiresAt,
+    });
+  }
+
+  /** Stops whatever the previous session had running (its refresh loop exits quietly). */
+  #replaceSession(): AbortSignal {
+    this.#lifetime.abort();
+    this.#lifetime = new AbortController();
+    this.#inflight = null;
+    return this.#lifetime.signal;
+  }
+
+  async #end(reason: SignOutReason, { clearStore }: { clearStore: boolean }): Promise<void> {
+    const wasSignedIn = this.#state !== 'signedOut';
+    this.#replaceSession();
+    this.#scheduler.reset();
+    this.#tokens = null;
+    this.#rejectedAccessToken = undefined;
+    this.#setState('signedOut'); // waiting requests now reject with SessionExpiredError
+    if (clearStore) await this.#storage.clear();
+    else this.#storage.saved = false;
+    if (wasSignedIn) this.#events.emit('signedOut', { reason });
+  }
+
+  #refreshIfDue(trigger: 'timer' | 'foreground' | 'online'): void {
+    const tokens = this.#tokens;
+    if (this.#state !== 'active' || !tokens) return;
+    const due = refreshDueAt(tokens, this.#options.refreshMargin);
+    if (due !== null && this.#options.clock.now() >= due) {
+      this.#options.logger.debug('refresh due', { trigger });
+      void this.#startRefresh(undefined);
+    } else if (trigger === 'foreground') {
+      // Timers may have been frozen in the background: re-arm them from the clock.
+      this.#scheduler.schedule(tokens, this.#options.refreshMargin, this.#options.sessionWarning);
+    }
+  }
+
+  #startRefresh(rejectedAccessToken: string | undefined): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    const signal = this.#lifetime.signal;
+    const run = this.#refreshLoop(rejectedAccessToken, signal).finally(() => {
+      if (this.#inflight === run) this.#inflight = null;
+    });
+    this.#inflight = run;
+    return run;
+  }
+
+  /** Refreshes until it succeeds, the refresh token proves dead, or the session ends. */
+  async #refreshLoop(rejectedAccessToken: string | undefined, signal: AbortSignal): Promise<void> {
+    const { clock, network, backoff, logger } = this.#options;
+    this.#setState('refreshing');
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      const current = this.#tokens;
+      if (!current) return;
+      try {
+        const outcome = await refreshOnce(this.#options, this.#http, this.#storage, current, rejectedAccessToken, signal);
+        if (signal.aborted) return;
+        if (outcome.kind === 'signedOutElsewhere') return this.#end('otherContext', { clearStore: false });
+        return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof ReauthNeeded) return this.#reauthenticate(error.reason, signal);
+        if (!isTransientError(error)) logger.error('unexpected refresh failure; retrying', { error });
+        const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
+        const retryInMs = backoffDelay(attempt, backoff, Math.random(), retryAfterMs);
+        this.#events.emit('refreshFailed', { error: error as Error, attempt, retryInMs });
+        logger.info('refresh failed; will retry', { attempt, retryInMs, error });
+        try {
+          // Back online wakes the retry at once; the server's Retry-After is respected even then.
+          const wake = retryAfterMs === undefined ? network.subscribe : undefined;
+          await sleep(clock, retryInMs, { signal, wake });
+        } catch {
+          return; // the session ended while we waited
+        }
+      }
+    }
+  }
+
+  async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
+    this.#setState('reauthenticating');
+    this.#events.emit('reauthRequired', { reason });
+    const lastAccessToken = this.#tokens?.accessToken;
+    const result = await reauthenticate(this.#options, this.#http, reason, lastAccessToken, () => !signal.aborted);
+    if (signal.aborted) return;
+    if (!result) return this.#end('reauthFailed', { clearStore: true });
+    this.#scheduler.reset();
+    await this.#storage.save(result.tokens);
+    if (signal.aborted) return;
+    this.#apply(result.tokens, result.method);
+    this.#events.emit('reauthenticated', { method: result.method });
+  }
+
+  /** Another context changed the store: adopt its newer tokens, or follow its sign-out. */
+  async #followStore(): Promise<void> {
+    if (this.#state === 'refreshing' || this.#state === 'reauthenticating') return; // the lock path re-reads
+    let loaded;
+    try {
+      loaded = await this.#storage.load();
+    } catch (error) {
+      if (error instanceof StoreError) this.#options.logger.warn('could not read the store after a change', { error });
+      return;
+    }
+    const now = this.#options.clock.now();
+    if (loaded.kind === 'ok') {
+      const { tokens } = loaded;
+      if (tokens.refreshToken === this.#tokens?.refreshToken && tokens.accessToken === this.#tokens?.accessToken) return;
+      if (!hasUsableAccessToken(tokens, now)) return; // nothing better than what we have
+      if (this.#state === 'signedOut') this.#scheduler.reset();
+      this.#replaceSession();
+      this.#storage.saved = true;
+      this.#apply(tokens, 'otherContext');
+    } else if (this.#state === 'active' && this.#storage.saved) {
+      await this.#end('otherContext', { clearStore: false });
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Test doubles for the ports, for the SDK's own tests and for apps testing their integration:
+ * `import { ManualClock } from 'session-keeper/testing'`.
+ */
+import type { Clock, TimerHandle } from './ports/clock.ts';
+import type { LifecyclePort } from './ports/lifecycle.ts';
+import type { NetworkPort } from './ports/network.ts';
+
+interface Timer {
+  id: number;
+  at: number;
+  callback: () => void;
+}
+
+/**
+ * A clock that only moves when told. `advance` fires due timers in order, letting promise
+ * callbacks run between them, so code waiting on timers and promises behaves as in real time.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #nextId = 1;
+  #timers: Timer[] = [];
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const timer = { id: this.#nextId++, at: this.#now + Math.max(0, ms), callback };
+    this.#timers.push(timer);
+    return timer.id;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers = this.#timers.filter((timer) => timer.id !== handle);
+  }
+
+  /** Timers not yet fired. */
+  get pendingTimers(): number {
+    return this.#timers.length;
+  }
+
+  /** Sets the time without firing timers (a device clock change, or a suspended app). */
+  set(now: number): void {
+    this.#now = now;
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, in order. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      await flushMicrotasks();
+      const next = this.#timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!next) break;
+      this.#timers = this.#timers.filter((t) => t !== next);
+      this.#now = Math.max(this.#now, next.at);
+      next.callback();
+    }
+    this.#now = target;
+    await flushMicrotasks();
+  }
+}
+
+/** Lets pending promise callbacks (and a macrotask's worth of I/O callbacks) run. */
+export async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => globalThis.setTimeout(resolve, 0));
+}
+
+/** A lifecycle port driven by the test: `foreground()` plays "the app came back". */
+export class ManualLifecycle implements LifecyclePort {
+  readonly #listeners = new Set<() => void>();
+  subscribe(onForeground: () => void): () => void {
+    this.#listeners.add(onForeground);
+    return () => this.#listeners.delete(onForeground);
+  }
+  foreground(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+/** A network port driven by the test: `goOffline()`, `goOnline()`. */
+export class ManualNetwork implements NetworkPort {
+  readonly #listeners = new Set<() => void>();
+  #online = true;
+  isOnline(): boolean {
+    return this.#online;
+  }
+  subscribe(onOnline: () => void): () => void {
+    this.#listeners.add(onOnline);
+    return () => this.#listeners.delete(onOnline);
+  }
+  goOffline(): void {
+    this.#online = false;
+  }
+  goOnline(): void {
+    this.#online = true;
+    for (const listener of [...this.#listeners]) listener();
+  }
+}
