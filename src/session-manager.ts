@@ -349,7 +349,7 @@ export class SessionManager {
         logger.info('refresh failed; will retry', { attempt, retryInMs, error });
         try {
           // Back online wakes the retry at once; the server's Retry-After is respected even then.
-          const wake = retryAfterMs === undefined ? network.subscribe : undefined;
+          const wake = retryAfterMs === undefined ? (onOnline: () => void) => network.subscribe(onOnline) : undefined;
           await sleep(clock, retryInMs, { signal, wake });
         } catch {
           return; // the session ended while we waited

@@ -1,0 +1,187 @@
+/**
+ * Shared test helpers: the backends every suite runs against, a fake clock, and small
+ * HTTP helpers for the server's endpoints.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe } from 'vitest';
+import { startServer, type RunningServer, type StartServerOptions } from '../src/index.ts';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+
+/** A database for one test file, and how to remove it. */
+export type TestDatabase = { url: string; drop(): Promise<void> };
+
+/** Where a suite can run: SQLite always, PostgreSQL when TEST_DATABASE_URL is set. */
+export type Backend = { name: 'sqlite' | 'postgres'; createDatabase(): Promise<TestDatabase> };
+
+export const sqliteBackend: Backend = {
+  name: 'sqlite',
+  async createDatabase() {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-server-test-'));
+    return { url: `sqlite:${join(dir, 'test.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+/** A fresh schema per test file (selected with the connection's search_path). */
+export const postgresBackend: Backend = {
+  name: 'postgres',
+  async createDatabase() {
+    if (!TEST_DATABASE_URL) {
+      // Reached only in CI (see `backends`): never skip PostgreSQL silently there.
+      throw new Error('TEST_DATABASE_URL must be set when CI is set: the PostgreSQL suite cannot run');
+    }
+    const schema = `sk_test_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return {
+      url: url.toString(),
+      async drop() {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA ${schema} CASCADE`);
+        await client.end();
+      },
+    };
+  },
+};
+
+/**
+ * SQLite always; PostgreSQL when TEST_DATABASE_URL is set, and also when CI is set (where
+ * its absence then fails the suite instead of skipping it).
+ */
+export const backends: Backend[] = [
+  sqliteBackend,
+  ...(TEST_DATABASE_URL || process.env.CI ? [postgresBackend] : []),
+];
+
+/** Runs `suite` once per backend (the PostgreSQL run is reported as skipped locally without a database). */
+export function describeEachBackend(title: string, suite: (backend: Backend) => void): void {
+  for (const backend of [sqliteBackend, postgresBackend]) {
+    const enabled = backends.includes(backend);
+    describe.skipIf(!enabled)(`${title} [${backend.name}]`, () => suite(backend));
+  }
+}
+
+/** A manual clock (epoch ms). */
+export class FakeClock {
+  #now: number;
+  constructor(start = Date.UTC(2030, 0, 1, 12)) {
+    this.#now = start;
+  }
+  now = (): number => this.#now;
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+  advanceSeconds(seconds: number): void {
+    this.#now += seconds * 1000;
+  }
+}
+
+/** Lifetimes used by the suites unless a test says otherwise. */
+export const TEST_LIFETIMES = {
+  accessTokenTtlSeconds: 60,
+  refreshTokenTtlSeconds: 3600,
+  sessionMaxSeconds: 4 * 3600,
+  refreshGraceSeconds: 30,
+} as const;
+
+export const CLIENT_ID = 'test-client';
+
+/** Starts a server on a fresh database of the backend; `stop` closes both. */
+export async function startTestServer(
+  backend: Backend,
+  options: StartServerOptions = {},
+): Promise<{ server: RunningServer; clock: FakeClock; database: TestDatabase; stop(): Promise<void> }> {
+  const database = await backend.createDatabase();
+  const clock = new FakeClock();
+  const server = await startServer({
+    port: 0,
+    databaseUrl: database.url,
+    now: clock.now,
+    ...TEST_LIFETIMES,
+    ...options,
+  });
+  return {
+    server,
+    clock,
+    database,
+    async stop() {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+/** The token response fields, as the tests read them. */
+export type Tokens = {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token: string;
+  refresh_token_expires_in: number;
+  session_expires_in: number;
+  device_key_id?: string;
+};
+
+export function postForm(url: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(params).toString(),
+  });
+}
+
+export function postJson(url: string, body: unknown): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+export function loginRequest(
+  server: RunningServer,
+  fields: { username?: string; password?: string; client_id?: string; device_public_jwk?: unknown } = {},
+): Promise<Response> {
+  return postJson(`${server.url}/auth/login`, { username: 'alice', password: 'secret', client_id: CLIENT_ID, ...fields });
+}
+
+/** Logs alice in and returns the token response (fails the test otherwise). */
+export async function login(
+  server: RunningServer,
+  fields: Parameters<typeof loginRequest>[1] = {},
+): Promise<Tokens> {
+  const response = await loginRequest(server, fields);
+  if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Tokens;
+}
+
+export function refreshRequest(server: RunningServer, refreshToken: string, clientId = CLIENT_ID): Promise<Response> {
+  return postForm(server.tokenEndpoint, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+}
+
+/** Refreshes and returns the new tokens (fails the test otherwise). */
+export async function refresh(server: RunningServer, refreshToken: string): Promise<Tokens> {
+  const response = await refreshRequest(server, refreshToken);
+  if (response.status !== 200) throw new Error(`refresh failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Tokens;
+}
+
+export function getApi(server: RunningServer, path: string, accessToken?: string): Promise<Response> {
+  return fetch(`${server.url}${path}`, accessToken === undefined ? {} : { headers: { authorization: `Bearer ${accessToken}` } });
+}
+
+/** Grant log entries of one family. */
+export function familyLog(server: RunningServer, familyId: string) {
+  return server.grantLog.filter((entry) => entry.familyId === familyId);
+}
+
+/** The `sid` (family id) of an access token, read without verification. */
+export function sessionIdOf(accessToken: string): string {
+  const payload = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { sid: string };
+  return payload.sid;
+}
