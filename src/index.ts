@@ -27,6 +27,7 @@ export type {
 export { MemoryTokenStore, WebStorageTokenStore, type TokenStore, type StorageLike } from './ports/token-store.ts';
 export { systemClock, type Clock, type TimerHandle } from './ports/clock.ts';
 export { webLock, inProcessLock, type LockPort } from './ports/lock.ts';
+export { broadcastChannel, type BroadcastPort } from './ports/broadcast.ts';
 export { visibilityLifecycle, createLifecycle, type LifecyclePort } from './ports/lifecycle.ts';
 export { browserNetwork, createNetwork, type NetworkPort } from './ports/network.ts';
 export type { BiometricProvider, AssertionRequest } from './ports/biometric.ts';

@@ -1,5 +1,6 @@
 import { ConfigurationError } from './errors.ts';
 import type { BiometricProvider } from './ports/biometric.ts';
+import { broadcastChannel, type BroadcastPort } from './ports/broadcast.ts';
 import { systemClock, type Clock } from './ports/clock.ts';
 import { visibilityLifecycle, type LifecyclePort } from './ports/lifecycle.ts';
 import { webLock, type LockPort } from './ports/lock.ts';
@@ -47,6 +48,11 @@ export interface SessionManagerOptions {
   lock?: LockPort;
   /** Name of that lock; contexts sharing a store must share it. Default `session-keeper:<clientId>`. */
   lockName?: string;
+  /**
+   * Tells other contexts sharing the store about changes at once. Default: a `BroadcastChannel`
+   * named after `lockName` where there is one. `false` turns it off.
+   */
+  broadcast?: BroadcastPort | false;
   /** Foreground signal. Default: `visibilitychange` where there is a `document`. */
   lifecycle?: LifecyclePort;
   /** Connectivity signal. Default: `online` events where there is a `window`. */
@@ -69,10 +75,14 @@ export interface SessionManagerOptions {
 
 /** Options with every default applied. */
 export type ResolvedOptions = Required<
-  Omit<SessionManagerOptions, 'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff'>
+  Omit<
+    SessionManagerOptions,
+    'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff' | 'broadcast'
+  >
 > &
   Pick<SessionManagerOptions, 'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens'> & {
     backoff: BackoffOptions;
+    broadcast: BroadcastPort | undefined;
   };
 
 function checkUrl(name: string, value: unknown): void {
@@ -96,6 +106,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     throw new ConfigurationError('"clientId" must be a non-empty string');
   }
   const logger = redactingLogger(options.logger ?? silentLogger);
+  const lockName = options.lockName ?? `session-keeper:${options.clientId}`;
   const resolved: ResolvedOptions = {
     ...options,
     store: options.store ?? new MemoryTokenStore(),
@@ -104,7 +115,8 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     refreshMargin: options.refreshMargin ?? 300_000,
     sessionWarning: options.sessionWarning ?? 300_000,
     lock: options.lock ?? webLock({ logger }),
-    lockName: options.lockName ?? `session-keeper:${options.clientId}`,
+    lockName,
+    broadcast: options.broadcast === false ? undefined : (options.broadcast ?? broadcastChannel(lockName)),
     lifecycle: options.lifecycle ?? visibilityLifecycle,
     network: options.network ?? browserNetwork,
     logger,

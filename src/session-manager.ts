@@ -71,9 +71,9 @@ export class SessionManager {
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
-    const { clock, fetch, store, persistAccessToken, logger } = this.#options;
+    const { clock, fetch, store, persistAccessToken, logger, broadcast } = this.#options;
     this.#http = { fetch, clock };
-    this.#storage = new SessionStorage(store, persistAccessToken, logger);
+    this.#storage = new SessionStorage(store, persistAccessToken, logger, () => broadcast?.post());
     this.#gate = new TokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
     this.#scheduler = new SessionScheduler(
       clock,
@@ -85,6 +85,7 @@ export class SessionManager {
       this.#options.lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
       this.#options.network.subscribe(() => this.#refreshIfDue('online')),
       this.#storage.subscribe(() => void this.#followStore()),
+      broadcast?.subscribe(() => void this.#followStore()) ?? (() => {}),
     ];
   }
 

@@ -19,8 +19,12 @@ export class SessionStorage {
   /** Whether the store holds (as far as we know) the session this manager saved. */
   saved = false;
 
-  constructor(store: TokenStore, persistAccessToken: boolean, logger: Logger) {
+  readonly #onChange: () => void;
+
+  /** @param onChange - called after this manager changed the store (to tell other contexts) */
+  constructor(store: TokenStore, persistAccessToken: boolean, logger: Logger, onChange: () => void = () => {}) {
     this.#store = store;
+    this.#onChange = onChange;
     this.#persistAccessToken = persistAccessToken;
     this.#logger = logger;
   }
@@ -46,6 +50,7 @@ export class SessionStorage {
     try {
       await this.#store.save(toStoredSession(tokens, this.#persistAccessToken));
       this.saved = true;
+      this.#onChange();
     } catch (error) {
       this.#logger.error('token store failed to save; the session lives in memory only', {
         error: new StoreError('save', error),
@@ -57,6 +62,7 @@ export class SessionStorage {
     this.saved = false;
     try {
       await this.#store.clear();
+      this.#onChange();
     } catch (error) {
       this.#logger.error('token store failed to clear', { error: new StoreError('clear', error) });
     }

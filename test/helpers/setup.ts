@@ -21,7 +21,7 @@ export function useFakeAuth() {
     /** A manager wired to the fake server, the manual clock and the manual ports. */
     manager(options?: Partial<SessionManagerOptions>): SessionManager;
   };
-  beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }));
+  beforeAll(() => mock.listen({ onUnhandledFrame: 'error' }));
   afterAll(() => mock.close());
   beforeEach(() => {
     ctx.clock = new ManualClock();
