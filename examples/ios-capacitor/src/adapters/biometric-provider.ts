@@ -1,0 +1,82 @@
+import { BiometricAuth, BiometryError, BiometryType } from '@aparajita/capacitor-biometric-auth';
+import { createDeviceKeyAssertion, type AssertionRequest, type BiometricProvider } from 'session-keeper';
+import type { DeviceKeyStore } from './device-key.ts';
+
+/** Options of {@link createBiometricProvider}. */
+export interface BiometricProviderOptions {
+  keys: DeviceKeyStore;
+  /** Called just before the system prompt shows, so the app can say why it appears. */
+  onPrompt?: (username: string) => void;
+  /** Called when the prompt was cancelled or failed (the SDK falls back to the sign-in prompt). */
+  onCancel?: (error: BiometryError) => void;
+}
+
+/**
+ * session-keeper's `BiometricProvider` on `@aparajita/capacitor-biometric-auth`.
+ *
+ * When the refresh token is dead, the SDK asks for an RFC 7523 assertion: this shows the
+ * Face ID / Touch ID prompt and, once the user passed it, signs the assertion with the device
+ * key enrolled at sign-in. A cancelled or failed prompt returns `null`, and the SDK moves on to
+ * the app's sign-in prompt.
+ *
+ * What the gate is: the prompt is an app-level check. The private key is non-extractable, but
+ * it sits in IndexedDB, not behind the biometric hardware: code running in the WebView could ask
+ * it to sign without a prompt. The README explains what a Secure Enclave key would add.
+ */
+export function createBiometricProvider(options: BiometricProviderOptions): BiometricProvider {
+  const { keys } = options;
+  return {
+    async isAvailable(): Promise<boolean> {
+      const [biometry, key] = await Promise.all([BiometricAuth.checkBiometry(), keys.load()]);
+      return biometry.isAvailable && key !== null;
+    },
+
+    async getAssertion(request: AssertionRequest): Promise<string | null> {
+      const key = await keys.load();
+      if (!key) return null;
+      // A key enrolled for someone else cannot vouch for this session.
+      if (request.subject !== undefined && request.subject !== key.subject) return null;
+      options.onPrompt?.(key.username);
+      try {
+        await BiometricAuth.authenticate({
+          reason: `Confirm it's you to stay signed in as ${key.username}`,
+          cancelTitle: 'Use password',
+          // Face ID or Touch ID only: the device passcode is a weaker factor for this purpose.
+          allowDeviceCredential: false,
+          iosFallbackTitle: '',
+        });
+      } catch (error) {
+        if (error instanceof BiometryError) {
+          options.onCancel?.(error);
+          return null;
+        }
+        throw error;
+      }
+      return createDeviceKeyAssertion(key.privateKey, key.keyId, {
+        audience: request.audience,
+        clientId: request.clientId,
+        subject: key.subject,
+      });
+    },
+  };
+}
+
+/** Which biometry this device offers, for the UI ("Face ID", "Touch ID"), or `null`. */
+export async function biometryName(): Promise<string | null> {
+  const result = await BiometricAuth.checkBiometry();
+  if (!result.isAvailable) return null;
+  if (result.biometryType === BiometryType.faceId) return 'Face ID';
+  if (result.biometryType === BiometryType.touchId) return 'Touch ID';
+  return 'biometrics';
+}
+
+/**
+ * Web preview only: the plugin's web fallback has no biometry until told to pretend. Its
+ * prompt is then a `window.confirm` dialog (OK = recognised, Cancel = cancelled).
+ */
+export async function simulateBiometryOnWeb(type: 'faceId' | 'touchId' | 'none'): Promise<void> {
+  if (type === 'none') return;
+  await BiometricAuth.setBiometryType(type === 'faceId' ? BiometryType.faceId : BiometryType.touchId);
+  await BiometricAuth.setBiometryIsEnrolled(true);
+  await BiometricAuth.setDeviceIsSecure(true);
+}

@@ -1,0 +1,43 @@
+/**
+ * Where the app finds its backend. The reference server (examples/server) listens on
+ * http://localhost:4000 by default, which the iOS Simulator reaches on the Mac. A `?server=`
+ * query parameter overrides it at run time (the browser test starts the server on a random
+ * port), and `VITE_SERVER_URL` at build time (a device needs the Mac's address or an HTTPS host).
+ */
+export interface AppConfig {
+  /** Base URL of the OAuth server and its API, without a trailing slash. */
+  serverUrl: string;
+  /** The OAuth client id this app signs in as. */
+  clientId: string;
+  tokenEndpoint: string;
+  revocationEndpoint: string;
+  loginEndpoint: string;
+  apiPrefix: string;
+  /**
+   * Web preview only: which biometry the plugin's web fallback pretends to have
+   * (`?biometry=none` to try the app without it). Ignored on iOS, where the device decides.
+   */
+  webBiometry: 'faceId' | 'touchId' | 'none';
+}
+
+const DEFAULT_SERVER_URL = 'http://localhost:4000';
+
+export function readConfig(location: Pick<Location, 'search'> = window.location): AppConfig {
+  const params = new URLSearchParams(location.search);
+  const fromQuery = params.get('server');
+  const fromBuild = import.meta.env.VITE_SERVER_URL as string | undefined;
+  const serverUrl = (fromQuery ?? fromBuild ?? DEFAULT_SERVER_URL).replace(/\/+$/, '');
+  if (!URL.canParse(serverUrl)) throw new Error(`Not a server URL: ${serverUrl}`);
+  const biometry = params.get('biometry');
+  return {
+    serverUrl,
+    clientId: 'ios-example',
+    // The reference server's endpoints (its RFC 8414 metadata names the same ones). Fixed
+    // paths rather than discovery, so the app can restore a session while offline.
+    tokenEndpoint: `${serverUrl}/oauth/token`,
+    revocationEndpoint: `${serverUrl}/oauth/revoke`,
+    loginEndpoint: `${serverUrl}/auth/login`,
+    apiPrefix: `${serverUrl}/api`,
+    webBiometry: biometry === 'none' || biometry === 'touchId' ? biometry : 'faceId',
+  };
+}

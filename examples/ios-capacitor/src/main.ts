@@ -1,0 +1,291 @@
+/**
+ * The example app: a Capacitor iOS app that keeps its user signed in with session-keeper.
+ * The SDK gets the host's platform through its ports: the Keychain as `TokenStore`, Face ID
+ * with a device key as `BiometricProvider`, `@capacitor/app` as the lifecycle signal. Everything
+ * else here is the app's own UI.
+ */
+import { BiometricAuth, BiometryError } from '@aparajita/capacitor-biometric-auth';
+import { Capacitor } from '@capacitor/core';
+import { SessionManager, type ReauthReason, type SignOutReason, type TokenResponse } from 'session-keeper';
+import { createAppLifecycle } from './adapters/app-lifecycle.ts';
+import { biometryName, createBiometricProvider, simulateBiometryOnWeb } from './adapters/biometric-provider.ts';
+import { generateDeviceKeyPair, indexedDbDeviceKeyStore as deviceKeys, type DeviceKeyPair } from './adapters/device-key.ts';
+import { createKeychainTokenStore } from './adapters/keychain-token-store.ts';
+import { login, SignInError, type LoginResponse } from './auth-api.ts';
+import { readConfig } from './config.ts';
+import { ActivityLog } from './ui/activity-log.ts';
+import { byId, credentials, query, setFields, showError, showScreen } from './ui/dom.ts';
+import { formatTime } from './ui/format.ts';
+import { SessionPanel } from './ui/session-panel.ts';
+
+interface Profile {
+  sub: string;
+  username: string;
+  session_id?: string;
+}
+
+const REAUTH_MESSAGES: Record<ReauthReason, string> = {
+  refreshRejected: 'Your session was ended on the server. Sign in again to continue where you left off.',
+  refreshTokenExpired: 'You have been away for a while. Sign in again to continue.',
+  sessionEnded: 'Your session reached its time limit. Sign in again to continue.',
+  noRefreshToken: 'Sign in again to continue.',
+};
+
+const SIGNED_OUT_MESSAGES: Record<SignOutReason, string | null> = {
+  user: null,
+  reauthFailed: 'You were signed out because your session could not be renewed.',
+  sessionEnded: 'Your session ended. Sign in again.',
+  otherContext: 'You were signed out.',
+};
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  if (Capacitor.getPlatform() === 'web') await simulateBiometryOnWeb(config.webBiometry);
+
+  // Ports first: the lifecycle listener must be attached before the SDK relies on it.
+  const [store, lifecycle] = await Promise.all([createKeychainTokenStore(), createAppLifecycle()]);
+
+  const log = new ActivityLog(byId<HTMLOListElement>('log'));
+  const banner = byId('banner');
+  const setBanner = (text: string | null) => {
+    banner.textContent = text ?? '';
+    banner.hidden = text === null;
+  };
+  let currentUser: string | undefined;
+
+  const session = new SessionManager({
+    tokenEndpoint: config.tokenEndpoint,
+    revocationEndpoint: config.revocationEndpoint,
+    clientId: config.clientId,
+    store,
+    persistAccessToken: false, // the refresh token in the Keychain, the access token in memory
+    lifecycle,
+    biometric: createBiometricProvider({
+      keys: deviceKeys,
+      onPrompt: (username) => setBanner(`Confirm it’s you, ${username}, to stay signed in.`),
+      onCancel: (error) => log.add('warn', `Biometric check not passed (${error.code || 'cancelled'})`),
+    }),
+    signInPrompt: (reason) => promptSignIn(reason),
+  });
+  const api = session.createClient({ prefix: config.apiPrefix, timeout: 20_000 });
+  const panel = new SessionPanel(session, byId('screen-home'), byId('state'));
+
+  // ---- the SDK's events -> the activity log and the screens ----
+  session.on('stateChange', () => panel.render());
+  session.on('refreshed', ({ source, accessTokenExpiresAt }) => {
+    const until = accessTokenExpiresAt === null ? '' : `, valid until ${formatTime(accessTokenExpiresAt)}`;
+    const what = {
+      signIn: 'Signed in',
+      refresh: 'Access token refreshed silently',
+      biometric: 'New session from the device key',
+      signInPrompt: 'New session from the sign-in prompt',
+      otherContext: 'Tokens updated elsewhere',
+      restore: 'Session restored from the Keychain',
+    }[source];
+    log.add(source === 'refresh' ? 'refresh' : 'auth', `${what}${until}`);
+    panel.render();
+  });
+  session.on('refreshFailed', ({ attempt, retryInMs }) =>
+    log.add('warn', `Refresh failed (attempt ${attempt}); retrying in ${Math.ceil(retryInMs / 1000)}s`),
+  );
+  session.on('reauthRequired', ({ reason }) => {
+    log.add('warn', `Refresh token no longer accepted (${reason}): re-authentication needed`);
+    setBanner('Your session needs to be confirmed…');
+  });
+  session.on('reauthenticated', ({ method }) => {
+    log.add('auth', method === 'biometric' ? 'Re-authenticated with biometrics' : 'Re-authenticated with password');
+    setBanner(null);
+    void loadProfile();
+  });
+  session.on('sessionExpiring', ({ remainingMs }) =>
+    setBanner(`Your session ends in ${Math.ceil(remainingMs / 60_000)} min: you will be asked to sign in again.`),
+  );
+  session.on('signedOut', ({ reason }) => {
+    setBanner(null);
+    showSignIn(SIGNED_OUT_MESSAGES[reason]);
+  });
+  lifecycle.onChange((isActive) => {
+    log.add('lifecycle', isActive ? 'App back in the foreground: token checked' : 'App moved to the background');
+    panel.render();
+  });
+  setInterval(() => panel.render(), 1000);
+
+  // ---- screens ----
+  const signInForm = byId<HTMLFormElement>('signin-form');
+  const offer = byId('screen-offer');
+  const home = byId('screen-home');
+  const sheet = byId<HTMLDialogElement>('signin-sheet');
+  const sheetForm = query<HTMLFormElement>(sheet, 'form');
+
+  function showSignIn(notice: string | null): void {
+    const line = byId('signin-notice');
+    line.textContent = notice ?? '';
+    line.hidden = notice === null;
+    signInForm.reset();
+    showError(signInForm, null);
+    showScreen('screen-signin');
+  }
+
+  async function refreshBiometricLabel(): Promise<void> {
+    const [name, key] = await Promise.all([biometryName(), deviceKeys.load()]);
+    panel.setBiometric(key && name ? `On (${name})` : name ? 'Off' : 'Not available');
+  }
+
+  /** Loads `/api/me` through the session's ky client (a 401 there refreshes and retries once). */
+  async function loadProfile(): Promise<Profile | null> {
+    try {
+      const me = await api.get('me').json<Profile>();
+      currentUser = me.username;
+      setFields(home, { username: me.username, sub: me.sub, session_id: me.session_id ?? '–', loadedAt: formatTime(Date.now()) });
+      showError(home, null);
+      return me;
+    } catch (error) {
+      showError(home, `Could not load the profile: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  async function showHome(): Promise<void> {
+    showScreen('screen-home');
+    panel.render();
+    await Promise.all([loadProfile(), refreshBiometricLabel()]);
+  }
+
+  signInForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      const button = query<HTMLButtonElement>(signInForm, 'button[type="submit"]');
+      button.disabled = true;
+      showError(signInForm, null);
+      try {
+        const { username, password } = credentials(signInForm);
+        // Enroll a device key with this sign-in when the device has biometrics; it is only
+        // kept if the user accepts the offer that follows.
+        const name = await biometryName();
+        const pair = name ? await generateDeviceKeyPair() : null;
+        const response = await login(config.loginEndpoint, {
+          username,
+          password,
+          clientId: config.clientId,
+          ...(pair ? { devicePublicJwk: pair.publicJwk } : {}),
+        });
+        await deviceKeys.delete(); // a new sign-in replaces any earlier key
+        await session.setTokens(response);
+        log.clear();
+        log.add('auth', `Signed in as ${username}`);
+        const me = pair && name && response.device_key_id ? await loadProfile() : null;
+        if (pair && name && me) {
+          showOffer(name, pair, response, me);
+        } else {
+          await showHome();
+        }
+      } catch (error) {
+        showError(signInForm, error instanceof SignInError ? error.message : `Sign-in failed: ${(error as Error).message}`);
+      } finally {
+        button.disabled = false;
+      }
+    })();
+  });
+
+  /** The biometric offer after a sign-in that enrolled a key: keep the key, or throw it away. */
+  function showOffer(name: string, pair: DeviceKeyPair, response: LoginResponse, me: Profile): void {
+    for (const element of offer.querySelectorAll('[data-role="biometry"]')) element.textContent = name;
+    showError(offer, null);
+    showScreen('screen-offer');
+    const enable = query<HTMLButtonElement>(offer, '[data-action="enable"]');
+    const skip = query<HTMLButtonElement>(offer, '[data-action="skip"]');
+    const done = async (keep: boolean) => {
+      enable.onclick = skip.onclick = null;
+      if (keep && response.device_key_id) {
+        await deviceKeys.save({
+          privateKey: pair.privateKey,
+          keyId: response.device_key_id,
+          subject: me.sub,
+          username: me.username,
+          enrolledAt: Date.now(),
+        });
+        log.add('auth', `${name} unlock turned on for this device`);
+      }
+      await showHome();
+    };
+    enable.onclick = () =>
+      void (async () => {
+        try {
+          // The first prompt is also when iOS asks the user to allow Face ID for this app.
+          await BiometricAuth.authenticate({ reason: `Turn on ${name} to stay signed in`, allowDeviceCredential: false });
+          await done(true);
+        } catch (error) {
+          showError(
+            offer,
+            error instanceof BiometryError
+              ? `${name} was not confirmed. Try again, or choose “Not now”.`
+              : `${name} could not be turned on: ${(error as Error).message}`,
+          );
+        }
+      })();
+    skip.onclick = () => void done(false);
+  }
+
+  /** The SDK's `signInPrompt`: a sheet over the current screen; `null` when the user cancels. */
+  function promptSignIn(reason: ReauthReason): Promise<TokenResponse | null> {
+    setBanner(null);
+    sheetForm.reset();
+    showError(sheetForm, null);
+    query(sheet, '[data-role="reason"]').textContent = REAUTH_MESSAGES[reason];
+    if (currentUser) query<HTMLInputElement>(sheetForm, 'input[name="username"]').value = currentUser;
+    sheet.showModal();
+    return new Promise((resolve) => {
+      const finish = (response: TokenResponse | null) => {
+        sheetForm.onsubmit = null;
+        query(sheet, '[data-action="cancel"]').onclick = null;
+        sheet.close();
+        resolve(response);
+      };
+      sheetForm.onsubmit = (event) => {
+        event.preventDefault();
+        void (async () => {
+          const { username, password } = credentials(sheetForm);
+          try {
+            const response = await login(config.loginEndpoint, { username, password, clientId: config.clientId });
+            const key = await deviceKeys.load();
+            if (key && key.username !== username) await deviceKeys.delete(); // another user's key
+            finish(response);
+          } catch (error) {
+            showError(sheetForm, error instanceof SignInError ? error.message : (error as Error).message);
+          }
+        })();
+      };
+      query(sheet, '[data-action="cancel"]').onclick = () => finish(null);
+      sheet.oncancel = (event) => {
+        event.preventDefault(); // Escape: treat like Cancel, through one path
+        finish(null);
+      };
+    });
+  }
+
+  for (const [action, run] of Object.entries({
+    reload: () => loadProfile(),
+    refresh: async () => {
+      await session.refresh();
+      await loadProfile();
+    },
+    signout: async () => {
+      await session.signOut(); // revokes the refresh token and clears the Keychain item
+      await deviceKeys.delete();
+      log.clear();
+    },
+  })) {
+    query<HTMLButtonElement>(home, `[data-action="${action}"]`).addEventListener('click', () => {
+      run().catch((error: unknown) => log.add('warn', `${action} failed: ${(error as Error).message}`));
+    });
+  }
+
+  // ---- launch: restore the Keychain session (one refresh, as the access token was in memory) ----
+  const state = await session.restore();
+  if (state === 'signedOut') showSignIn(null);
+  else await showHome();
+}
+
+main().catch((error: unknown) => {
+  document.body.textContent = `The app failed to start: ${(error as Error).message}`;
+});
