@@ -350,7 +350,16 @@ export class SessionManager {
         logger.info('refresh failed; will retry', { attempt, retryInMs, error });
         try {
           // Back online wakes the retry at once; the server's Retry-After is respected even then.
-          const wake = retryAfterMs === undefined ? (onOnline: () => void) => network.subscribe(onOnline) : undefined;
+          // Another context writing the store wakes it too: the next attempt re-reads the store
+          // under the lock and adopts its tokens (or follows its sign-out) without a request.
+          const wake = (onWake: () => void) => {
+            const offStore = this.#storage.subscribe(onWake);
+            const offNetwork = retryAfterMs === undefined ? network.subscribe(onWake) : undefined;
+            return () => {
+              offStore();
+              offNetwork?.();
+            };
+          };
           await sleep(clock, retryInMs, { signal, wake });
         } catch {
           return; // the session ended while we waited

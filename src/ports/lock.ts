@@ -7,7 +7,17 @@ import type { Logger } from './logger.ts';
  */
 export interface LockPort {
   /** Runs `task` while holding the lock `name`; resolves or rejects with its result. */
-  run<T>(name: string, task: () => Promise<T>): Promise<T>;
+  run<T>(name: string, task: (context?: LockContext) => Promise<T>): Promise<T>;
+}
+
+/** What a cross-context lock may tell the task it runs. */
+export interface LockContext {
+  /**
+   * Another context held the lock when this one asked for it. What that context just wrote to
+   * a shared store may not be readable here yet: Chromium delivers a localStorage write to other
+   * tabs a few ms after the lock has changed hands.
+   */
+  waited: boolean;
 }
 
 /** A mutex per name, for one JavaScript realm. */
@@ -32,8 +42,14 @@ export function inProcessLock(): LockPort {
 }
 
 interface LockManagerLike {
-  request<T>(name: string, options: { signal?: AbortSignal }, task: () => Promise<T>): Promise<T>;
+  request<T>(
+    name: string,
+    options: { signal?: AbortSignal; ifAvailable?: boolean },
+    task: (lock: unknown) => Promise<T> | T,
+  ): Promise<T>;
 }
+
+const TAKEN = Symbol('taken');
 
 /**
  * The Web Locks API (`navigator.locks`: browsers, WebViews, Node.js 22+), with a bounded wait.
@@ -46,18 +62,24 @@ export function webLock(options: { maxWaitMs?: number; logger?: Logger } = {}): 
   if (!locks?.request) return inProcessLock();
   const maxWaitMs = options.maxWaitMs ?? 10_000;
   return {
-    async run<T>(name: string, task: () => Promise<T>): Promise<T> {
+    async run<T>(name: string, task: (context?: LockContext) => Promise<T>): Promise<T> {
       const signal = AbortSignal.timeout(maxWaitMs);
       let started = false;
+      const start = (waited: boolean) => {
+        started = true;
+        return task({ waited });
+      };
       try {
-        return await locks.request(name, { signal }, () => {
-          started = true;
-          return task();
-        });
+        // Uncontended first: a task that got the lock without waiting has nothing in flight to wait for.
+        const free = await locks.request<T | typeof TAKEN>(name, { ifAvailable: true }, (lock) =>
+          lock ? start(false) : TAKEN,
+        );
+        if (free !== TAKEN) return free;
+        return await locks.request(name, { signal }, () => start(true));
       } catch (error) {
         if (started || !signal.aborted) throw error;
         options.logger?.warn('lock wait timed out; refreshing without it', { lock: name, maxWaitMs });
-        return task();
+        return task({ waited: true });
       }
     },
   };

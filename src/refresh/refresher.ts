@@ -32,6 +32,24 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
   );
 }
 
+/** How long a context that waited for the lock gives another context's store write to arrive. */
+export const STORE_HANDOFF_MS = 250;
+
+/** Resolves `true` on the store's next change notice, `false` after `timeoutMs` (or at once without notices). */
+function storeChanged(options: ResolvedOptions, timeoutMs: number): Promise<boolean> {
+  const { store, clock } = options;
+  if (!store.subscribe) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (changed: boolean) => {
+      clock.clearTimeout(timer);
+      unsubscribe();
+      resolve(changed);
+    };
+    const timer = clock.setTimeout(() => done(false), timeoutMs);
+    const unsubscribe = store.subscribe!(() => done(true));
+  });
+}
+
 /**
  * One refresh attempt, under the cross-context lock. Inside the lock the store is read again:
  * when another context already rotated, its tokens are adopted instead of refreshing (a second
@@ -46,10 +64,15 @@ export async function refreshOnce(
   signal: AbortSignal,
 ): Promise<RefreshOutcome> {
   const { clock, logger } = options;
-  return options.lock.run(options.lockName, async () => {
+  return options.lock.run(options.lockName, async (lockContext) => {
     let base = current;
     try {
-      const stored = await storage.load();
+      let stored = await storage.load();
+      if (lockContext?.waited && stored.kind === 'ok' && stored.tokens.refreshToken === current.refreshToken) {
+        // The context we waited for may have rotated, its write still on the way: give the
+        // store's change notice a moment before spending the refresh token a second time.
+        if (await storeChanged(options, STORE_HANDOFF_MS)) stored = await storage.load();
+      }
       if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
         if (hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken)) {
           return { kind: 'adopted', tokens: stored.tokens };

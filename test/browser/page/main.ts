@@ -1,0 +1,359 @@
+/**
+ * The multi-tab test page: one SessionManager per tab, on the BUILT package as an app gets it
+ * (`session-keeper`, bundled by Vite), with a `WebStorageTokenStore` (localStorage, shared by
+ * the tabs of the origin), the default Web Locks lock and the default BroadcastChannel.
+ *
+ * The Playwright tests drive it through `window.sk` (see {@link TabControl}); the page also
+ * shows its state, so the screenshots of a run say what each tab saw.
+ *
+ * Query string: `server` (the reference server's URL, required), `tab` (a label), `clientId`,
+ * `offset` (initial clock offset, ms), `maxWaitMs` (bounded lock wait; default: the SDK's),
+ * `broadcast=off` (only the `storage` event then tells the other tabs), `persistAccessToken=false`.
+ */
+import ky from 'ky';
+import {
+  SessionManager,
+  WebStorageTokenStore,
+  systemClock,
+  webLock,
+  type Clock,
+  type Logger,
+  type SessionManagerOptions,
+  type SessionState,
+  type TokenResponse,
+} from 'session-keeper';
+
+/** What one batch of API requests came to. */
+export interface RequestSummary {
+  ok: number;
+  failed: number;
+  /** Error codes (or names) of the failed requests, with their counts. */
+  errors: Record<string, number>;
+  /** 401 answers the server gave during the batch (each is retried once by the client). */
+  unauthorized: number;
+  /** Tails of the access tokens the successful requests carried. */
+  tokensUsed: string[];
+  /** From the first request to the last settled one. */
+  elapsedMs: number;
+}
+
+/** What the test can read of a tab. Contains no whole token. */
+export interface TabSnapshot {
+  tab: string;
+  state: SessionState;
+  /** The last 12 characters of the token the last successful request carried (`null` when signed out). */
+  tokenTail: string | null;
+  /** Requests this tab sent to the token endpoint (any grant). */
+  tokenRequests: number;
+  /** Events and log lines, oldest first. */
+  events: string[];
+  visibility: DocumentVisibilityState;
+}
+
+/** The control API the tests call with `page.evaluate(() => window.sk...)`. */
+export interface TabControl {
+  tab: string;
+  lockName: string;
+  /** Settles once `restore()` did. */
+  ready: Promise<SessionState>;
+  signIn(username?: string, password?: string): Promise<void>;
+  signOut(): Promise<void>;
+  snapshot(): TabSnapshot;
+  /** The tail of `await session.getAccessToken()`: what a non-ky caller of this tab would use. */
+  accessTokenTail(): Promise<string | null>;
+  /** Sends `count` API requests now and waits for all of them. */
+  request(count: number): Promise<RequestSummary>;
+  /** Prepares `count` API requests that go out when any tab calls {@link TabControl.go}. */
+  arm(count: number): void;
+  /** Releases the armed requests of every tab of the origin at once. */
+  go(): void;
+  /** The summary of the armed batch, once every request settled. */
+  settled(): Promise<RequestSummary>;
+  /** `session.refresh()` without waiting for it. */
+  startRefresh(): void;
+  /** Shifts this origin's clock (every tab: it lives in localStorage). */
+  setClockOffset(ms: number): void;
+  /** Token endpoint requests from this tab hang (until the SDK's own deadline aborts them). */
+  stallTokenEndpoint(stalled: boolean): void;
+  /** Takes the session's refresh lock and never lets go, like a frozen tab. */
+  holdLock(): Promise<void>;
+  /** Names of the Web Locks held and requested in this origin. */
+  locks(): Promise<{ held: string[]; pending: string[] }>;
+  /** Simulates the tab going to the background or coming back (`visibilitychange`). */
+  setVisible(visible: boolean): void;
+  /** Resolves once the session is in `state` (rejects after `timeoutMs`). */
+  waitForState(state: SessionState, timeoutMs?: number): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    sk: TabControl;
+    skLoadError?: string;
+  }
+}
+
+const params = new URLSearchParams(location.search);
+const serverUrl = params.get('server');
+if (!serverUrl) throw new Error('The page needs ?server=<reference server URL>');
+const tab = params.get('tab') ?? '?';
+const clientId = params.get('clientId') ?? 'web-tabs';
+const lockName = `session-keeper:${clientId}`;
+const OFFSET_KEY = 'sk-test:clock-offset';
+const GO_CHANNEL = 'sk-test:go';
+if (params.has('offset')) localStorage.setItem(OFFSET_KEY, params.get('offset') ?? '0');
+
+const $ = (id: string): HTMLElement => {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} missing`);
+  return element;
+};
+const tail = (token: string | undefined | null): string | null => (token ? token.slice(-12) : null);
+
+// --- observation: every line the tab sees, for the assertions and the screenshots ---------
+const events: string[] = [];
+const started = performance.now();
+function note(line: string): void {
+  const at = ((performance.now() - started) / 1000).toFixed(2).padStart(6);
+  events.push(`${at}s ${line}`);
+  const item = document.createElement('li');
+  item.textContent = events.at(-1) ?? '';
+  const log = $('log');
+  log.append(item);
+  while (log.childElementCount > 22) log.firstElementChild?.remove();
+}
+const logger: Logger = {
+  debug: (message) => note(`debug: ${message}`),
+  info: (message) => note(`info: ${message}`),
+  warn: (message) => note(`WARN: ${message}`),
+  error: (message) => note(`ERROR: ${message}`),
+};
+
+// --- the ports the tests steer ----------------------------------------------------------
+/** Real timers, shifted time: moving the clock forward "expires" tokens without sleeping. */
+const clock: Clock = {
+  ...systemClock,
+  now: () => systemClock.now() + Number(localStorage.getItem(OFFSET_KEY) ?? 0),
+};
+
+let tokenRequests = 0;
+let stalled = false;
+const tokenEndpoint = `${serverUrl}/oauth/token`;
+const grantFetch: typeof fetch = (input, init) => {
+  const url = input instanceof Request ? input.url : String(input);
+  if (url === tokenEndpoint) {
+    tokenRequests++;
+    render();
+    if (stalled) {
+      note('token request stalled');
+      return new Promise((_, reject) => {
+        const signal = init?.signal;
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    }
+  }
+  return fetch(input, init);
+};
+
+// --- the session, as an app would set it up ----------------------------------------------
+const maxWaitMs = params.get('maxWaitMs');
+const options: SessionManagerOptions = {
+  tokenEndpoint,
+  revocationEndpoint: `${serverUrl}/oauth/revoke`,
+  clientId,
+  store: new WebStorageTokenStore({ key: 'session' }),
+  clock,
+  logger,
+  fetch: grantFetch,
+};
+if (maxWaitMs !== null) options.lock = webLock({ maxWaitMs: Number(maxWaitMs), logger });
+if (params.get('broadcast') === 'off') options.broadcast = false;
+if (params.get('persistAccessToken') === 'false') options.persistAccessToken = false;
+const session = new SessionManager(options);
+
+// Counts what the API answered; the Authorization header says which token was used.
+let batch = { unauthorized: 0, tokens: new Set<string>() };
+const apiFetch: typeof fetch = async (input, init) => {
+  const request = new Request(input, init);
+  const response = await fetch(request);
+  const used = tail(request.headers.get('authorization'));
+  if (response.status === 401) batch.unauthorized++;
+  else if (response.ok && used) batch.tokens.add(used);
+  return response;
+};
+const api = session.createClient({ prefix: `${serverUrl}/api`, fetch: apiFetch, timeout: 60_000 });
+
+let ok = 0;
+let failed = 0;
+session.on('stateChange', ({ from, to }) => {
+  note(`state ${from} -> ${to}`);
+  render();
+});
+session.on('refreshed', ({ source }) => note(`refreshed (${source})`));
+session.on('refreshFailed', ({ error, attempt }) => note(`refresh failed #${attempt}: ${error.name}`));
+session.on('reauthRequired', ({ reason }) => note(`re-auth required: ${reason}`));
+session.on('signedOut', ({ reason }) => note(`signed out (${reason})`));
+
+async function runBatch(requests: Promise<unknown>[], t0: number): Promise<RequestSummary> {
+  const results = await Promise.allSettled(requests);
+  const summary: RequestSummary = {
+    ok: 0,
+    failed: 0,
+    errors: {},
+    unauthorized: batch.unauthorized,
+    tokensUsed: [...batch.tokens],
+    elapsedMs: Math.round(performance.now() - t0),
+  };
+  for (const result of results) {
+    if (result.status === 'fulfilled') summary.ok++;
+    else {
+      summary.failed++;
+      const error = result.reason as { code?: string; name?: string };
+      const key = error.code ?? error.name ?? 'unknown';
+      summary.errors[key] = (summary.errors[key] ?? 0) + 1;
+    }
+  }
+  ok += summary.ok;
+  failed += summary.failed;
+  note(`batch of ${results.length}: ${summary.ok} ok, ${summary.failed} failed, ${summary.unauthorized} 401s`);
+  render();
+  return summary;
+}
+
+function send(count: number): Promise<RequestSummary> {
+  batch = { unauthorized: 0, tokens: new Set() };
+  const t0 = performance.now();
+  const requests = Array.from({ length: count }, () => api.get('items').json());
+  render();
+  return runBatch(requests, t0);
+}
+
+let armed: Promise<RequestSummary> | undefined;
+let visibility: DocumentVisibilityState = 'visible';
+Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+Object.defineProperty(document, 'hidden', { configurable: true, get: () => visibility === 'hidden' });
+
+function render(): void {
+  const state = session.state;
+  $('tab').textContent = tab;
+  $('state').textContent = state;
+  $('state').dataset['state'] = state;
+  const info = session.session;
+  $('expires').textContent =
+    info?.accessTokenExpiresAt == null ? '-' : `${Math.round((info.accessTokenExpiresAt - clock.now()) / 1000)} s`;
+  $('token').textContent = state === 'signedOut' ? '-' : `…${[...batch.tokens].at(-1) ?? '(no request yet)'}`;
+  $('grants').textContent = String(tokenRequests);
+  $('requests').textContent = `${ok} / ${failed} / ${batch.unauthorized}`;
+  $('visibility').textContent = visibility;
+}
+setInterval(render, 250);
+
+const control: TabControl = {
+  tab,
+  lockName,
+  ready: session.restore().then(
+    (state) => {
+      note(`restored: ${state}`);
+      render();
+      return state;
+    },
+    (error: unknown) => {
+      note(`restore failed: ${String(error)}`);
+      return session.state;
+    },
+  ),
+  async signIn(username = 'alice', password = 'secret') {
+    const response = await ky
+      .post(`${serverUrl}/auth/login`, { json: { username, password, client_id: clientId } })
+      .json<TokenResponse>();
+    await session.setTokens(response);
+    note(`signed in as ${username}`);
+    render();
+  },
+  async signOut() {
+    await session.signOut();
+    render();
+  },
+  snapshot: () => ({
+    tab,
+    state: session.state,
+    tokenTail: session.state === 'signedOut' ? null : ([...batch.tokens].at(-1) ?? null),
+    tokenRequests,
+    events: [...events],
+    visibility,
+  }),
+  async accessTokenTail() {
+    return tail(await session.getAccessToken());
+  },
+  request: send,
+  arm(count) {
+    const channel = new BroadcastChannel(GO_CHANNEL);
+    armed = new Promise<RequestSummary>((resolve) => {
+      channel.onmessage = () => {
+        channel.close();
+        resolve(send(count));
+      };
+    });
+    note(`armed ${count} requests`);
+  },
+  go() {
+    const channel = new BroadcastChannel(GO_CHANNEL);
+    channel.postMessage('go');
+    channel.close();
+  },
+  settled() {
+    if (!armed) return Promise.reject(new Error('nothing armed'));
+    return armed;
+  },
+  startRefresh() {
+    session.refresh().then(
+      () => note('refresh() resolved'),
+      (error: unknown) => note(`refresh() rejected: ${String(error)}`),
+    );
+  },
+  setClockOffset(ms) {
+    localStorage.setItem(OFFSET_KEY, String(ms));
+    render();
+  },
+  stallTokenEndpoint(value) {
+    stalled = value;
+  },
+  holdLock() {
+    return new Promise<void>((resolve) => {
+      void navigator.locks.request(lockName, () => {
+        note('holding the refresh lock forever');
+        resolve();
+        return new Promise<never>(() => {});
+      });
+    });
+  },
+  async locks() {
+    const snapshot = await navigator.locks.query();
+    return {
+      held: (snapshot.held ?? []).map((lock) => lock.name ?? ''),
+      pending: (snapshot.pending ?? []).map((lock) => lock.name ?? ''),
+    };
+  },
+  setVisible(visible) {
+    visibility = visible ? 'visible' : 'hidden';
+    note(`visibility -> ${visibility}`);
+    document.dispatchEvent(new Event('visibilitychange'));
+    render();
+  },
+  waitForState(state, timeoutMs = 10_000) {
+    if (session.state === state) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`tab ${tab}: still ${session.state} after ${timeoutMs} ms, expected ${state}`));
+      }, timeoutMs);
+      const off = session.on('stateChange', ({ to }) => {
+        if (to !== state) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+  },
+};
+window.sk = control;
+render();
