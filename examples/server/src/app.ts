@@ -12,6 +12,7 @@ import { readForm, readJsonObject, requireClientId } from './http/body.ts';
 import { invalidRequest, NO_STORE, OAuthError } from './http/errors.ts';
 import type { RateLimiter } from './http/rate-limit.ts';
 
+/** The RFC 7523 grant type URI. */
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** Everything the HTTP layer needs; built by `startServer`. */
@@ -19,7 +20,10 @@ export type AppDependencies = {
   grants: GrantContext;
   accessTokens: AccessTokens;
   signingKey: SigningKey;
+  /** Per client_id and remote address. */
   rateLimiter: RateLimiter;
+  /** Per remote address alone (a multiple of the per-client limit), so varying client_id does not escape it. */
+  addressRateLimiter: RateLimiter;
   issuer: string;
 };
 
@@ -105,7 +109,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   app.post('/oauth/revoke', async (c) => {
     const params = await readForm(c.req.raw);
     const rawClientId = params.get('client_id');
-    await revoke(grants, params, rawClientId === undefined ? undefined : requireClientId(rawClientId));
+    const clientId = rawClientId === undefined ? undefined : requireClientId(rawClientId);
+    limit(c, 'revoke', clientId ?? '');
+    await revoke(grants, params, clientId);
     return c.body(null, 200, NO_STORE);
   });
 
@@ -171,9 +177,11 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return c.json({ error: 'server_error', error_description: 'Internal error.' }, 500, NO_STORE);
   });
 
-  function limit(c: Context, grant: 'login' | 'refresh_token' | 'jwt-bearer', clientId: string): void {
+  function limit(c: Context, grant: 'login' | 'refresh_token' | 'jwt-bearer' | 'revoke', clientId: string): void {
+    const address = remoteAddress(c);
     try {
-      deps.rateLimiter.hit(`${clientId}\u0000${remoteAddress(c)}`);
+      deps.addressRateLimiter.hit(address);
+      deps.rateLimiter.hit(`${clientId}\u0000${address}`);
     } catch (error) {
       grants.record(grant, 'rate-limited', { clientId });
       throw error;

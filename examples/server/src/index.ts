@@ -25,11 +25,10 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { AccessTokens } from './crypto/access-token.ts';
-import { hashPassword } from './crypto/password.ts';
+import { PASSWORD_COSTS, PasswordHasher } from './crypto/password.ts';
 import { loadSigningKey } from './crypto/signing-key.ts';
 import { logEntry, type GrantLogEntry } from './grant-log.ts';
 import type { GrantContext } from './grants/context.ts';
-import { prepareLogin } from './grants/login.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { openRepository } from './storage/open.ts';
 
@@ -56,8 +55,9 @@ export type StartServerOptions = {
   /** How long a just-rotated refresh token still gets the same response. Default 30. */
   refreshGraceSeconds?: number;
   /**
-   * Requests per minute to `/oauth/token` and `/auth/login` per client_id and remote
-   * address; `0` disables the limit. Default 300 (a burst of 50 refreshes fits easily).
+   * Requests per minute to `/oauth/token`, `/auth/login` and `/oauth/revoke` per client_id
+   * and remote address (and ten times that per remote address alone, whatever the
+   * client_id); `0` disables the limit. Default 300 (a burst of 50 refreshes fits easily).
    */
   rateLimitPerMinute?: number;
   /**
@@ -74,6 +74,12 @@ export type StartServerOptions = {
   /** Called with every grant outcome (also kept in {@link RunningServer.grantLog}). */
   log?: (entry: GrantLogEntry) => void;
   /**
+   * How many entries {@link RunningServer.grantLog} keeps. Default: all of them, so that
+   * `grantLog.slice(since)` with an earlier `grantLog.length` stays valid. Past the limit the
+   * oldest are dropped (indices shift); `0` keeps none (`main.ts` logs to stdout instead).
+   */
+  grantLogLimit?: number;
+  /**
    * The issuer (`iss` of access tokens, base of every endpoint URL). Default
    * `http://<host>:<port>` of the listening socket. Servers sharing a database behind one
    * address must be given the same issuer to accept each other's access tokens.
@@ -81,6 +87,12 @@ export type StartServerOptions = {
   issuer?: string;
   /** The `aud` of access tokens. Default `<issuer>/api`. */
   audience?: string;
+  /**
+   * scrypt cost of password hashes: `'standard'` (the default, OWASP-grade, ~100 ms a
+   * login) or `'low'` (about a millisecond: for test suites that log in a lot; never in
+   * production).
+   */
+  passwordHashCost?: 'standard' | 'low';
   /**
    * The ES256 private key as a JWK JSON string. Default: the key stored in the database
    * (created by the first server that starts on it).
@@ -101,8 +113,8 @@ export type RunningServer = {
   /** The database actually used (the generated temporary file when none was given). */
   databaseUrl: string;
   /**
-   * Every grant outcome so far, oldest first (at most the last 10 000). Never contains a
-   * token or a password.
+   * Every grant outcome so far, oldest first (see the `grantLogLimit` option). Never
+   * contains a token or a password.
    */
   grantLog: GrantLogEntry[];
   /**
@@ -117,7 +129,8 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
-const GRANT_LOG_LIMIT = 10_000;
+/** One address may use this many client_ids' worth of the rate limit. */
+const ADDRESS_LIMIT_FACTOR = 10;
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   const resolved = value ?? fallback;
@@ -161,6 +174,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const refreshGraceSeconds = positiveInteger('refreshGraceSeconds', options.refreshGraceSeconds, 30, true);
   const rateLimitPerMinute = positiveInteger('rateLimitPerMinute', options.rateLimitPerMinute, 300, true);
   const seedUsers = parseSeedUsers(options.seedUsers ?? { alice: 'secret', bob: 'secret2' });
+  const grantLogLimit = options.grantLogLimit ?? Number.POSITIVE_INFINITY;
+  if (!(grantLogLimit >= 0)) throw new TypeError('grantLogLimit must be a non-negative number');
+  const passwords = new PasswordHasher(PASSWORD_COSTS[options.passwordHashCost ?? 'standard']);
 
   let temporaryDir: string | undefined;
   let databaseUrl = options.databaseUrl;
@@ -169,7 +185,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     databaseUrl = `sqlite:${join(temporaryDir, 'server.sqlite')}`;
   }
   const repository = await openRepository(databaseUrl);
-  const httpServer = createAdaptorServer({ fetch: (request, env) => handler(request, env) }) as Server;
+  const httpServer = createAdaptorServer({
+    fetch: (request, env) => handler(request, env),
+    // Slow or stalled clients cannot hold connections forever (/api/slow waits at most 5 s).
+    serverOptions: { headersTimeout: 10_000, requestTimeout: 30_000 },
+  }) as Server;
   let handler: (request: Request, env: unknown) => Response | Promise<Response> = () =>
     new Response('{"error":"temporarily_unavailable","error_description":"Starting."}', {
       status: 503,
@@ -178,9 +198,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   try {
     await Promise.all([
-      prepareLogin(),
+      passwords.dummyHash(),
       ...[...seedUsers].map(async ([username, password]) =>
-        repository.upsertUser({ id: randomUUID(), username, passwordHash: await hashPassword(password) }),
+        repository.upsertUser({ id: randomUUID(), username, passwordHash: await passwords.hash(password) }),
       ),
     ]);
     const signingKey = await loadSigningKey(repository, options.jwtPrivateJwk);
@@ -200,8 +220,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
     const grantLog: GrantLogEntry[] = [];
     const log = (entry: GrantLogEntry) => {
-      grantLog.push(entry);
-      if (grantLog.length > GRANT_LOG_LIMIT) grantLog.splice(0, grantLog.length - GRANT_LOG_LIMIT);
+      if (grantLogLimit > 0) grantLog.push(entry);
+      if (grantLog.length > grantLogLimit) grantLog.splice(0, grantLog.length - grantLogLimit);
       options.log?.(entry);
     };
     const accessTokens = new AccessTokens({
@@ -214,6 +234,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const grants: GrantContext = {
       repository,
       accessTokens,
+      passwords,
       settings: { issuer, tokenEndpoint, refreshTokenTtlSeconds, sessionMaxSeconds, refreshGraceSeconds },
       now,
       log,
@@ -224,6 +245,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       accessTokens,
       signingKey,
       rateLimiter: new RateLimiter(rateLimitPerMinute, now),
+      addressRateLimiter: new RateLimiter(rateLimitPerMinute * ADDRESS_LIMIT_FACTOR, now),
       issuer,
     });
     handler = (request, env) => app.fetch(request, env);
@@ -263,7 +285,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       },
     };
   } catch (error) {
-    httpServer.close();
+    if (httpServer.listening) httpServer.close();
     await repository.close().catch(() => {});
     if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
     throw error;

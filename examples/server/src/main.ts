@@ -27,6 +27,8 @@ const options: StartServerOptions = {
   databaseUrl: process.env.DATABASE_URL || defaultDatabaseUrl(),
   seedUsers: process.env.SEED_USERS ?? 'alice:secret,bob:secret2',
   log: (entry) => console.log(JSON.stringify(entry)),
+  // A long-running process keeps no log in memory: stdout has it.
+  grantLogLimit: 0,
 };
 const env: Array<[keyof StartServerOptions, string]> = [
   ['accessTokenTtlSeconds', 'ACCESS_TOKEN_TTL_SECONDS'],

@@ -106,6 +106,7 @@ export async function startTestServer(
     port: 0,
     databaseUrl: database.url,
     now: clock.now,
+    passwordHashCost: 'low',
     ...TEST_LIFETIMES,
     ...options,
   });

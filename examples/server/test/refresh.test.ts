@@ -247,4 +247,14 @@ describeEachBackend('rate limit', (backend) => {
     clock.advanceSeconds(120);
     expect((await refreshRequest(server, third.refresh_token)).status).toBe(200);
   });
+
+  it('varying client_id does not escape the per-address limit (ten times the per-client one)', async () => {
+    clock.advanceSeconds(120);
+    const statuses: number[] = [];
+    for (let i = 0; i < 31; i += 1) {
+      statuses.push((await refreshRequest(server, 'x'.repeat(43), `client-${i}`)).status);
+    }
+    expect(statuses.slice(0, 30)).toEqual(Array(30).fill(400));
+    expect(statuses[30]).toBe(429);
+  });
 });

@@ -1,4 +1,5 @@
 import type { AccessTokens } from '../crypto/access-token.ts';
+import type { PasswordHasher } from '../crypto/password.ts';
 import type { GrantKind, GrantLogEntry, GrantOutcome } from '../grant-log.ts';
 import type { Repository } from '../storage/repository.ts';
 
@@ -15,6 +16,7 @@ export type GrantSettings = {
 export type GrantContext = {
   repository: Repository;
   accessTokens: AccessTokens;
+  passwords: PasswordHasher;
   settings: GrantSettings;
   now: () => number;
   log: (entry: GrantLogEntry) => void;

@@ -1,19 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { parseDevicePublicJwk, DeviceKeyError } from '../crypto/device-key.ts';
-import { hashPassword, verifyPassword } from '../crypto/password.ts';
 import { invalidRequest, OAuthError } from '../http/errors.ts';
 import { DeviceKeyConflictError, type DeviceKeyRecord } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
 import { startSession } from './token-response.ts';
-
-/** A hash of a random password: unknown users are checked against it, so they cost the same time. */
-let dummyHash: Promise<string> | undefined;
-
-/** Computes the dummy hash ahead of the first login, so the first unknown user is not slower. */
-export async function prepareLogin(): Promise<void> {
-  dummyHash ??= hashPassword(randomUUID());
-  await dummyHash;
-}
 
 function field(body: Record<string, unknown>, name: string, maxLength: number): string {
   const value = body[name];
@@ -42,8 +31,7 @@ export async function login(context: GrantContext, body: Record<string, unknown>
   }
 
   const user = await context.repository.findUserByUsername(username);
-  dummyHash ??= hashPassword(randomUUID());
-  const valid = await verifyPassword(password, user?.passwordHash ?? (await dummyHash));
+  const valid = await context.passwords.verify(password, user?.passwordHash);
   if (!user || !valid) {
     context.record('login', 'invalid', { clientId, reason: 'bad credentials' });
     throw new OAuthError(401, 'invalid_grant', 'The username or password is incorrect.');

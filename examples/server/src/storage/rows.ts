@@ -10,6 +10,7 @@ function nullableNumber(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value);
 }
 
+/** Maps a `users` row. */
 export function toUser(row: Record<string, unknown>): UserRecord {
   return { id: String(row.id), username: String(row.username), passwordHash: String(row.password_hash) };
 }

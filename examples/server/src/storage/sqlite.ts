@@ -1,4 +1,4 @@
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
 import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser } from './rows.ts';
 import {
@@ -26,6 +26,7 @@ type Row = Record<string, SQLInputValue>;
 export class SqliteRepository implements Repository {
   readonly kind = 'sqlite';
   readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
 
   /** @param location a file path, or `:memory:` */
   constructor(location: string) {
@@ -49,12 +50,26 @@ export class SqliteRepository implements Repository {
     }
   }
 
+  /** Prepared once per SQL text: the hot path runs the same few statements. */
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    return this.#prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#prepare(sql).all(...params) as Row[];
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#prepare(sql).run(...params).changes);
   }
 
   async migrate(): Promise<void> {
@@ -63,7 +78,7 @@ export class SqliteRepository implements Repository {
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
       );
       const applied = new Set(
-        (this.#db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
+        this.#all('SELECT version FROM schema_migrations').map((r) => Number(r.version)),
       );
       for (const migration of migrations) {
         if (applied.has(migration.version)) continue;
@@ -79,6 +94,7 @@ export class SqliteRepository implements Repository {
   }
 
   async close(): Promise<void> {
+    this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
 
@@ -222,9 +238,7 @@ export class SqliteRepository implements Repository {
 
   async revokeUserSessions(userId: string, now: number): Promise<number> {
     return this.#transaction(() => {
-      const families = this.#db
-        .prepare('SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL')
-        .all(userId) as Row[];
+      const families = this.#all('SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL', userId);
       for (const family of families) this.#revokeFamily(String(family.id), now, 'user sessions revoked');
       this.#run('DELETE FROM device_keys WHERE user_id = ?', userId);
       return families.length;
