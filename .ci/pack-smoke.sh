@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The packed tarball, installed into an empty project, works as users import it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tarball=$(npm pack --silent | tail -1)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir" "$tarball"' EXIT
+cp "$tarball" "$dir/"
+cd "$dir"
+npm init -y >/dev/null
+npm pkg set type=module
+npm install --prefer-offline --no-audit --no-fund "./$tarball" node@24 >/dev/null
+cat > smoke.js <<'JS'
+import { SessionManager, MemoryTokenStore, SessionExpiredError } from 'session-keeper';
+import { ManualClock } from 'session-keeper/testing';
+const session = new SessionManager({
+  tokenEndpoint: 'https://auth.example/oauth/token',
+  clientId: 'smoke',
+  store: new MemoryTokenStore(),
+  clock: new ManualClock(),
+});
+await session.setTokens({ access_token: 'a', expires_in: 3600, refresh_token: 'r' });
+if (session.state !== 'active' || (await session.getAccessToken()) !== 'a') throw new Error('not active');
+if (typeof session.createClient().get !== 'function') throw new Error('no ky client');
+await session.signOut();
+await session.getAccessToken().then(
+  () => { throw new Error('expected SessionExpiredError'); },
+  (error) => { if (!(error instanceof SessionExpiredError)) throw error; },
+);
+console.log('pack smoke: the installed tarball works (' + process.version + ')');
+JS
+npx node smoke.js
