@@ -41,6 +41,11 @@ export function createSessionClient(session: TokenSource, options: Options = {})
   const origin = base === undefined ? undefined : new URL(String(base), 'http://invalid').origin;
   const trusted = origin === 'http://invalid' ? undefined : origin;
   const hooks = options.hooks ?? {};
+  const attachToken = async ({ request }: { request: Request }): Promise<void> => {
+    if (!sameOrigin(request, trusted)) return;
+    const token = await session.getAccessToken({ signal: request.signal });
+    request.headers.set('authorization', `Bearer ${token}`);
+  };
   const retry = retryWithAtLeastOne(options.retry);
   return ky.create({
     ...options,
@@ -53,23 +58,9 @@ export function createSessionClient(session: TokenSource, options: Options = {})
         },
         ...(hooks.init ?? []),
       ],
-      beforeRequest: [
-        async ({ request }) => {
-          if (!sameOrigin(request, trusted)) return;
-          const token = await session.getAccessToken({ signal: request.signal });
-          request.headers.set('authorization', `Bearer ${token}`);
-        },
-        ...(hooks.beforeRequest ?? []),
-      ],
-      beforeRetry: [
-        async ({ request }) => {
-          // Whatever made ky retry, go out with the current token, not the one of the first attempt.
-          if (!sameOrigin(request, trusted)) return;
-          const token = await session.getAccessToken({ signal: request.signal });
-          request.headers.set('authorization', `Bearer ${token}`);
-        },
-        ...(hooks.beforeRetry ?? []),
-      ],
+      beforeRequest: [attachToken, ...(hooks.beforeRequest ?? [])],
+      // Whatever made ky retry, go out with the current token, not the one of the first attempt.
+      beforeRetry: [attachToken, ...(hooks.beforeRetry ?? [])],
       afterResponse: [
         async ({ request, options: requestOptions, response }) => {
           if (response.status !== 401 || !sameOrigin(request, trusted)) return;
