@@ -1,3 +1,8 @@
+/**
+ * session-keeper: keeps app users signed in with single-flight OAuth 2.0 token refresh,
+ * request queueing during refresh, and a re-authentication chain before sign-out.
+ * @packageDocumentation
+ */
 export { SessionManager, type SessionInfo, type GetAccessTokenOptions } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
 export { createSessionClient, type TokenSource as SessionTokenSource } from './client/create-client.ts';
@@ -26,7 +31,7 @@ export type {
 } from './types.ts';
 export { MemoryTokenStore, WebStorageTokenStore, type TokenStore, type StorageLike } from './ports/token-store.ts';
 export { systemClock, type Clock, type TimerHandle } from './ports/clock.ts';
-export { webLock, inProcessLock, type LockPort } from './ports/lock.ts';
+export { webLock, inProcessLock, type LockPort, type LockContext } from './ports/lock.ts';
 export { broadcastChannel, type BroadcastPort } from './ports/broadcast.ts';
 export { visibilityLifecycle, createLifecycle, type LifecyclePort } from './ports/lifecycle.ts';
 export { browserNetwork, createNetwork, type NetworkPort } from './ports/network.ts';

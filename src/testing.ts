@@ -1,6 +1,7 @@
 /**
  * Test doubles for the ports, for the SDK's own tests and for apps testing their integration:
  * `import { ManualClock } from 'session-keeper/testing'`.
+ * @packageDocumentation
  */
 import type { Clock, TimerHandle } from './ports/clock.ts';
 import type { LifecyclePort } from './ports/lifecycle.ts';
@@ -29,12 +30,14 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
+  /** Schedules `callback` at `now() + ms`; it fires during {@link ManualClock.advance}. */
   setTimeout(callback: () => void, ms: number): TimerHandle {
     const timer = { id: this.#nextId++, at: this.#now + Math.max(0, ms), callback };
     this.#timers.push(timer);
     return timer.id;
   }
 
+  /** Cancels a pending timer. */
   clearTimeout(handle: TimerHandle): void {
     this.#timers = this.#timers.filter((timer) => timer.id !== handle);
   }
@@ -77,6 +80,7 @@ export class ManualLifecycle implements LifecyclePort {
     this.#listeners.add(onForeground);
     return () => this.#listeners.delete(onForeground);
   }
+  /** Plays "the app came to the foreground": calls every subscriber. */
   foreground(): void {
     for (const listener of this.#listeners) listener();
   }
@@ -86,6 +90,7 @@ export class ManualLifecycle implements LifecyclePort {
 export class ManualNetwork implements NetworkPort {
   readonly #listeners = new Set<() => void>();
   #online = true;
+  /** The state set by {@link ManualNetwork.goOffline} / {@link ManualNetwork.goOnline}; initially online. */
   isOnline(): boolean {
     return this.#online;
   }
@@ -93,9 +98,11 @@ export class ManualNetwork implements NetworkPort {
     this.#listeners.add(onOnline);
     return () => this.#listeners.delete(onOnline);
   }
+  /** Marks the network as down (no event: the SDK learns of it from failed requests). */
   goOffline(): void {
     this.#online = false;
   }
+  /** Marks the network as up and calls every subscriber. */
   goOnline(): void {
     this.#online = true;
     for (const listener of [...this.#listeners]) listener();

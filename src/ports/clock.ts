@@ -9,7 +9,9 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
+  /** Calls `callback` once, `ms` milliseconds from now; returns a handle for {@link Clock.clearTimeout}. */
   setTimeout(callback: () => void, ms: number): TimerHandle;
+  /** Cancels a timer that has not fired yet; a no-op for one that has. */
   clearTimeout(handle: TimerHandle): void;
 }
 

@@ -3,9 +3,13 @@ export type LogFields = Record<string, unknown>;
 
 /** Structured debug logging. The default is silent. */
 export interface Logger {
+  /** Step-by-step detail (refresh due, refreshed, lock taken). */
   debug(message: string, fields?: LogFields): void;
+  /** Notable but expected events (a transient failure that will be retried, a dismissed prompt). */
   info(message: string, fields?: LogFields): void;
+  /** Something went wrong and was worked around (a failed revocation, an unreadable stored session). */
   warn(message: string, fields?: LogFields): void;
+  /** An unexpected failure (a bug, or a port that throws something unforeseen). */
   error(message: string, fields?: LogFields): void;
 }
 

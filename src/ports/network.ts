@@ -1,5 +1,6 @@
 /** "Is the network up?" and "the network is back", so a failed refresh retries at once. */
 export interface NetworkPort {
+  /** Whether the device believes it is online now (a hint: a request may still fail). */
   isOnline(): boolean;
   /** Calls `onOnline` each time connectivity returns; returns the cleanup. */
   subscribe(onOnline: () => void): () => void;

@@ -9,8 +9,11 @@ import type { StoredSession } from '../types.ts';
  * Methods may be sync or async and may throw; the manager wraps failures in `StoreError`.
  */
 export interface TokenStore {
+  /** The stored session as it was saved, or `null`/`undefined` when there is none. */
   load(): Promise<unknown> | unknown;
+  /** Replaces the stored session. */
   save(session: StoredSession): Promise<void> | void;
+  /** Removes the stored session (sign-out). */
   clear(): Promise<void> | void;
   /**
    * Optional: calls `listener` when another context (tab, app extension) changed the stored
@@ -27,15 +30,18 @@ export class MemoryTokenStore implements TokenStore {
   #value: StoredSession | null = null;
   readonly #listeners = new Set<() => void>();
 
+  /** A copy of the stored session, or `null`. */
   load(): StoredSession | null {
     return this.#value === null ? null : structuredClone(this.#value);
   }
 
+  /** Stores a copy and tells subscribers (on a microtask). */
   save(session: StoredSession): void {
     this.#value = structuredClone(session);
     this.#notify();
   }
 
+  /** Forgets the session and tells subscribers. */
   clear(): void {
     this.#value = null;
     this.#notify();
@@ -53,8 +59,11 @@ export class MemoryTokenStore implements TokenStore {
 
 /** The subset of the Web Storage API that {@link WebStorageTokenStore} uses. */
 export interface StorageLike {
+  /** The value under `key`, or `null`. */
   getItem(key: string): string | null;
+  /** Stores `value` under `key`. */
   setItem(key: string, value: string): void;
+  /** Removes `key`. */
   removeItem(key: string): void;
 }
 
@@ -80,6 +89,7 @@ export class WebStorageTokenStore implements TokenStore {
     this.#key = options.key ?? 'session-keeper';
   }
 
+  /** The parsed JSON under the key; something unreadable comes back as a value the manager rejects (and clears). */
   load(): unknown {
     const raw = this.#storage.getItem(this.#key);
     if (raw === null) return null;
@@ -90,10 +100,12 @@ export class WebStorageTokenStore implements TokenStore {
     }
   }
 
+  /** Writes the session as JSON under the key. */
   save(session: StoredSession): void {
     this.#storage.setItem(this.#key, JSON.stringify(session));
   }
 
+  /** Removes the key. */
   clear(): void {
     this.#storage.removeItem(this.#key);
   }
