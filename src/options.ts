@@ -86,7 +86,9 @@ export type ResolvedOptions = Required<
   };
 
 function checkUrl(name: string, value: unknown): void {
-  if (typeof value !== 'string' || !URL.canParse(value)) {
+  try {
+    new URL(value as string);
+  } catch {
     throw new ConfigurationError(`"${name}" must be an absolute URL, got ${JSON.stringify(value)}`);
   }
 }
