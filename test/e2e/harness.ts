@@ -1,0 +1,292 @@
+/**
+ * End-to-end harness: the reference server (examples/server) on a fresh database per test
+ * file (SQLite always; PostgreSQL when TEST_DATABASE_URL is set, and required when CI is
+ * set), on a free loopback port, with a server clock the tests can move forward; and the SDK
+ * as users get it: the built package, imported by its name.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe } from 'vitest';
+import {
+  createDeviceKeyAssertion,
+  inProcessLock,
+  JWT_BEARER_GRANT,
+  MemoryTokenStore,
+  SessionManager,
+  type BiometricProvider,
+  type Clock,
+  type SessionEvents,
+  type SessionManagerOptions,
+  type TokenResponse,
+} from 'session-keeper';
+import { ManualLifecycle, ManualNetwork } from 'session-keeper/testing';
+import { startServer, type GrantLogEntry, type RunningServer, type StartServerOptions } from '../../examples/server/src/index.ts';
+
+export const CLIENT_ID = 'e2e-app';
+const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+
+/** Where the server keeps its data for one test file, and how to remove it. */
+export interface Backend {
+  name: 'sqlite' | 'postgres';
+  createDatabase(): Promise<{ url: string; drop(): Promise<void> }>;
+}
+
+const sqlite: Backend = {
+  name: 'sqlite',
+  async createDatabase() {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-e2e-'));
+    return { url: `sqlite:${join(dir, 'e2e.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+/** A fresh schema per test file, selected through the connection's search_path. */
+const postgres: Backend = {
+  name: 'postgres',
+  async createDatabase() {
+    if (!TEST_DATABASE_URL) throw new Error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL end-to-end suite cannot run');
+    const schema = `sk_e2e_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return {
+      url: url.toString(),
+      async drop() {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA ${schema} CASCADE`);
+        await client.end();
+      },
+    };
+  },
+};
+
+export const backends = { sqlite, postgres } as const;
+
+/**
+ * Declares `suite` for one backend (each backend has its own test file, so they run in
+ * parallel). PostgreSQL runs when TEST_DATABASE_URL is set; in CI it is required: the suite
+ * fails without it instead of being skipped.
+ */
+export function describeBackend(backend: Backend, title: string, suite: () => void): void {
+  const skip = backend.name === 'postgres' && !TEST_DATABASE_URL && !process.env.CI;
+  describe.skipIf(skip)(`${title} [${backend.name}]`, suite);
+}
+
+/** A started server with a clock that only the test moves ahead of real time. */
+export interface E2EServer {
+  server: RunningServer;
+  /** The server's clock (real time plus what the test added). */
+  now(): number;
+  /** Moves the server's clock forward (its access tokens expire, grace windows pass...). */
+  advance(ms: number): void;
+  /** Grant log entries since `mark()`. */
+  grantsSince(mark: number): GrantLogEntry[];
+  mark(): number;
+  /** Signs alice in through POST /auth/login; enrolls `devicePublicJwk` when given. */
+  login(devicePublicJwk?: JsonWebKey): Promise<TokenResponse & { device_key_id?: string }>;
+  /**
+   * A new session (token family) for alice, fast: through the RFC 7523 grant with a device
+   * key enrolled once, instead of the password login whose hash is slow on purpose. Shows in
+   * the grant log as `jwt-bearer:issued`.
+   */
+  quickLogin(retried?: boolean): Promise<TokenResponse>;
+  /** Revokes a refresh token through POST /oauth/revoke (RFC 7009). */
+  revoke(refreshToken: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the server on a fresh database of `backend` (a second server may share it). */
+export async function startE2EServer(
+  backend: Backend,
+  options: StartServerOptions = {},
+  database?: { url: string; drop(): Promise<void> },
+): Promise<E2EServer & { database: { url: string; drop(): Promise<void> } }> {
+  const db = database ?? (await backend.createDatabase());
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  const server = await startServer({
+    port: 0,
+    databaseUrl: db.url,
+    accessTokenTtlSeconds: 60,
+    refreshTokenTtlSeconds: 3600,
+    sessionMaxSeconds: 8 * 3600,
+    refreshGraceSeconds: 30,
+    now,
+    ...options,
+  });
+  let deviceKey: Promise<{ privateKey: CryptoKey; keyId: string; subject: string }> | undefined;
+  const e2e: E2EServer & { database: { url: string; drop(): Promise<void> } } = {
+    server,
+    database: db,
+    now,
+    advance: (ms) => {
+      offset += ms;
+    },
+    mark: () => server.grantLog.length,
+    grantsSince: (mark) => server.grantLog.slice(mark),
+    async login(devicePublicJwk) {
+      const response = await fetch(`${server.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          username: 'alice',
+          password: 'secret',
+          client_id: CLIENT_ID,
+          ...(devicePublicJwk ? { device_public_jwk: devicePublicJwk } : {}),
+        }),
+      });
+      if (response.status !== 200) throw new Error(`login failed: HTTP ${response.status} ${await response.text()}`);
+      return (await response.json()) as TokenResponse & { device_key_id?: string };
+    },
+    async quickLogin(retried = false): Promise<TokenResponse> {
+      deviceKey ??= (async () => {
+        const key = await createDeviceKey();
+        const { device_key_id: keyId } = await e2e.login(key.publicJwk);
+        if (!keyId) throw new Error('the server did not enroll the device key');
+        const { sub } = JSON.parse(Buffer.from((await e2e.login()).access_token.split('.')[1]!, 'base64url').toString()) as { sub: string };
+        return { privateKey: key.privateKey, keyId, subject: sub };
+      })();
+      const { privateKey, keyId, subject } = await deviceKey;
+      const assertion = await createDeviceKeyAssertion(
+        privateKey,
+        keyId,
+        { audience: server.tokenEndpoint, clientId: CLIENT_ID, subject },
+        { now: now() },
+      );
+      const response = await fetch(server.tokenEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion, client_id: CLIENT_ID }).toString(),
+      });
+      if (response.status === 400 && !retried) {
+        // A test revoked alice's sessions, which also removes her device keys: enroll again.
+        deviceKey = undefined;
+        return e2e.quickLogin(true);
+      }
+      if (response.status !== 200) throw new Error(`jwt-bearer grant failed: HTTP ${response.status} ${await response.text()}`);
+      return (await response.json()) as TokenResponse;
+    },
+    async revoke(refreshToken) {
+      const response = await fetch(server.revocationEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: refreshToken, client_id: CLIENT_ID }).toString(),
+      });
+      if (response.status !== 200) throw new Error(`revocation failed: HTTP ${response.status}`);
+    },
+    async stop() {
+      await server.close();
+      if (!database) await db.drop();
+    },
+  };
+  return e2e;
+}
+
+/** Counts grant outcomes, e.g. `{ 'refresh_token:rotated': 1 }`. */
+export function tally(entries: GrantLogEntry[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { grant, outcome } of entries) counts[`${grant}:${outcome}`] = (counts[`${grant}:${outcome}`] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * A clock whose `now()` can jump ahead while its timers keep real time: what a device sees
+ * after the app was suspended (frozen timers, wall clock moved on).
+ */
+export function jumpableClock(): Clock & { jump(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    setTimeout: (callback, ms) => setTimeout(callback, Math.min(Math.max(0, ms), 2_147_483_647)),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    jump: (ms) => {
+      offset += ms;
+    },
+  };
+}
+
+/** A device key made with WebCrypto, as a Secure Enclave key would be (private part non-extractable). */
+export async function createDeviceKey(): Promise<{ privateKey: CryptoKey; publicJwk: JsonWebKey }> {
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const { x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  if (!x || !y) throw new Error('WebCrypto exported a P-256 public key without coordinates');
+  return { privateKey: pair.privateKey, publicJwk: { kty: 'EC', crv: 'P-256', x, y } };
+}
+
+/** A biometric provider over a device key; `answer` plays the user at the Face ID prompt. */
+export function deviceKeyBiometric(
+  key: { privateKey: CryptoKey; keyId: string },
+  options: { now: () => number; available?: boolean; answer?: 'approve' | 'cancel'; calls: string[] },
+): BiometricProvider {
+  return {
+    isAvailable: async () => options.available ?? true,
+    async getAssertion(request) {
+      options.calls.push('biometric');
+      if ((options.answer ?? 'approve') === 'cancel') return null;
+      return createDeviceKeyAssertion(key.privateKey, key.keyId, request, { now: options.now() });
+    },
+  };
+}
+
+/** Records every event of a session manager, in order. */
+export function recordEvents(session: SessionManager) {
+  const events: { type: keyof SessionEvents; event: unknown }[] = [];
+  const types: (keyof SessionEvents)[] = ['refreshed', 'refreshFailed', 'reauthRequired', 'reauthenticated', 'signedOut'];
+  for (const type of types) session.on(type, (event) => events.push({ type, event }));
+  return {
+    events,
+    of: <K extends keyof SessionEvents>(type: K) =>
+      events.filter((e) => e.type === type).map((e) => e.event as SessionEvents[K]),
+    types: () => events.map((e) => e.type),
+  };
+}
+
+/** A `fetch` that counts API answers by status, so a test can tell whether a 401 happened. */
+export function countingFetch() {
+  const statuses: number[] = [];
+  const fetchFn: typeof globalThis.fetch = async (input, init) => {
+    const response = await globalThis.fetch(input, init);
+    statuses.push(response.status);
+    return response;
+  };
+  return { fetch: fetchFn, statuses };
+}
+
+/** Creates session managers with the test ports and disposes of them after each test. */
+export function sessionFactory(defaults: () => Partial<SessionManagerOptions> & Pick<SessionManagerOptions, 'tokenEndpoint'>) {
+  const created: SessionManager[] = [];
+  return {
+    create(options: Partial<SessionManagerOptions> = {}) {
+      const session = new SessionManager({
+        clientId: CLIENT_ID,
+        store: new MemoryTokenStore(),
+        lock: inProcessLock(),
+        lifecycle: new ManualLifecycle(),
+        network: new ManualNetwork(),
+        backoff: { initialDelay: 100, maxDelay: 2000 },
+        ...defaults(),
+        ...options,
+      });
+      created.push(session);
+      return session;
+    },
+    disposeAll() {
+      for (const session of created.splice(0)) session.dispose();
+    },
+  };
+}
+
+/** Settles every promise and classifies the outcomes. */
+export async function settleAll<T>(promises: Promise<T>[]) {
+  const results = await Promise.allSettled(promises);
+  return {
+    fulfilled: results.filter((r) => r.status === 'fulfilled').length,
+    rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
+  };
+}
