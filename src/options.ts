@@ -32,8 +32,10 @@ export interface SessionManagerOptions {
   /**
    * The app's own sign-in UI, called when the refresh token is dead (after biometrics, when
    * offered). Resolve with the token response of a new sign-in, or `null` when the user gives up.
+   * `signal` aborts when the prompt is no longer needed (another tab re-authenticated, or the
+   * app signed out): close the dialog then.
    */
-  signInPrompt?: (reason: ReauthReason) => Promise<TokenResponse | null>;
+  signInPrompt?: (reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>;
   /** Biometric re-authentication with a device key (RFC 7523). Default: none, step skipped. */
   biometric?: BiometricProvider;
   /** RFC 7009 revocation endpoint: `signOut()` revokes the refresh token there. */

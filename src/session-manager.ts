@@ -8,7 +8,7 @@ import { sleep } from './ports/clock.ts';
 import { backoffDelay } from './refresh/backoff.ts';
 import { postForm, withDeadline, type HttpContext } from './refresh/grant.ts';
 import { reauthenticate } from './refresh/reauth.ts';
-import { ReauthNeeded, hasUsableAccessToken, refreshOnce } from './refresh/refresher.ts';
+import { REAUTH_HANDOFF_MS, ReauthNeeded, hasUsableAccessToken, refreshOnce } from './refresh/refresher.ts';
 import { SessionScheduler, refreshDueAt } from './session/scheduler.ts';
 import { SessionStorage } from './session/storage.ts';
 import { parseTokenResponse } from './token-set.ts';
@@ -84,8 +84,7 @@ export class SessionManager {
     this.#unsubscribe = [
       this.#options.lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
       this.#options.network.subscribe(() => this.#refreshIfDue('online')),
-      this.#storage.subscribe(() => void this.#followStore()),
-      broadcast?.subscribe(() => void this.#followStore()) ?? (() => {}),
+      this.#onOtherContext(() => void this.#followStore()),
     ];
   }
 
@@ -335,44 +334,63 @@ export class SessionManager {
     for (let attempt = 1; !signal.aborted; attempt++) {
       const current = this.#tokens;
       if (!current) return;
+      let waitMs: number;
+      let wakeWhenOnline = true;
       try {
         const outcome = await refreshOnce(this.#options, this.#http, this.#storage, current, rejectedAccessToken, signal);
         if (signal.aborted) return;
         if (outcome.kind === 'signedOutElsewhere') return this.#end('otherContext', { clearStore: false });
-        return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
+        if (outcome.kind !== 'reauthElsewhere') {
+          return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
+        }
+        // Another context is re-authenticating the user: wait for its outcome in the store.
+        this.#setState('reauthenticating');
+        waitMs = REAUTH_HANDOFF_MS;
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof ReauthNeeded) return this.#reauthenticate(error.reason, signal);
         if (!isTransientError(error)) logger.error('unexpected refresh failure; retrying', { error });
         const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
-        const retryInMs = backoffDelay(attempt, backoff, Math.random(), retryAfterMs);
-        this.#events.emit('refreshFailed', { error: error as Error, attempt, retryInMs });
-        logger.info('refresh failed; will retry', { attempt, retryInMs, error });
-        try {
-          // Back online wakes the retry at once; the server's Retry-After is respected even then.
-          // Another context writing the store wakes it too: the next attempt re-reads the store
-          // under the lock and adopts its tokens (or follows its sign-out) without a request.
-          const wake = (onWake: () => void) => {
-            const offStore = this.#storage.subscribe(onWake);
-            const offNetwork = retryAfterMs === undefined ? network.subscribe(onWake) : undefined;
-            return () => {
-              offStore();
-              offNetwork?.();
-            };
-          };
-          await sleep(clock, retryInMs, { signal, wake });
-        } catch {
-          return; // the session ended while we waited
-        }
+        waitMs = backoffDelay(attempt, backoff, Math.random(), retryAfterMs);
+        // The server's Retry-After is respected even when the network comes back.
+        wakeWhenOnline = retryAfterMs === undefined;
+        this.#events.emit('refreshFailed', { error: error as Error, attempt, retryInMs: waitMs });
+        logger.info('refresh failed; will retry', { attempt, retryInMs: waitMs, error });
+      }
+      // Back online wakes the retry at once. Another context changing the store wakes it too:
+      // the next attempt re-reads the store under the lock and adopts its tokens (or follows its
+      // sign-out) without a request.
+      const wake = (onWake: () => void) => {
+        const offStore = this.#onOtherContext(onWake);
+        const offNetwork = wakeWhenOnline ? network.subscribe(onWake) : undefined;
+        return () => {
+          offStore();
+          offNetwork?.();
+        };
+      };
+      try {
+        await sleep(clock, waitMs, { signal, wake });
+      } catch {
+        return; // the session ended while we waited
       }
     }
+  }
+
+  /** Calls `listener` when another context may have changed the store; returns the cleanup. */
+  #onOtherContext(listener: () => void): () => void {
+    const offStore = this.#storage.subscribe(listener);
+    const offBroadcast = this.#options.broadcast?.subscribe(listener);
+    return () => {
+      offStore();
+      offBroadcast?.();
+    };
   }
 
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
     this.#setState('reauthenticating');
     this.#events.emit('reauthRequired', { reason });
     const lastAccessToken = this.#tokens?.accessToken;
-    const result = await reauthenticate(this.#options, this.#http, reason, lastAccessToken, () => !signal.aborted);
+    const result = await reauthenticate(this.#options, this.#http, reason, lastAccessToken, signal);
     if (signal.aborted) return;
     if (!result) return this.#end('reauthFailed', { clearStore: true });
     this.#scheduler.reset();
@@ -384,7 +402,9 @@ export class SessionManager {
 
   /** Another context changed the store: adopt its newer tokens, or follow its sign-out. */
   async #followStore(): Promise<void> {
-    if (this.#state === 'refreshing' || this.#state === 'reauthenticating') return; // the lock path re-reads
+    // A refresh re-reads the store under the lock; a re-authentication is replaced below when
+    // another context re-authenticated first.
+    if (this.#state === 'refreshing') return;
     let loaded;
     try {
       loaded = await this.#storage.load();

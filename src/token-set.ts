@@ -91,6 +91,7 @@ export function toStoredSession(tokens: SessionTokens, persistAccessToken: boole
     scope: tokens.scope,
   };
   if (persistAccessToken) stored.accessToken = tokens.accessToken;
+  if (tokens.refreshRejectedAt !== undefined) stored.refreshRejectedAt = tokens.refreshRejectedAt;
   return stored;
 }
 
@@ -116,7 +117,8 @@ export function fromStoredSession(value: unknown): SessionTokens | null {
     isOptional(s.sessionExpiresAt, isInstant) &&
     isInstant(s.sessionStartedAt) &&
     isInstant(s.receivedAt) &&
-    isOptional(s.scope, (v): v is string => typeof v === 'string');
+    isOptional(s.scope, (v): v is string => typeof v === 'string') &&
+    isOptional(s.refreshRejectedAt, isInstant);
   if (!valid) return null;
   return {
     accessToken: (s.accessToken as string | undefined) ?? '',
@@ -129,5 +131,6 @@ export function fromStoredSession(value: unknown): SessionTokens | null {
     sessionStartedAt: s.sessionStartedAt as number,
     receivedAt: s.receivedAt as number,
     scope: s.scope as string | undefined,
+    refreshRejectedAt: s.refreshRejectedAt as number | undefined,
   };
 }

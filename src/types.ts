@@ -36,6 +36,12 @@ export interface SessionTokens {
   /** When this token set was received. */
   receivedAt: number;
   scope: string | undefined;
+  /**
+   * Set when the token endpoint rejected this refresh token (`invalid_grant`): the context that
+   * found out is re-authenticating, and the others sharing the store wait for its outcome
+   * instead of presenting the dead token again and prompting the user a second time.
+   */
+  refreshRejectedAt?: number | undefined;
 }
 
 /**
@@ -53,6 +59,8 @@ export interface StoredSession {
   sessionStartedAt: number;
   receivedAt: number;
   scope?: string | undefined;
+  /** See {@link SessionTokens.refreshRejectedAt}. */
+  refreshRejectedAt?: number | undefined;
 }
 
 /** The states of a session. */

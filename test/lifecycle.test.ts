@@ -379,3 +379,74 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('re-authentication across contexts sharing a store', () => {
+  async function twoContexts(promptA: (signal: AbortSignal) => Promise<TokenResponse | null>) {
+    const prompts: string[] = [];
+    const signals: AbortSignal[] = [];
+    const a = ctx.manager({
+      signInPrompt: async (_reason, { signal }) => (prompts.push('a'), promptA(signal)),
+    });
+    const b = ctx.manager({
+      signInPrompt: async (_reason, { signal }) => {
+        prompts.push('b');
+        signals.push(signal);
+        return new Promise<null>((resolve) => signal.addEventListener('abort', () => resolve(null)));
+      },
+    });
+    await a.setTokens(ctx.server.issue());
+    await b.restore();
+    ctx.server.revokeAll();
+    ctx.server.expireAccessTokens();
+    return { a, b, prompts, signals };
+  }
+
+  it('one dead refresh token: one prompt, one presentation; the other context follows the outcome', async () => {
+    const { a, b, prompts } = await twoContexts(async () => ctx.server.issue());
+    const apiA = a.createClient({ prefix: API });
+    const apiB = b.createClient({ prefix: API });
+    const results = await settle([
+      ...Array.from({ length: 10 }, () => apiA.get('items').json()),
+      ...Array.from({ length: 10 }, () => apiB.get('items').json()),
+    ]);
+    await ctx.clock.advance(0);
+    expect(results.fulfilled).toBe(20);
+    expect(prompts).toEqual(['a']);
+    expect(ctx.server.refreshCalls).toBe(1);
+    expect(await b.getAccessToken()).toBe(await a.getAccessToken());
+  });
+
+  it('the prompt dismissed in one context signs both out', async () => {
+    let answerA: (response: TokenResponse | null) => void = () => {};
+    const { a, b, prompts } = await twoContexts(() => new Promise((resolve) => (answerA = resolve)));
+    const outcomeA = expect(a.createClient({ prefix: API }).get('items').json()).rejects.toBeInstanceOf(
+      SessionExpiredError,
+    );
+    await ctx.clock.advance(0); // A found the token dead and shows its prompt
+    const outcomeB = expect(b.createClient({ prefix: API }).get('items').json()).rejects.toBeInstanceOf(
+      SessionExpiredError,
+    );
+    await ctx.clock.advance(0);
+    expect(b.state).toBe('reauthenticating'); // waiting for A's outcome, no prompt of its own
+    answerA(null);
+    await Promise.all([outcomeA, outcomeB]);
+    expect(prompts).toEqual(['a']);
+    expect(ctx.server.refreshCalls).toBe(1);
+    expect([a.state, b.state]).toEqual(['signedOut', 'signedOut']);
+  });
+
+  it('a context that prompted too closes its prompt when the other one re-authenticated first', async () => {
+    let answerA: (response: TokenResponse | null) => void = () => {};
+    const { a, b, prompts, signals } = await twoContexts(() => new Promise((resolve) => (answerA = resolve)));
+    const requestA = a.createClient({ prefix: API }).get('items').json();
+    await ctx.clock.advance(0);
+    const requestB = b.createClient({ prefix: API }).get('items').json();
+    await ctx.clock.advance(2 * MINUTE + 1); // the user takes longer than the handoff wait
+    expect(prompts).toEqual(['a', 'b']);
+    answerA(ctx.server.issue());
+    await expect(requestA).resolves.toMatchObject({ ok: true });
+    await expect(requestB).resolves.toMatchObject({ ok: true });
+    expect(signals[0]?.aborted).toBe(true);
+    expect(ctx.server.refreshCalls).toBe(1);
+  });
+});

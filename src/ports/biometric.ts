@@ -9,6 +9,8 @@ export interface AssertionRequest {
   /** The user (the last access token's `sub`), when known: the assertion's `sub`. */
   subject: string | undefined;
   reason: ReauthReason;
+  /** Aborts when the assertion is no longer needed (the session ended or was replaced). */
+  signal: AbortSignal;
 }
 
 /**

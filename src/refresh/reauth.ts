@@ -27,14 +27,14 @@ function subjectOf(accessToken: string | undefined): string | undefined {
  * The re-authentication chain: biometric (when a provider is given and available) ->
  * the app's sign-in prompt -> `null` (the caller signs out). Each step's failure, cancellation
  * or exception falls through to the next; none of them throws.
- * @param stillWanted - `false` once the session was signed out or replaced meanwhile
+ * @param signal - aborts once the session was signed out or replaced meanwhile
  */
 export async function reauthenticate(
   options: ResolvedOptions,
   http: HttpContext,
   reason: ReauthReason,
   lastAccessToken: string | undefined,
-  stillWanted: () => boolean,
+  signal: AbortSignal,
 ): Promise<Reauthenticated | null> {
   const { biometric, signInPrompt, logger, clock } = options;
   if (biometric) {
@@ -45,8 +45,9 @@ export async function reauthenticate(
           clientId: options.clientId,
           subject: subjectOf(lastAccessToken),
           reason,
+          signal,
         });
-        if (assertion && stillWanted()) {
+        if (assertion && !signal.aborted) {
           const body = await withDeadline(clock, options.refreshTimeout, (signal) =>
             requestTokens(
               http,
@@ -63,9 +64,9 @@ export async function reauthenticate(
       logger.warn('biometric re-authentication failed', { error });
     }
   }
-  if (signInPrompt && stillWanted()) {
+  if (signInPrompt && !signal.aborted) {
     try {
-      const response = await signInPrompt(reason);
+      const response = await signInPrompt(reason, { signal });
       if (response) return { tokens: parseTokenResponse(response, clock.now()), method: 'signInPrompt' };
       logger.info('sign-in prompt dismissed');
     } catch (error) {

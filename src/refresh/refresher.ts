@@ -18,7 +18,15 @@ export class ReauthNeeded extends Error {
 export type RefreshOutcome =
   | { kind: 'refreshed'; tokens: SessionTokens }
   | { kind: 'adopted'; tokens: SessionTokens }
-  | { kind: 'signedOutElsewhere' };
+  | { kind: 'signedOutElsewhere' }
+  /** Another context found the refresh token dead and is re-authenticating: wait for it. */
+  | { kind: 'reauthElsewhere' };
+
+/**
+ * How long the other contexts wait for the one re-authenticating (the user may be typing a
+ * password) before they run their own chain; a change of the store ends the wait at once.
+ */
+export const REAUTH_HANDOFF_MS = 120_000;
 
 // A token this close to expiry is treated as expired: it could expire in transit.
 export const EXPIRY_LEEWAY_MS = 1000;
@@ -68,7 +76,11 @@ export async function refreshOnce(
     let base = current;
     try {
       let stored = await storage.load();
-      if (lockContext?.waited && stored.kind === 'ok' && stored.tokens.refreshToken === current.refreshToken) {
+      const unchanged =
+        stored.kind === 'ok' &&
+        stored.tokens.refreshToken === current.refreshToken &&
+        stored.tokens.refreshRejectedAt === undefined;
+      if (lockContext?.waited && unchanged) {
         // The context we waited for may have rotated, its write still on the way: give the
         // store's change notice a moment before spending the refresh token a second time.
         if (await storeChanged(options, STORE_HANDOFF_MS)) stored = await storage.load();
@@ -78,13 +90,19 @@ export async function refreshOnce(
           return { kind: 'adopted', tokens: stored.tokens };
         }
         base = stored.tokens;
-      } else if (stored.kind !== 'ok' && storage.saved) {
+      } else if (stored.kind === 'ok') {
+        base = { ...current, refreshRejectedAt: stored.tokens.refreshRejectedAt };
+      } else if (storage.saved) {
         return { kind: 'signedOutElsewhere' };
       }
     } catch (error) {
       logger.warn('could not re-read the token store; refreshing with the tokens in memory', { error });
     }
     const now = clock.now();
+    if (base.refreshRejectedAt !== undefined) {
+      if (now - base.refreshRejectedAt < REAUTH_HANDOFF_MS) return { kind: 'reauthElsewhere' };
+      throw new ReauthNeeded('refreshRejected');
+    }
     if (base.refreshToken === undefined) throw new ReauthNeeded('noRefreshToken');
     if (base.sessionExpiresAt !== undefined && now >= base.sessionExpiresAt) throw new ReauthNeeded('sessionEnded');
     if (base.refreshTokenExpiresAt !== undefined && now >= base.refreshTokenExpiresAt) {
@@ -108,8 +126,10 @@ export async function refreshOnce(
         signal,
       );
     } catch (error) {
-      if (error instanceof RefreshRejectedError) throw new ReauthNeeded('refreshRejected', error);
-      throw error;
+      if (!(error instanceof RefreshRejectedError)) throw error;
+      // Tell the contexts sharing the store, before the lock is released: one prompt, not one per tab.
+      await storage.save({ ...base, refreshRejectedAt: clock.now() });
+      throw new ReauthNeeded('refreshRejected', error);
     }
     let tokens: SessionTokens;
     try {
