@@ -3,7 +3,7 @@
  * request queueing during refresh, and a re-authentication chain before sign-out.
  * @packageDocumentation
  */
-export { SessionManager, type SessionInfo, type GetAccessTokenOptions } from './session-manager.ts';
+export { SessionManager } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
 export { createSessionClient, type TokenSource as SessionTokenSource } from './client/create-client.ts';
 export {
@@ -28,6 +28,8 @@ export type {
   SignOutReason,
   ReauthReason,
   TokenSource,
+  SessionInfo,
+  GetAccessTokenOptions,
 } from './types.ts';
 export { MemoryTokenStore, WebStorageTokenStore, type TokenStore, type StorageLike } from './ports/token-store.ts';
 export { systemClock, type Clock, type TimerHandle } from './ports/clock.ts';

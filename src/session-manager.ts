@@ -2,18 +2,19 @@ import type { KyInstance, Options as KyOptions } from 'ky';
 import mitt, { type Emitter } from 'mitt';
 import { createSessionClient } from './client/create-client.ts';
 import { TokenGate } from './client/token-gate.ts';
-import { SessionExpiredError, StoreError, isTransientError } from './errors.ts';
+import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
-import { sleep } from './ports/clock.ts';
-import { backoffDelay } from './refresh/backoff.ts';
-import { postForm, withDeadline, type HttpContext } from './refresh/grant.ts';
+import { revokeRefreshToken, type HttpContext } from './refresh/grant.ts';
 import { reauthenticate } from './refresh/reauth.ts';
-import { REAUTH_HANDOFF_MS, ReauthNeeded, hasUsableAccessToken, refreshOnce } from './refresh/refresher.ts';
+import { hasUsableAccessToken } from './refresh/refresher.ts';
+import { refreshUntilSettled } from './refresh/refresh-loop.ts';
 import { SessionScheduler, refreshDueAt } from './session/scheduler.ts';
 import { SessionStorage } from './session/storage.ts';
 import { parseTokenResponse } from './token-set.ts';
 import type {
+  GetAccessTokenOptions,
   ReauthReason,
+  SessionInfo,
   SessionEvents,
   SessionState,
   SessionTokens,
@@ -21,25 +22,6 @@ import type {
   TokenResponse,
   TokenSource,
 } from './types.ts';
-
-/** What the app may know about the session; never a token. */
-export interface SessionInfo {
-  state: SessionState;
-  /** When the user signed in. */
-  startedAt: number;
-  /** How long ago that was, in ms. */
-  ageMs: number;
-  accessTokenExpiresAt: number | null;
-  refreshTokenExpiresAt: number | undefined;
-  /** The absolute end of the session, when the server said. */
-  sessionExpiresAt: number | undefined;
-}
-
-/** Options of one token read. */
-export interface GetAccessTokenOptions {
-  /** Stop waiting when it aborts (rejects with its reason). */
-  signal?: AbortSignal | undefined;
-}
 
 /**
  * Keeps a user signed in: holds the token set, refreshes it once for any number of concurrent
@@ -224,20 +206,7 @@ export class SessionManager {
   async signOut(): Promise<void> {
     const refreshToken = this.#tokens?.refreshToken;
     await this.#end('user', { clearStore: true });
-    const { revocationEndpoint, clientId, clock, refreshTimeout, logger } = this.#options;
-    if (!revocationEndpoint || !refreshToken) return;
-    try {
-      await withDeadline(clock, refreshTimeout, (signal) =>
-        postForm(
-          this.#http,
-          revocationEndpoint,
-          { token: refreshToken, token_type_hint: 'refresh_token', client_id: clientId },
-          signal,
-        ),
-      );
-    } catch (error) {
-      logger.warn('revocation failed; the session was ended locally', { error });
-    }
+    if (refreshToken) await revokeRefreshToken(this.#options, this.#http, refreshToken);
   }
 
   /**
@@ -327,52 +296,30 @@ export class SessionManager {
     return run;
   }
 
-  /** Refreshes until it succeeds, the refresh token proves dead, or the session ends. */
+  /** Runs one refresh to its end and acts on the outcome. */
   async #refreshLoop(rejectedAccessToken: string | undefined, signal: AbortSignal): Promise<void> {
-    const { clock, network, backoff, logger } = this.#options;
     this.#setState('refreshing');
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      const current = this.#tokens;
-      if (!current) return;
-      let waitMs: number;
-      let wakeWhenOnline = true;
-      try {
-        const outcome = await refreshOnce(this.#options, this.#http, this.#storage, current, rejectedAccessToken, signal);
-        if (signal.aborted) return;
-        if (outcome.kind === 'signedOutElsewhere') return this.#end('otherContext', { clearStore: false });
-        if (outcome.kind !== 'reauthElsewhere') {
-          return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
-        }
-        // Another context is re-authenticating the user: wait for its outcome in the store.
-        this.#setState('reauthenticating');
-        waitMs = REAUTH_HANDOFF_MS;
-      } catch (error) {
-        if (signal.aborted) return;
-        if (error instanceof ReauthNeeded) return this.#reauthenticate(error.reason, signal);
-        if (!isTransientError(error)) logger.error('unexpected refresh failure; retrying', { error });
-        const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
-        waitMs = backoffDelay(attempt, backoff, Math.random(), retryAfterMs);
-        // The server's Retry-After is respected even when the network comes back.
-        wakeWhenOnline = retryAfterMs === undefined;
-        this.#events.emit('refreshFailed', { error: error as Error, attempt, retryInMs: waitMs });
-        logger.info('refresh failed; will retry', { attempt, retryInMs: waitMs, error });
-      }
-      // Back online wakes the retry at once. Another context changing the store wakes it too:
-      // the next attempt re-reads the store under the lock and adopts its tokens (or follows its
-      // sign-out) without a request.
-      const wake = (onWake: () => void) => {
-        const offStore = this.#onOtherContext(onWake);
-        const offNetwork = wakeWhenOnline ? network.subscribe(onWake) : undefined;
-        return () => {
-          offStore();
-          offNetwork?.();
-        };
-      };
-      try {
-        await sleep(clock, waitMs, { signal, wake });
-      } catch {
-        return; // the session ended while we waited
-      }
+    const outcome = await refreshUntilSettled(
+      this.#options,
+      this.#http,
+      this.#storage,
+      rejectedAccessToken,
+      {
+        current: () => this.#tokens,
+        failed: (error, attempt, retryInMs) => this.#events.emit('refreshFailed', { error, attempt, retryInMs }),
+        waitingForOtherContext: () => this.#setState('reauthenticating'),
+        onOtherContext: (listener) => this.#onOtherContext(listener),
+      },
+      signal,
+    );
+    switch (outcome.kind) {
+      case 'refreshed':
+      case 'adopted':
+        return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
+      case 'signedOutElsewhere':
+        return this.#end('otherContext', { clearStore: false });
+      case 'reauth':
+        return this.#reauthenticate(outcome.reason, signal);
     }
   }
 

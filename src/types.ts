@@ -97,3 +97,22 @@ export type SessionEvents = {
 
 /** Handler for one event of {@link SessionEvents}. */
 export type SessionEventHandler<K extends keyof SessionEvents> = (event: SessionEvents[K]) => void;
+
+/** What the app may know about the session; never a token. */
+export interface SessionInfo {
+  state: SessionState;
+  /** When the user signed in. */
+  startedAt: number;
+  /** How long ago that was, in ms. */
+  ageMs: number;
+  accessTokenExpiresAt: number | null;
+  refreshTokenExpiresAt: number | undefined;
+  /** The absolute end of the session, when the server said. */
+  sessionExpiresAt: number | undefined;
+}
+
+/** Options of one token read. */
+export interface GetAccessTokenOptions {
+  /** Stop waiting when it aborts (rejects with its reason). */
+  signal?: AbortSignal | undefined;
+}

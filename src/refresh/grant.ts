@@ -1,5 +1,6 @@
 import { InvalidTokenResponseError, RefreshRejectedError, TransientRefreshError } from '../errors.ts';
 import type { Clock } from '../ports/clock.ts';
+import type { ResolvedOptions } from '../options.ts';
 
 /** What a request to the authorization server needs. */
 export interface HttpContext {
@@ -128,4 +129,20 @@ export async function requestTokens(
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return value === undefined ? {} : ({ [key]: value } as { [P in K]: V });
+}
+
+/**
+ * Revokes a refresh token at the RFC 7009 endpoint, when one is configured. Never throws: the
+ * session has already ended locally, and a failure (network down) is only logged.
+ */
+export async function revokeRefreshToken(options: ResolvedOptions, http: HttpContext, token: string): Promise<void> {
+  const { revocationEndpoint, clientId, clock, refreshTimeout, logger } = options;
+  if (!revocationEndpoint) return;
+  try {
+    await withDeadline(clock, refreshTimeout, (signal) =>
+      postForm(http, revocationEndpoint, { token, token_type_hint: 'refresh_token', client_id: clientId }, signal),
+    );
+  } catch (error) {
+    logger.warn('revocation failed; the session was ended locally', { error });
+  }
 }
