@@ -4,11 +4,6 @@
  * set), on a free loopback port, with a server clock the tests can move forward; and the SDK
  * as users get it: the built package, imported by its name.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { describe } from 'vitest';
 import {
   createDeviceKeyAssertion,
@@ -24,49 +19,14 @@ import {
 } from 'session-keeper';
 import { ManualLifecycle, ManualNetwork } from 'session-keeper/testing';
 import { startServer, type GrantLogEntry, type RunningServer, type StartServerOptions } from '../../examples/server/src/index.ts';
+import { postgresBackend, sqliteBackend, type Backend } from '../../examples/server/test/helpers.ts';
 
 export const CLIENT_ID = 'e2e-app';
 const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
-/** Where the server keeps its data for one test file, and how to remove it. */
-export interface Backend {
-  name: 'sqlite' | 'postgres';
-  createDatabase(): Promise<{ url: string; drop(): Promise<void> }>;
-}
-
-const sqlite: Backend = {
-  name: 'sqlite',
-  async createDatabase() {
-    const dir = mkdtempSync(join(tmpdir(), 'sk-e2e-'));
-    return { url: `sqlite:${join(dir, 'e2e.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  },
-};
-
-/** A fresh schema per test file, selected through the connection's search_path. */
-const postgres: Backend = {
-  name: 'postgres',
-  async createDatabase() {
-    if (!TEST_DATABASE_URL) throw new Error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL end-to-end suite cannot run');
-    const schema = `sk_e2e_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    const url = new URL(TEST_DATABASE_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    return {
-      url: url.toString(),
-      async drop() {
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA ${schema} CASCADE`);
-        await client.end();
-      },
-    };
-  },
-};
-
-export const backends = { sqlite, postgres } as const;
+/** The server suite's backends: a fresh SQLite file, or a fresh PostgreSQL schema, per test file. */
+export type { Backend };
+export const backends = { sqlite: sqliteBackend, postgres: postgresBackend } as const;
 
 /**
  * Declares `suite` for one backend (each backend has its own test file, so they run in
