@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { MemoryTokenStore, SessionExpiredError, WebStorageTokenStore, inProcessLock, type StorageLike } from 'session-keeper';
-import { ManualLifecycle } from 'session-keeper/testing';
+import { flushMicrotasks, ManualLifecycle } from 'session-keeper/testing';
 import {
   CLIENT_ID,
   countingFetch,
@@ -139,10 +139,10 @@ export function sessionSuite(backend: Backend): void {
       await session.setTokens(await main.login());
       const mark = main.mark();
 
-      lifecycle.foreground(); // fresh token: nothing to do
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(main.grantsSince(mark)).toEqual([]);
+      lifecycle.foreground(); // fresh token: nothing to do (a refresh would start synchronously)
       expect(session.state).toBe('active');
+      await flushMicrotasks();
+      expect(main.grantsSince(mark)).toEqual([]);
 
       // The app slept 45 s in the background: timers frozen, the wall clock moved on.
       clock.jump(45_000);
@@ -156,7 +156,8 @@ export function sessionSuite(backend: Backend): void {
       expect(counted.statuses).toEqual([200]);
 
       lifecycle.foreground(); // just refreshed: nothing to do
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(session.state).toBe('active');
+      await flushMicrotasks();
       expect(tally(main.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1 });
     });
 
