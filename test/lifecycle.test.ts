@@ -450,3 +450,44 @@ describe('re-authentication across contexts sharing a store', () => {
     expect(ctx.server.refreshCalls).toBe(1);
   });
 });
+
+describe('a store that fails', () => {
+  it('on save: the session goes on in memory, the failure is logged without a token', async () => {
+    const lines: string[] = [];
+    const log = (message: string, fields?: unknown) => lines.push(`${message} ${JSON.stringify(fields)}`);
+    const session = ctx.manager({
+      store: {
+        load: () => null,
+        save: () => {
+          throw new Error('disk full');
+        },
+        clear: () => {},
+      },
+      logger: { debug: log, info: log, warn: log, error: log },
+    });
+    const issued = ctx.server.issue();
+    await session.setTokens(issued);
+    await session.refresh();
+    expect(session.state).toBe('active');
+    expect(await session.getAccessToken()).not.toBe(issued.access_token);
+    expect(lines.some((line) => line.includes('failed to save'))).toBe(true);
+    expect(lines.join('\n')).not.toContain(issued.refresh_token);
+  });
+});
+
+describe('getAccessToken', () => {
+  it('stops waiting when its signal aborts, and the refresh goes on', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults = ['hang'];
+    ctx.server.expireAccessTokens();
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    const controller = new AbortController();
+    const waiting = session.getAccessToken({ signal: controller.signal });
+    controller.abort(new Error('user navigated away'));
+    await expect(waiting).rejects.toThrow('user navigated away');
+    expect(session.state).toBe('refreshing');
+    await ctx.clock.advance(30_000);
+    expect(session.state).toBe('active');
+  });
+});
