@@ -4,11 +4,17 @@
  */
 export type Migration = { version: number; name: string; sqlite: string; postgres: string };
 
+/** One schema for both databases: only the column types of numbers and bytes differ. */
+function dialects(schema: (types: { int: string; bytes: string }) => string): Pick<Migration, 'sqlite' | 'postgres'> {
+  return { sqlite: schema({ int: 'INTEGER', bytes: 'BLOB' }), postgres: schema({ int: 'BIGINT', bytes: 'BYTEA' }) };
+}
+
 export const migrations: readonly Migration[] = [
   {
     version: 1,
     name: 'initial schema',
-    sqlite: `
+    ...dialects(
+      ({ int, bytes }) => `
       CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL UNIQUE,
@@ -18,16 +24,16 @@ export const migrations: readonly Migration[] = [
         id TEXT PRIMARY KEY,
         kid TEXT NOT NULL,
         private_jwk TEXT NOT NULL,
-        created_at INTEGER NOT NULL
+        created_at ${int} NOT NULL
       );
       CREATE TABLE token_families (
         id TEXT PRIMARY KEY,
         user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         client_id TEXT NOT NULL,
         origin TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        revoked_at INTEGER,
+        created_at ${int} NOT NULL,
+        expires_at ${int} NOT NULL,
+        revoked_at ${int},
         revoke_reason TEXT
       );
       CREATE INDEX token_families_user_id ON token_families(user_id);
@@ -35,11 +41,11 @@ export const migrations: readonly Migration[] = [
       CREATE TABLE refresh_tokens (
         token_hash TEXT PRIMARY KEY,
         family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
-        issued_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        rotated_at INTEGER,
-        replay BLOB,
-        replay_until INTEGER
+        issued_at ${int} NOT NULL,
+        expires_at ${int} NOT NULL,
+        rotated_at ${int},
+        replay ${bytes},
+        replay_until ${int}
       );
       CREATE INDEX refresh_tokens_family_id ON refresh_tokens(family_id);
       CREATE INDEX refresh_tokens_replay_until ON refresh_tokens(replay_until);
@@ -48,64 +54,16 @@ export const migrations: readonly Migration[] = [
         user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         client_id TEXT NOT NULL,
         public_jwk TEXT NOT NULL,
-        created_at INTEGER NOT NULL
+        created_at ${int} NOT NULL
       );
       CREATE INDEX device_keys_user_id ON device_keys(user_id);
       CREATE TABLE used_jtis (
         jti_key TEXT PRIMARY KEY,
-        expires_at INTEGER NOT NULL
+        expires_at ${int} NOT NULL
       );
       CREATE INDEX used_jtis_expires_at ON used_jtis(expires_at);
     `,
-    postgres: `
-      CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        username TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL
-      );
-      CREATE TABLE signing_keys (
-        id TEXT PRIMARY KEY,
-        kid TEXT NOT NULL,
-        private_jwk TEXT NOT NULL,
-        created_at BIGINT NOT NULL
-      );
-      CREATE TABLE token_families (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        client_id TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        revoked_at BIGINT,
-        revoke_reason TEXT
-      );
-      CREATE INDEX token_families_user_id ON token_families(user_id);
-      CREATE INDEX token_families_expires_at ON token_families(expires_at);
-      CREATE TABLE refresh_tokens (
-        token_hash TEXT PRIMARY KEY,
-        family_id TEXT NOT NULL REFERENCES token_families(id) ON DELETE CASCADE,
-        issued_at BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        rotated_at BIGINT,
-        replay BYTEA,
-        replay_until BIGINT
-      );
-      CREATE INDEX refresh_tokens_family_id ON refresh_tokens(family_id);
-      CREATE INDEX refresh_tokens_replay_until ON refresh_tokens(replay_until);
-      CREATE TABLE device_keys (
-        thumbprint TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        client_id TEXT NOT NULL,
-        public_jwk TEXT NOT NULL,
-        created_at BIGINT NOT NULL
-      );
-      CREATE INDEX device_keys_user_id ON device_keys(user_id);
-      CREATE TABLE used_jtis (
-        jti_key TEXT PRIMARY KEY,
-        expires_at BIGINT NOT NULL
-      );
-      CREATE INDEX used_jtis_expires_at ON used_jtis(expires_at);
-    `,
+    ),
   },
 ];
 

@@ -12,7 +12,7 @@ import {
   type SigningKeyRecord,
   type UserRecord,
 } from './repository.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey } from './rows.ts';
 
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
@@ -213,19 +213,11 @@ export class PostgresRepository implements Repository {
 
   async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
     const { rows } = await this.#pool.query(
-      'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = $1',
+      `${DEVICE_KEY_BY_THUMBPRINT}$1`,
       [thumbprint],
     );
     const row = rows[0];
-    return (
-      row && {
-        thumbprint: String(row.thumbprint),
-        userId: String(row.user_id),
-        clientId: String(row.client_id),
-        publicJwk: String(row.public_jwk),
-        createdAt: Number(row.created_at),
-      }
-    );
+    return row && toDeviceKey(row);
   }
 
   async consumeJti(key: string, expiresAt: number): Promise<boolean> {

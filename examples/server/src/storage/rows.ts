@@ -1,5 +1,5 @@
 /** Row mapping shared by the SQLite and PostgreSQL repositories. */
-import type { FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
+import type { DeviceKeyRecord, FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
 
 /** Selects a refresh token joined with its family; the mappers below read its rows. */
 export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until,
@@ -42,3 +42,17 @@ export function toFamily(row: Record<string, unknown>): FamilyRecord {
   };
 }
 
+
+/** Selects a device key by its thumbprint (placeholder `$1` or `?` appended by the caller). */
+export const DEVICE_KEY_BY_THUMBPRINT = 'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = ';
+
+/** Maps a `device_keys` row. */
+export function toDeviceKey(row: Record<string, unknown>): DeviceKeyRecord {
+  return {
+    thumbprint: String(row.thumbprint),
+    userId: String(row.user_id),
+    clientId: String(row.client_id),
+    publicJwk: String(row.public_jwk),
+    createdAt: Number(row.created_at),
+  };
+}

@@ -1,6 +1,6 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey } from './rows.ts';
 import {
   decideRedemption,
   DeviceKeyConflictError,
@@ -247,18 +247,10 @@ export class SqliteRepository implements Repository {
 
   async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
     const row = this.#get(
-      'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = ?',
+      `${DEVICE_KEY_BY_THUMBPRINT}?`,
       thumbprint,
     );
-    return (
-      row && {
-        thumbprint: String(row.thumbprint),
-        userId: String(row.user_id),
-        clientId: String(row.client_id),
-        publicJwk: String(row.public_jwk),
-        createdAt: Number(row.created_at),
-      }
-    );
+    return row && toDeviceKey(row);
   }
 
   async consumeJti(key: string, expiresAt: number): Promise<boolean> {
