@@ -50,6 +50,7 @@ export class SessionManager {
   #inflight: Promise<void> | null = null;
   /** Aborted when the session ends or is replaced, which stops the loops of the old one. */
   #lifetime = new AbortController();
+  #disposed = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
@@ -218,11 +219,17 @@ export class SessionManager {
     return createSessionClient(this, options);
   }
 
-  /** Removes every listener and timer this manager set up. The session itself is kept. */
+  /**
+   * Removes every listener and timer this manager set up and stops its refresh; requests still
+   * waiting reject with `SessionExpiredError`. The stored session is kept for the next manager.
+   */
   dispose(): void {
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#scheduler.cancel();
     this.#events.all.clear();
+    this.#replaceSession();
+    this.#disposed = true;
+    this.#gate.release();
   }
 
   #setState(to: SessionState): void {
@@ -236,6 +243,7 @@ export class SessionManager {
 
   /** The token handed to a request that waited; throws when the session ended meanwhile. */
   #tokenForWaiter(): string {
+    if (this.#disposed) throw new SessionExpiredError('The session manager was disposed');
     if (this.#state !== 'active' || !this.#tokens) throw new SessionExpiredError();
     return this.#tokens.accessToken;
   }

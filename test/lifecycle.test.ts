@@ -491,3 +491,21 @@ describe('getAccessToken', () => {
     expect(session.state).toBe('active');
   });
 });
+
+describe('dispose', () => {
+  it('stops the refresh and rejects waiting requests, keeping the stored session', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults = Array.from({ length: 10 }, () => 'network' as const);
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    const waiting = expect(session.getAccessToken()).rejects.toBeInstanceOf(SessionExpiredError);
+    await ctx.clock.advance(0);
+    const attempts = ctx.server.refreshCalls;
+    session.dispose();
+    await waiting;
+    await ctx.clock.advance(10 * MINUTE);
+    expect(ctx.server.refreshCalls).toBe(attempts);
+    expect(ctx.clock.pendingTimers).toBe(0);
+    expect(ctx.store.load()).not.toBeNull();
+  });
+});
