@@ -15,7 +15,8 @@ export type SessionKeeperErrorCode =
   | 'ERR_REFRESH_REJECTED'
   | 'ERR_SESSION_EXPIRED'
   | 'ERR_TOKEN_WAIT_TIMEOUT'
-  | 'ERR_STORE';
+  | 'ERR_STORE'
+  | 'ERR_DISCOVERY';
 
 /** Base class of every session-keeper error. */
 export class SessionKeeperError extends Error {
@@ -113,6 +114,16 @@ export class TokenWaitTimeoutError extends SessionKeeperError {
 export class StoreError extends SessionKeeperError {
   constructor(operation: 'load' | 'save' | 'clear', cause: unknown) {
     super('ERR_STORE', `The token store failed to ${operation}`, { cause });
+  }
+}
+
+/**
+ * Authorization server metadata (RFC 8414) could not be read: `transient` when the server
+ * could not be reached, not when it answered something unusable.
+ */
+export class DiscoveryError extends SessionKeeperError {
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
+    super('ERR_DISCOVERY', message, options);
   }
 }
 

@@ -15,6 +15,7 @@ export {
   SessionExpiredError,
   TokenWaitTimeoutError,
   StoreError,
+  DiscoveryError,
   isTransientError,
   type SessionKeeperErrorCode,
 } from './errors.ts';
@@ -42,3 +43,4 @@ export { silentLogger, consoleLogger, redact, type Logger, type LogFields } from
 export type { BackoffOptions } from './refresh/backoff.ts';
 export { JWT_BEARER_GRANT } from './refresh/reauth.ts';
 export { createDeviceKeyAssertion } from './device-key.ts';
+export { discoverEndpoints, type DiscoveredEndpoints } from './discovery.ts';

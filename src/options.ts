@@ -35,17 +35,17 @@ export interface SessionManagerOptions {
    * `signal` aborts when the prompt is no longer needed (another tab re-authenticated, or the
    * app signed out): close the dialog then.
    */
-  signInPrompt?: (reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>;
+  signInPrompt?: ((reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>) | undefined;
   /** Biometric re-authentication with a device key (RFC 7523). Default: none, step skipped. */
-  biometric?: BiometricProvider;
+  biometric?: BiometricProvider | undefined;
   /** RFC 7009 revocation endpoint: `signOut()` revokes the refresh token there. */
-  revocationEndpoint?: string;
+  revocationEndpoint?: string | undefined;
   /**
    * Replaces the standard `refresh_token` grant for non-standard backends. Resolve with a
    * token response; throw `RefreshRejectedError` when the refresh token is dead and
    * `TransientRefreshError` for failures worth retrying.
    */
-  refreshTokens?: (refreshToken: string, signal: AbortSignal) => Promise<TokenResponse>;
+  refreshTokens?: ((refreshToken: string, signal: AbortSignal) => Promise<TokenResponse>) | undefined;
   /** The lock that makes one refresh across contexts. Default: Web Locks, else in-process. */
   lock?: LockPort;
   /** Name of that lock; contexts sharing a store must share it. Default `session-keeper:<clientId>`. */
