@@ -66,7 +66,10 @@ export class TransientRefreshError extends SessionKeeperError {
   /** The server's `Retry-After`, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; status?: number; retryAfterMs?: number }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; status?: number | undefined; retryAfterMs?: number | undefined },
+  ) {
     super('ERR_REFRESH_TRANSIENT', message, { cause: options?.cause, transient: true });
     this.status = options?.status;
     this.retryAfterMs = options?.retryAfterMs;
@@ -84,7 +87,7 @@ export class RefreshRejectedError extends SessionKeeperError {
   readonly status: number;
 
   constructor(oauthError: string, status: number) {
-    super('ERR_REFRESH_REJECTED', `The token endpoint rejected the grant: ${oauthError} (HTTP ${status})`);
+    super('ERR_REFRESH_REJECTED', `Grant rejected: ${oauthError} (HTTP ${status})`);
     this.oauthError = oauthError;
     this.status = status;
   }
@@ -95,7 +98,7 @@ export class RefreshRejectedError extends SessionKeeperError {
  * failed. Requests that waited for a refresh reject with it after a sign-out.
  */
 export class SessionExpiredError extends SessionKeeperError {
-  constructor(message = 'The session has ended; the user must sign in again', options?: { cause?: unknown }) {
+  constructor(message = 'The session has ended', options?: { cause?: unknown }) {
     super('ERR_SESSION_EXPIRED', message, options);
   }
 }
@@ -106,14 +109,14 @@ export class SessionExpiredError extends SessionKeeperError {
  */
 export class TokenWaitTimeoutError extends SessionKeeperError {
   constructor(timeoutMs: number) {
-    super('ERR_TOKEN_WAIT_TIMEOUT', `Waited ${timeoutMs} ms for a fresh access token`, { transient: true });
+    super('ERR_TOKEN_WAIT_TIMEOUT', `No access token within ${timeoutMs} ms`, { transient: true });
   }
 }
 
 /** The `TokenStore` threw. The `cause` has the store's own error. */
 export class StoreError extends SessionKeeperError {
   constructor(operation: 'load' | 'save' | 'clear', cause: unknown) {
-    super('ERR_STORE', `The token store failed to ${operation}`, { cause });
+    super('ERR_STORE', `Token store failed to ${operation}`, { cause });
   }
 }
 

@@ -97,7 +97,7 @@ function checkUrl(name: string, value: unknown): void {
 
 function checkDuration(name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigurationError(`"${name}" must be a non-negative number of milliseconds`);
+    throw new ConfigurationError(`"${name}" must be a number of ms >= 0`);
   }
 }
 

@@ -1,16 +1,17 @@
 import type { KyInstance, Options as KyOptions } from 'ky';
 import mitt, { type Emitter } from 'mitt';
 import { createSessionClient } from './client/create-client.ts';
-import { TokenGate } from './client/token-gate.ts';
+import { createTokenGate, type TokenGate } from './client/token-gate.ts';
 import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
-import { revokeRefreshToken, type HttpContext } from './refresh/grant.ts';
+import { revokeRefreshToken } from './refresh/grant.ts';
 import { reauthenticate } from './refresh/reauth.ts';
 import { hasUsableAccessToken } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
-import { SessionScheduler, refreshDueAt } from './session/scheduler.ts';
-import { SessionStorage } from './session/storage.ts';
+import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
+import { createSessionStorage, type SessionStorage } from './session/storage.ts';
 import { parseTokenResponse } from './token-set.ts';
+import { combineCleanups } from './utils/listeners.ts';
 import type {
   GetAccessTokenOptions,
   ReauthReason,
@@ -36,12 +37,12 @@ import type {
  */
 export class SessionManager {
   readonly #options: ResolvedOptions;
-  readonly #http: HttpContext;
   readonly #storage: SessionStorage;
   readonly #events: Emitter<SessionEvents> = mitt<SessionEvents>();
   readonly #gate: TokenGate;
   readonly #scheduler: SessionScheduler;
-  readonly #unsubscribe: (() => void)[];
+  /** Removes the listeners set up by the constructor. */
+  readonly #unsubscribe: () => void;
   #state: SessionState = 'signedOut';
   #tokens: SessionTokens | null = null;
   /** An access token the server answered 401 to: not used again, whatever its `exp` says. */
@@ -54,21 +55,20 @@ export class SessionManager {
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
-    const { clock, fetch, store, persistAccessToken, logger, broadcast } = this.#options;
-    this.#http = { fetch, clock };
-    this.#storage = new SessionStorage(store, persistAccessToken, logger, () => broadcast?.post());
-    this.#gate = new TokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
-    this.#scheduler = new SessionScheduler(
-      clock,
+    const { clock, lifecycle, network } = this.#options;
+    this.#storage = createSessionStorage(this.#options);
+    this.#gate = createTokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
+    this.#scheduler = createScheduler(
+      this.#options,
       () => this.#refreshIfDue('timer'),
       (sessionExpiresAt) =>
         this.#events.emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
     );
-    this.#unsubscribe = [
-      this.#options.lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
-      this.#options.network.subscribe(() => this.#refreshIfDue('online')),
-      this.#onOtherContext(() => void this.#followStore()),
-    ];
+    this.#unsubscribe = combineCleanups(
+      lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
+      network.subscribe(() => this.#refreshIfDue('online')),
+      this.#storage.subscribe(() => void this.#followStore()),
+    );
   }
 
   /** The current state: `signedOut`, `active`, `refreshing` or `reauthenticating`. */
@@ -83,7 +83,7 @@ export class SessionManager {
     return {
       state: this.#state,
       startedAt: tokens.sessionStartedAt,
-      ageMs: this.#options.clock.now() - tokens.sessionStartedAt,
+      ageMs: this.#now() - tokens.sessionStartedAt,
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
       refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
       sessionExpiresAt: tokens.sessionExpiresAt,
@@ -111,7 +111,7 @@ export class SessionManager {
    * @throws InvalidTokenResponseError - the response is malformed; the previous session is kept
    */
   async setTokens(response: TokenResponse): Promise<void> {
-    const tokens = parseTokenResponse(response, this.#options.clock.now());
+    const tokens = parseTokenResponse(response, this.#now());
     this.#replaceSession();
     this.#scheduler.reset();
     await this.#storage.save(tokens);
@@ -136,22 +136,20 @@ export class SessionManager {
     this.#replaceSession();
     this.#storage.saved = true;
     const { tokens } = loaded;
-    if (hasUsableAccessToken(tokens, this.#options.clock.now())) {
+    if (hasUsableAccessToken(tokens, this.#now())) {
       this.#apply(tokens, 'restore');
       return this.#state;
     }
     this.#tokens = tokens;
-    const firstFailure = new Promise<void>((resolve) => {
-      const off = this.on('refreshFailed', () => {
+    // Resolves at the first failure (offline: the refresh goes on) or when the refresh settles.
+    await new Promise<void>((resolve) => {
+      const settled = () => {
         off();
         resolve();
-      });
-      void this.#startRefresh(undefined).finally(() => {
-        off();
-        resolve();
-      });
+      };
+      const off = this.on('refreshFailed', settled);
+      void this.#startRefresh(undefined).finally(settled);
     });
-    await firstFailure;
     return this.#state;
   }
 
@@ -162,12 +160,16 @@ export class SessionManager {
    * @throws TokenWaitTimeoutError - no token within `tokenWaitTimeout` (network down); the session is kept
    */
   async getAccessToken(options: GetAccessTokenOptions = {}): Promise<string> {
-    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
-    const now = this.#options.clock.now();
+    this.#assertSignedIn();
+    const now = this.#now();
     const tokens = this.#tokens;
-    if (this.#state === 'active' && tokens && hasUsableAccessToken(tokens, now, this.#rejectedAccessToken)) {
-      const due = refreshDueAt(tokens, this.#options.refreshMargin);
-      if (due === null || now < due) return tokens.accessToken;
+    if (
+      this.#state === 'active' &&
+      tokens &&
+      hasUsableAccessToken(tokens, now, this.#rejectedAccessToken) &&
+      !this.#isRefreshDue(tokens)
+    ) {
+      return tokens.accessToken;
     }
     // No usable token (or one due for refresh, its timer late): wait for the shared refresh.
     if (this.#state === 'active') void this.#startRefresh(undefined);
@@ -180,7 +182,7 @@ export class SessionManager {
    * yourself when you send requests another way.
    */
   async handleUnauthorized(usedToken: string | undefined, options: GetAccessTokenOptions = {}): Promise<string> {
-    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
+    this.#assertSignedIn();
     if (usedToken !== undefined && usedToken === this.#tokens?.accessToken) {
       this.#rejectedAccessToken = usedToken;
       void this.#startRefresh(usedToken);
@@ -194,7 +196,7 @@ export class SessionManager {
    * @throws SessionExpiredError - the session ended (re-authentication failed, or signed out)
    */
   async refresh(): Promise<void> {
-    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
+    this.#assertSignedIn();
     await this.#startRefresh(this.#tokens?.accessToken);
     if ((this.#state as SessionState) === 'signedOut') throw new SessionExpiredError();
   }
@@ -206,8 +208,8 @@ export class SessionManager {
    */
   async signOut(): Promise<void> {
     const refreshToken = this.#tokens?.refreshToken;
-    await this.#end('user', { clearStore: true });
-    if (refreshToken) await revokeRefreshToken(this.#options, this.#http, refreshToken);
+    await this.#end('user');
+    if (refreshToken) await revokeRefreshToken(this.#options, refreshToken);
   }
 
   /**
@@ -224,12 +226,16 @@ export class SessionManager {
    * waiting reject with `SessionExpiredError`. The stored session is kept for the next manager.
    */
   dispose(): void {
-    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.#unsubscribe();
     this.#scheduler.cancel();
     this.#events.all.clear();
     this.#replaceSession();
     this.#disposed = true;
     this.#gate.release();
+  }
+
+  #assertSignedIn(): void {
+    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
   }
 
   #setState(to: SessionState): void {
@@ -243,7 +249,7 @@ export class SessionManager {
 
   /** The token handed to a request that waited; throws when the session ended meanwhile. */
   #tokenForWaiter(): string {
-    if (this.#disposed) throw new SessionExpiredError('The session manager was disposed');
+    if (this.#disposed) throw new SessionExpiredError('Session manager disposed');
     if (this.#state !== 'active' || !this.#tokens) throw new SessionExpiredError();
     return this.#tokens.accessToken;
   }
@@ -251,8 +257,7 @@ export class SessionManager {
   #apply(tokens: SessionTokens, source: TokenSource): void {
     this.#tokens = tokens;
     this.#rejectedAccessToken = undefined;
-    const { refreshMargin, sessionWarning } = this.#options;
-    this.#scheduler.schedule(tokens, refreshMargin, sessionWarning);
+    this.#scheduler.schedule(tokens);
     this.#setState('active');
     this.#events.emit('refreshed', {
       source,
@@ -262,35 +267,44 @@ export class SessionManager {
   }
 
   /** Stops whatever the previous session had running (its refresh loop exits quietly). */
-  #replaceSession(): AbortSignal {
+  #replaceSession(): void {
     this.#lifetime.abort();
     this.#lifetime = new AbortController();
     this.#inflight = null;
-    return this.#lifetime.signal;
   }
 
-  async #end(reason: SignOutReason, { clearStore }: { clearStore: boolean }): Promise<void> {
+  /** Ends the session; the store is cleared unless another context already changed it. */
+  async #end(reason: SignOutReason): Promise<void> {
     const wasSignedIn = this.#state !== 'signedOut';
     this.#replaceSession();
     this.#scheduler.reset();
     this.#tokens = null;
     this.#rejectedAccessToken = undefined;
     this.#setState('signedOut'); // waiting requests now reject with SessionExpiredError
-    if (clearStore) await this.#storage.clear();
-    else this.#storage.saved = false;
+    if (reason === 'otherContext') this.#storage.saved = false;
+    else await this.#storage.clear();
     if (wasSignedIn) this.#events.emit('signedOut', { reason });
+  }
+
+  /** Whether the proactive refresh of `tokens` is due (its timer may be late). */
+  #isRefreshDue(tokens: SessionTokens): boolean {
+    const due = refreshDueAt(tokens, this.#options.refreshMargin);
+    return due !== null && this.#now() >= due;
+  }
+
+  #now(): number {
+    return this.#options.clock.now();
   }
 
   #refreshIfDue(trigger: 'timer' | 'foreground' | 'online'): void {
     const tokens = this.#tokens;
     if (this.#state !== 'active' || !tokens) return;
-    const due = refreshDueAt(tokens, this.#options.refreshMargin);
-    if (due !== null && this.#options.clock.now() >= due) {
+    if (this.#isRefreshDue(tokens)) {
       this.#options.logger.debug('refresh due', { trigger });
       void this.#startRefresh(undefined);
     } else if (trigger === 'foreground') {
       // Timers may have been frozen in the background: re-arm them from the clock.
-      this.#scheduler.schedule(tokens, this.#options.refreshMargin, this.#options.sessionWarning);
+      this.#scheduler.schedule(tokens);
     }
   }
 
@@ -309,45 +323,32 @@ export class SessionManager {
     this.#setState('refreshing');
     const outcome = await refreshUntilSettled(
       this.#options,
-      this.#http,
       this.#storage,
       rejectedAccessToken,
       {
         current: () => this.#tokens,
         failed: (error, attempt, retryInMs) => this.#events.emit('refreshFailed', { error, attempt, retryInMs }),
         waitingForOtherContext: () => this.#setState('reauthenticating'),
-        onOtherContext: (listener) => this.#onOtherContext(listener),
       },
       signal,
     );
     switch (outcome.kind) {
       case 'refreshed':
-      case 'adopted':
-        return this.#apply(outcome.tokens, outcome.kind === 'adopted' ? 'otherContext' : 'refresh');
+        return this.#apply(outcome.tokens, outcome.source);
       case 'signedOutElsewhere':
-        return this.#end('otherContext', { clearStore: false });
+        return this.#end('otherContext');
       case 'reauth':
         return this.#reauthenticate(outcome.reason, signal);
     }
-  }
-
-  /** Calls `listener` when another context may have changed the store; returns the cleanup. */
-  #onOtherContext(listener: () => void): () => void {
-    const offStore = this.#storage.subscribe(listener);
-    const offBroadcast = this.#options.broadcast?.subscribe(listener);
-    return () => {
-      offStore();
-      offBroadcast?.();
-    };
   }
 
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
     this.#setState('reauthenticating');
     this.#events.emit('reauthRequired', { reason });
     const lastAccessToken = this.#tokens?.accessToken;
-    const result = await reauthenticate(this.#options, this.#http, reason, lastAccessToken, signal);
+    const result = await reauthenticate(this.#options, reason, lastAccessToken, signal);
     if (signal.aborted) return;
-    if (!result) return this.#end('reauthFailed', { clearStore: true });
+    if (!result) return this.#end('reauthFailed');
     this.#scheduler.reset();
     await this.#storage.save(result.tokens);
     if (signal.aborted) return;
@@ -364,10 +365,10 @@ export class SessionManager {
     try {
       loaded = await this.#storage.load();
     } catch (error) {
-      if (error instanceof StoreError) this.#options.logger.warn('could not read the store after a change', { error });
+      if (error instanceof StoreError) this.#options.logger.warn('store read after a change failed', { error });
       return;
     }
-    const now = this.#options.clock.now();
+    const now = this.#now();
     if (loaded.kind === 'ok') {
       const { tokens } = loaded;
       if (tokens.refreshToken === this.#tokens?.refreshToken && tokens.accessToken === this.#tokens?.accessToken) return;
@@ -377,7 +378,7 @@ export class SessionManager {
       this.#storage.saved = true;
       this.#apply(tokens, 'otherContext');
     } else if (this.#state === 'active' && this.#storage.saved) {
-      await this.#end('otherContext', { clearStore: false });
+      await this.#end('otherContext');
     }
   }
 }

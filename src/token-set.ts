@@ -2,22 +2,25 @@ import { decodeJwt } from 'jose';
 import { InvalidTokenResponseError } from './errors.ts';
 import type { SessionTokens, StoredSession, TokenResponse } from './types.ts';
 
-/** `undefined` for an absent field; a finite non-negative number of seconds otherwise. */
-function seconds(response: Record<string, unknown>, field: string): number | undefined {
+/**
+ * A lifetime field (seconds from receipt) as an instant on our clock; `undefined` when absent.
+ * The value must be a finite non-negative number of seconds (a numeric string is accepted).
+ */
+function instantAfter(response: Record<string, unknown>, field: string, now: number): number | undefined {
   const value = response[field];
   if (value === undefined || value === null) return undefined;
   const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
-    throw new InvalidTokenResponseError(`Token response field "${field}" is not a number of seconds`);
+    throw new InvalidTokenResponseError(`Token response: "${field}" must be seconds >= 0`);
   }
-  return parsed;
+  return now + parsed * 1000;
 }
 
 function optionalString(response: Record<string, unknown>, field: string): string | undefined {
   const value = response[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' || value === '') {
-    throw new InvalidTokenResponseError(`Token response field "${field}" is not a non-empty string`);
+    throw new InvalidTokenResponseError(`Token response: "${field}" must be a non-empty string`);
   }
   return value;
 }
@@ -28,8 +31,8 @@ function optionalString(response: Record<string, unknown>, field: string): strin
  * (decoded, never trusted for security); with `iat` beside it the lifetime `exp - iat` is used,
  * which cancels the offset between the server's clock and ours.
  */
-function accessTokenExpiry(accessToken: string, expiresIn: number | undefined, now: number): number | null {
-  if (expiresIn !== undefined) return now + expiresIn * 1000;
+function accessTokenExpiry(accessToken: string, expiresAt: number | undefined, now: number): number | null {
+  if (expiresAt !== undefined) return expiresAt;
   let claims: { exp?: unknown; iat?: unknown };
   try {
     claims = decodeJwt(accessToken);
@@ -49,28 +52,29 @@ function accessTokenExpiry(accessToken: string, expiresIn: number | undefined, n
  */
 export function parseTokenResponse(input: unknown, now: number, previous?: SessionTokens): SessionTokens {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new InvalidTokenResponseError('Token response is not a JSON object');
+    throw new InvalidTokenResponseError('Token response: not an object');
   }
   const response = input as TokenResponse & Record<string, unknown>;
   const accessToken = optionalString(response, 'access_token');
-  if (accessToken === undefined) throw new InvalidTokenResponseError('Token response has no "access_token"');
+  if (accessToken === undefined) throw new InvalidTokenResponseError('Token response: no "access_token"');
   const tokenType = optionalString(response, 'token_type') ?? 'Bearer';
   if (tokenType.toLowerCase() !== 'bearer') {
     throw new InvalidTokenResponseError(`Unsupported token_type "${tokenType.slice(0, 32)}"`);
   }
-  const expiresIn = seconds(response, 'expires_in');
-  const refreshIn = seconds(response, 'refresh_token_expires_in') ?? seconds(response, 'refresh_expires_in');
-  const sessionIn = seconds(response, 'session_expires_in');
+  const expiresAt = instantAfter(response, 'expires_in', now);
+  const refreshExpiresAt =
+    instantAfter(response, 'refresh_token_expires_in', now) ?? instantAfter(response, 'refresh_expires_in', now);
+  const sessionExpiresAt = instantAfter(response, 'session_expires_in', now);
   const refreshToken = optionalString(response, 'refresh_token') ?? previous?.refreshToken;
   return {
     accessToken,
     refreshToken,
     tokenType: 'Bearer',
-    accessTokenExpiresAt: accessTokenExpiry(accessToken, expiresIn, now),
-    // A refresh token kept from before keeps its old expiry.
+    accessTokenExpiresAt: accessTokenExpiry(accessToken, expiresAt, now),
+    // A refresh token kept from before keeps its old expiry (a lifetime of 0 says nothing).
     refreshTokenExpiresAt:
-      refreshIn !== undefined && refreshIn > 0 ? now + refreshIn * 1000 : previous?.refreshTokenExpiresAt,
-    sessionExpiresAt: sessionIn !== undefined ? now + sessionIn * 1000 : previous?.sessionExpiresAt,
+      refreshExpiresAt !== undefined && refreshExpiresAt > now ? refreshExpiresAt : previous?.refreshTokenExpiresAt,
+    sessionExpiresAt: sessionExpiresAt ?? previous?.sessionExpiresAt,
     sessionStartedAt: previous?.sessionStartedAt ?? now,
     receivedAt: now,
     scope: optionalString(response, 'scope') ?? previous?.scope,
@@ -79,25 +83,33 @@ export function parseTokenResponse(input: unknown, now: number, previous?: Sessi
 
 /** The persisted form; the access token is left out when it lives in memory only. */
 export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean): StoredSession {
-  const stored: StoredSession = {
-    version: 1,
-    refreshToken: tokens.refreshToken,
-    tokenType: tokens.tokenType,
-    accessTokenExpiresAt: tokens.accessTokenExpiresAt,
-    refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
-    sessionExpiresAt: tokens.sessionExpiresAt,
-    sessionStartedAt: tokens.sessionStartedAt,
-    receivedAt: tokens.receivedAt,
-    scope: tokens.scope,
-  };
-  if (persistAccessToken) stored.accessToken = tokens.accessToken;
-  if (tokens.refreshRejectedAt !== undefined) stored.refreshRejectedAt = tokens.refreshRejectedAt;
+  const { accessToken, refreshRejectedAt, ...persisted } = tokens;
+  const stored: StoredSession = { version: 1, ...persisted };
+  if (persistAccessToken) stored.accessToken = accessToken;
+  if (refreshRejectedAt !== undefined) stored.refreshRejectedAt = refreshRejectedAt;
   return stored;
 }
 
 const isInstant = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const isOptional = <T>(value: unknown, check: (v: unknown) => v is T): boolean => value === undefined || check(value);
-const isToken = (value: unknown): value is string => typeof value === 'string' && value !== '';
+const isToken = (value: unknown): boolean => typeof value === 'string' && value !== '';
+const optional =
+  (check: (value: unknown) => boolean) =>
+  (value: unknown): boolean =>
+    value === undefined || check(value);
+
+/** Every field of a stored session and its check: what `fromStoredSession` reads, and nothing else. */
+const STORED_FIELDS: Record<Exclude<keyof StoredSession, 'version'>, (value: unknown) => boolean> = {
+  refreshToken: optional(isToken),
+  accessToken: optional(isToken),
+  tokenType: () => true, // always read as 'Bearer'
+  accessTokenExpiresAt: (value) => value === null || isInstant(value),
+  refreshTokenExpiresAt: optional(isInstant),
+  sessionExpiresAt: optional(isInstant),
+  sessionStartedAt: isInstant,
+  receivedAt: isInstant,
+  scope: optional((value) => typeof value === 'string'),
+  refreshRejectedAt: optional(isInstant),
+};
 
 /**
  * Reads what a store returned. `null` for a value that is not a session this version wrote
@@ -106,31 +118,18 @@ const isToken = (value: unknown): value is string => typeof value === 'string' &
  */
 export function fromStoredSession(value: unknown): SessionTokens | null {
   if (typeof value !== 'object' || value === null) return null;
-  const s = value as Record<string, unknown>;
-  const valid =
-    s.version === 1 &&
-    isOptional(s.refreshToken, isToken) &&
-    isOptional(s.accessToken, isToken) &&
-    (s.refreshToken !== undefined || s.accessToken !== undefined) &&
-    (s.accessTokenExpiresAt === null || isInstant(s.accessTokenExpiresAt)) &&
-    isOptional(s.refreshTokenExpiresAt, isInstant) &&
-    isOptional(s.sessionExpiresAt, isInstant) &&
-    isInstant(s.sessionStartedAt) &&
-    isInstant(s.receivedAt) &&
-    isOptional(s.scope, (v): v is string => typeof v === 'string') &&
-    isOptional(s.refreshRejectedAt, isInstant);
-  if (!valid) return null;
+  const stored = value as Record<string, unknown>;
+  if (stored.version !== 1 || (stored.refreshToken === undefined && stored.accessToken === undefined)) return null;
+  const tokens: Record<string, unknown> = {};
+  for (const [field, check] of Object.entries(STORED_FIELDS)) {
+    if (!check(stored[field])) return null;
+    tokens[field] = stored[field];
+  }
   return {
-    accessToken: (s.accessToken as string | undefined) ?? '',
-    refreshToken: s.refreshToken as string | undefined,
+    ...(tokens as unknown as SessionTokens),
+    accessToken: (stored.accessToken as string | undefined) ?? '',
     tokenType: 'Bearer',
     // Without the access token there is nothing to use until a refresh.
-    accessTokenExpiresAt: s.accessToken === undefined ? 0 : (s.accessTokenExpiresAt as number | null),
-    refreshTokenExpiresAt: s.refreshTokenExpiresAt as number | undefined,
-    sessionExpiresAt: s.sessionExpiresAt as number | undefined,
-    sessionStartedAt: s.sessionStartedAt as number,
-    receivedAt: s.receivedAt as number,
-    scope: s.scope as string | undefined,
-    refreshRejectedAt: s.refreshRejectedAt as number | undefined,
+    accessTokenExpiresAt: stored.accessToken === undefined ? 0 : (stored.accessTokenExpiresAt as number | null),
   };
 }

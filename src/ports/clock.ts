@@ -1,3 +1,5 @@
+import { whenAborted } from '../utils/listeners.ts';
+
 /** An opaque timer handle, as returned by {@link Clock.setTimeout}. */
 export type TimerHandle = unknown;
 
@@ -45,17 +47,15 @@ export function sleep(
   const { signal, wake } = options;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    let unsubscribe: (() => void) | undefined;
     const done = (error?: unknown) => {
       clock.clearTimeout(timer);
-      unsubscribe?.();
-      signal?.removeEventListener('abort', onAbort);
+      stopWaking?.();
+      stopAborting();
       if (error === undefined) resolve();
       else reject(error);
     };
-    const onAbort = () => done(signal?.reason);
     const timer = clock.setTimeout(() => done(), ms);
-    unsubscribe = wake?.(() => done());
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopWaking = wake?.(() => done());
+    const stopAborting = whenAborted(signal, () => done(signal?.reason));
   });
 }

@@ -84,7 +84,7 @@ export class WebStorageTokenStore implements TokenStore {
    */
   constructor(options: { storage?: StorageLike; key?: string } = {}) {
     const storage = options.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
-    if (!storage) throw new TypeError('WebStorageTokenStore needs a storage: there is no globalThis.localStorage');
+    if (!storage) throw new TypeError('No localStorage: pass a storage');
     this.#storage = storage;
     this.#key = options.key ?? 'session-keeper';
   }

@@ -1,45 +1,33 @@
 import { InvalidTokenResponseError, RefreshRejectedError, TransientRefreshError } from '../errors.ts';
-import type { Clock } from '../ports/clock.ts';
 import type { ResolvedOptions } from '../options.ts';
+import { whenAborted } from '../utils/listeners.ts';
 
-/** What a request to the authorization server needs. */
-export interface HttpContext {
-  fetch: typeof globalThis.fetch;
-  clock: Clock;
-}
+/** What a request to the authorization server needs (the resolved options have it all). */
+export type HttpContext = Pick<ResolvedOptions, 'fetch' | 'clock' | 'refreshTimeout' | 'tokenEndpoint' | 'clientId'>;
 
 /**
- * Runs `task` with a signal that aborts after `timeoutMs` on the clock (or when `parent`
+ * Runs `task` with a signal that aborts after `refreshTimeout` on the clock (or when `parent`
  * aborts). A task still running at the deadline is abandoned with a transient error: a refresh
  * that never settles must not freeze every request behind it.
  */
 export async function withDeadline<T>(
-  clock: Clock,
-  timeoutMs: number,
+  { clock, refreshTimeout }: Pick<HttpContext, 'clock' | 'refreshTimeout'>,
   task: (signal: AbortSignal) => Promise<T>,
   parent?: AbortSignal,
 ): Promise<T> {
   const controller = new AbortController();
-  const onParentAbort = () => controller.abort(parent?.reason);
-  if (parent?.aborted) onParentAbort();
-  parent?.addEventListener('abort', onParentAbort, { once: true });
-  let timer: unknown;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => {
-      const error = new TransientRefreshError(`No answer from the authorization server within ${timeoutMs} ms`);
-      controller.abort(error);
-      reject(error);
-    }, timeoutMs);
-  });
-  const aborted = new Promise<never>((_, reject) => {
-    if (controller.signal.aborted) reject(controller.signal.reason);
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-  });
+  const { signal } = controller;
+  const stopFollowingParent = whenAborted(parent, () => controller.abort(parent?.reason));
+  const timer = clock.setTimeout(
+    () => controller.abort(new TransientRefreshError(`No answer within ${refreshTimeout} ms`)),
+    refreshTimeout,
+  );
+  const aborted = new Promise<never>((_, reject) => whenAborted(signal, () => reject(signal.reason)));
   try {
-    return await Promise.race([task(controller.signal), deadline, aborted]);
+    return await Promise.race([task(signal), aborted]);
   } finally {
     clock.clearTimeout(timer);
-    parent?.removeEventListener('abort', onParentAbort);
+    stopFollowingParent();
   }
 }
 
@@ -58,13 +46,13 @@ const TERMINAL_ERRORS = new Set([
 
 /** POSTs a form. A failure to get any answer becomes a transient error. */
 export async function postForm(
-  http: HttpContext,
+  { fetch }: Pick<HttpContext, 'fetch'>,
   url: string,
   params: Record<string, string>,
   signal: AbortSignal,
 ): Promise<Response> {
   try {
-    return await http.fetch(url, {
+    return await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: new URLSearchParams(params).toString(),
@@ -86,63 +74,48 @@ export function parseRetryAfter(header: string | null, now: number): number | un
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-async function readJson(response: Response): Promise<unknown> {
-  try {
-    return (await response.json()) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Sends a grant to the token endpoint and returns the JSON body of a successful answer
- * (validated by the caller). Throws {@link RefreshRejectedError} for a terminal OAuth error,
- * {@link TransientRefreshError} for everything that may pass, and a transient
- * {@link InvalidTokenResponseError} for a 2xx body that is not JSON.
+ * Sends a grant, with the client id, to the token endpoint and returns the JSON body of a
+ * successful answer (validated by the caller). Throws {@link RefreshRejectedError} for a
+ * terminal OAuth error, {@link TransientRefreshError} for everything that may pass, and a
+ * transient {@link InvalidTokenResponseError} for a 2xx body that is not JSON.
  */
 export async function requestTokens(
   http: HttpContext,
-  tokenEndpoint: string,
   params: Record<string, string>,
   signal: AbortSignal,
 ): Promise<unknown> {
-  const response = await postForm(http, tokenEndpoint, params, signal);
-  if (response.ok) {
-    const body = await readJson(response);
-    if (body === undefined) {
-      throw new InvalidTokenResponseError('The token endpoint answered with a body that is not JSON', {
-        transient: true,
-      });
-    }
-    return body;
+  const response = await postForm(http, http.tokenEndpoint, { ...params, client_id: http.clientId }, signal);
+  const { ok, status, headers } = response;
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    if (ok) throw new InvalidTokenResponseError('Token endpoint answer is not JSON', { transient: true });
   }
-  const body = await readJson(response);
+  if (ok) return body;
   const oauthError = (body as { error?: unknown } | undefined)?.error;
-  if ((response.status === 400 || response.status === 401) && typeof oauthError === 'string') {
-    if (TERMINAL_ERRORS.has(oauthError)) throw new RefreshRejectedError(oauthError, response.status);
+  if ((status === 400 || status === 401) && typeof oauthError === 'string' && TERMINAL_ERRORS.has(oauthError)) {
+    throw new RefreshRejectedError(oauthError, status);
   }
-  throw new TransientRefreshError(`The token endpoint answered HTTP ${response.status}`, {
-    status: response.status,
-    ...optional('retryAfterMs', parseRetryAfter(response.headers.get('retry-after'), http.clock.now())),
+  throw new TransientRefreshError(`Token endpoint answered HTTP ${status}`, {
+    status,
+    retryAfterMs: parseRetryAfter(headers.get('retry-after'), http.clock.now()),
   });
-}
-
-function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return value === undefined ? {} : ({ [key]: value } as { [P in K]: V });
 }
 
 /**
  * Revokes a refresh token at the RFC 7009 endpoint, when one is configured. Never throws: the
  * session has already ended locally, and a failure (network down) is only logged.
  */
-export async function revokeRefreshToken(options: ResolvedOptions, http: HttpContext, token: string): Promise<void> {
-  const { revocationEndpoint, clientId, clock, refreshTimeout, logger } = options;
+export async function revokeRefreshToken(options: ResolvedOptions, token: string): Promise<void> {
+  const { revocationEndpoint, clientId, logger } = options;
   if (!revocationEndpoint) return;
   try {
-    await withDeadline(clock, refreshTimeout, (signal) =>
-      postForm(http, revocationEndpoint, { token, token_type_hint: 'refresh_token', client_id: clientId }, signal),
+    await withDeadline(options, (signal) =>
+      postForm(options, revocationEndpoint, { token, token_type_hint: 'refresh_token', client_id: clientId }, signal),
     );
   } catch (error) {
-    logger.warn('revocation failed; the session was ended locally', { error });
+    logger.warn('revocation failed; signed out locally', { error });
   }
 }

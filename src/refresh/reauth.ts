@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
-import { requestTokens, withDeadline, type HttpContext } from './grant.ts';
+import { requestTokens, withDeadline } from './grant.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -31,7 +31,6 @@ function subjectOf(accessToken: string | undefined): string | undefined {
  */
 export async function reauthenticate(
   options: ResolvedOptions,
-  http: HttpContext,
   reason: ReauthReason,
   lastAccessToken: string | undefined,
   signal: AbortSignal,
@@ -48,20 +47,15 @@ export async function reauthenticate(
           signal,
         });
         if (assertion && !signal.aborted) {
-          const body = await withDeadline(clock, options.refreshTimeout, (signal) =>
-            requestTokens(
-              http,
-              options.tokenEndpoint,
-              { grant_type: JWT_BEARER_GRANT, assertion, client_id: options.clientId },
-              signal,
-            ),
+          const body = await withDeadline(options, (signal) =>
+            requestTokens(options, { grant_type: JWT_BEARER_GRANT, assertion }, signal),
           );
           return { tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
         }
-        logger.info('biometric re-authentication cancelled');
+        logger.info('biometric cancelled');
       }
     } catch (error) {
-      logger.warn('biometric re-authentication failed', { error });
+      logger.warn('biometric failed', { error });
     }
   }
   if (signInPrompt && !signal.aborted) {

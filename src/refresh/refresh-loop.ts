@@ -1,15 +1,15 @@
 import { isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { sleep } from '../ports/clock.ts';
+import { combineCleanups } from '../utils/listeners.ts';
 import type { SessionStorage } from '../session/storage.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
 import { backoffDelay } from './backoff.ts';
-import type { HttpContext } from './grant.ts';
-import { REAUTH_HANDOFF_MS, ReauthNeeded, refreshOnce } from './refresher.ts';
+import { REAUTH_HANDOFF_MS, refreshOnce } from './refresher.ts';
 
 /** How a refresh ended, for the session manager to act on. */
 export type LoopOutcome =
-  | { kind: 'refreshed' | 'adopted'; tokens: SessionTokens }
+  | { kind: 'refreshed'; tokens: SessionTokens; source: 'refresh' | 'otherContext' }
   | { kind: 'signedOutElsewhere' }
   | { kind: 'reauth'; reason: ReauthReason }
   | { kind: 'aborted' };
@@ -22,8 +22,6 @@ export interface LoopHooks {
   failed(error: Error, attempt: number, retryInMs: number): void;
   /** Another context is re-authenticating the user; the loop waits for its outcome. */
   waitingForOtherContext(): void;
-  /** Subscribes to changes another context makes to the store; returns the cleanup. */
-  onOtherContext(listener: () => void): () => void;
 }
 
 /**
@@ -34,7 +32,6 @@ export interface LoopHooks {
  */
 export async function refreshUntilSettled(
   options: ResolvedOptions,
-  http: HttpContext,
   storage: SessionStorage,
   rejectedAccessToken: string | undefined,
   hooks: LoopHooks,
@@ -47,14 +44,13 @@ export async function refreshUntilSettled(
     let waitMs: number;
     let wakeWhenOnline = true;
     try {
-      const outcome = await refreshOnce(options, http, storage, current, rejectedAccessToken, signal);
+      const outcome = await refreshOnce(options, storage, current, rejectedAccessToken, signal);
       if (signal.aborted) return { kind: 'aborted' };
       if (outcome.kind !== 'reauthElsewhere') return outcome;
       hooks.waitingForOtherContext();
       waitMs = REAUTH_HANDOFF_MS;
     } catch (error) {
       if (signal.aborted) return { kind: 'aborted' };
-      if (error instanceof ReauthNeeded) return { kind: 'reauth', reason: error.reason };
       if (!isTransientError(error)) logger.error('unexpected refresh failure; retrying', { error });
       const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
       waitMs = backoffDelay(attempt, backoff, Math.random(), retryAfterMs);
@@ -62,14 +58,8 @@ export async function refreshUntilSettled(
       hooks.failed(error as Error, attempt, waitMs);
       logger.info('refresh failed; will retry', { attempt, retryInMs: waitMs, error });
     }
-    const wake = (onWake: () => void) => {
-      const offStore = hooks.onOtherContext(onWake);
-      const offNetwork = wakeWhenOnline ? network.subscribe(onWake) : undefined;
-      return () => {
-        offStore();
-        offNetwork?.();
-      };
-    };
+    const wake = (onWake: () => void) =>
+      combineCleanups(storage.subscribe(onWake), wakeWhenOnline ? network.subscribe(onWake) : undefined);
     try {
       await sleep(clock, waitMs, { signal, wake });
     } catch {

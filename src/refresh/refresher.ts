@@ -1,24 +1,18 @@
-import { InvalidTokenResponseError, RefreshRejectedError, SessionKeeperError } from '../errors.ts';
+import { InvalidTokenResponseError, RefreshRejectedError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
+import { sleep } from '../ports/clock.ts';
 import type { SessionStorage } from '../session/storage.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
-import { requestTokens, withDeadline, type HttpContext } from './grant.ts';
-
-/** The refresh token cannot be used (dead, missing, past its end): re-authenticate. */
-export class ReauthNeeded extends Error {
-  readonly reason: ReauthReason;
-  constructor(reason: ReauthReason, cause?: unknown) {
-    super(`Re-authentication needed: ${reason}`, { cause });
-    this.reason = reason;
-  }
-}
+import { requestTokens, withDeadline } from './grant.ts';
 
 /** How one refresh attempt ended. */
 export type RefreshOutcome =
-  | { kind: 'refreshed'; tokens: SessionTokens }
-  | { kind: 'adopted'; tokens: SessionTokens }
+  /** New tokens: from our own refresh, or adopted from another context that refreshed first. */
+  | { kind: 'refreshed'; tokens: SessionTokens; source: 'refresh' | 'otherContext' }
   | { kind: 'signedOutElsewhere' }
+  /** The refresh token cannot be used (dead, missing, past its end): re-authenticate. */
+  | { kind: 'reauth'; reason: ReauthReason }
   /** Another context found the refresh token dead and is re-authenticating: wait for it. */
   | { kind: 'reauthElsewhere' };
 
@@ -44,18 +38,16 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
 export const STORE_HANDOFF_MS = 250;
 
 /** Resolves `true` on the store's next change notice, `false` after `timeoutMs` (or at once without notices). */
-function storeChanged(options: ResolvedOptions, timeoutMs: number): Promise<boolean> {
-  const { store, clock } = options;
-  if (!store.subscribe) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (changed: boolean) => {
-      clock.clearTimeout(timer);
-      unsubscribe();
-      resolve(changed);
-    };
-    const timer = clock.setTimeout(() => done(false), timeoutMs);
-    const unsubscribe = store.subscribe!(() => done(true));
-  });
+async function storeChanged({ store, clock }: ResolvedOptions, timeoutMs: number): Promise<boolean> {
+  if (!store.subscribe) return false;
+  let changed = false;
+  const wake = (wakeUp: () => void) =>
+    store.subscribe!(() => {
+      changed = true;
+      wakeUp();
+    });
+  await sleep(clock, timeoutMs, { wake });
+  return changed;
 }
 
 /**
@@ -65,7 +57,6 @@ function storeChanged(options: ResolvedOptions, timeoutMs: number): Promise<bool
  */
 export async function refreshOnce(
   options: ResolvedOptions,
-  http: HttpContext,
   storage: SessionStorage,
   current: SessionTokens,
   rejectedAccessToken: string | undefined,
@@ -87,7 +78,7 @@ export async function refreshOnce(
       }
       if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
         if (hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken)) {
-          return { kind: 'adopted', tokens: stored.tokens };
+          return { kind: 'refreshed', tokens: stored.tokens, source: 'otherContext' };
         }
         base = stored.tokens;
       } else if (stored.kind === 'ok') {
@@ -96,51 +87,44 @@ export async function refreshOnce(
         return { kind: 'signedOutElsewhere' };
       }
     } catch (error) {
-      logger.warn('could not re-read the token store; refreshing with the tokens in memory', { error });
+      logger.warn('store re-read failed; refreshing from memory', { error });
     }
     const now = clock.now();
-    if (base.refreshRejectedAt !== undefined) {
-      if (now - base.refreshRejectedAt < REAUTH_HANDOFF_MS) return { kind: 'reauthElsewhere' };
-      throw new ReauthNeeded('refreshRejected');
+    const { refreshToken, refreshRejectedAt, sessionExpiresAt = Infinity, refreshTokenExpiresAt = Infinity } = base;
+    if (refreshRejectedAt !== undefined) {
+      if (now - refreshRejectedAt < REAUTH_HANDOFF_MS) return { kind: 'reauthElsewhere' };
+      return { kind: 'reauth', reason: 'refreshRejected' };
     }
-    if (base.refreshToken === undefined) throw new ReauthNeeded('noRefreshToken');
-    if (base.sessionExpiresAt !== undefined && now >= base.sessionExpiresAt) throw new ReauthNeeded('sessionEnded');
-    if (base.refreshTokenExpiresAt !== undefined && now >= base.refreshTokenExpiresAt) {
-      throw new ReauthNeeded('refreshTokenExpired');
-    }
-    const refreshToken = base.refreshToken;
+    if (refreshToken === undefined) return { kind: 'reauth', reason: 'noRefreshToken' };
+    if (now >= sessionExpiresAt) return { kind: 'reauth', reason: 'sessionEnded' };
+    if (now >= refreshTokenExpiresAt) return { kind: 'reauth', reason: 'refreshTokenExpired' };
+    const { refreshTokens } = options;
     let body: unknown;
     try {
       body = await withDeadline(
-        clock,
-        options.refreshTimeout,
+        options,
         (deadlineSignal) =>
-          options.refreshTokens
-            ? options.refreshTokens(refreshToken, deadlineSignal)
-            : requestTokens(
-                http,
-                options.tokenEndpoint,
-                { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: options.clientId },
-                deadlineSignal,
-              ),
+          refreshTokens
+            ? refreshTokens(refreshToken, deadlineSignal)
+            : requestTokens(options, { grant_type: 'refresh_token', refresh_token: refreshToken }, deadlineSignal),
         signal,
       );
     } catch (error) {
       if (!(error instanceof RefreshRejectedError)) throw error;
       // Tell the contexts sharing the store, before the lock is released: one prompt, not one per tab.
       await storage.save({ ...base, refreshRejectedAt: clock.now() });
-      throw new ReauthNeeded('refreshRejected', error);
+      return { kind: 'reauth', reason: 'refreshRejected' };
     }
     let tokens: SessionTokens;
     try {
       tokens = parseTokenResponse(body, clock.now(), base);
     } catch (error) {
       // Never store a half-valid answer; retry later (a proxy or captive portal can garble one).
-      const message = error instanceof SessionKeeperError ? error.message : 'Malformed token response';
-      throw new InvalidTokenResponseError(message, { cause: error, transient: true });
+      // parseTokenResponse throws only InvalidTokenResponseError, whose message is safe to repeat.
+      throw new InvalidTokenResponseError((error as Error).message, { cause: error, transient: true });
     }
     await storage.save(tokens);
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });
-    return { kind: 'refreshed', tokens };
+    return { kind: 'refreshed', tokens, source: 'refresh' };
   });
 }

@@ -1,4 +1,5 @@
-import { unrefTimer, type Clock } from '../ports/clock.ts';
+import type { ResolvedOptions } from '../options.ts';
+import { unrefTimer } from '../ports/clock.ts';
 import type { SessionTokens } from '../types.ts';
 
 /**
@@ -12,61 +13,63 @@ export function refreshDueAt(tokens: SessionTokens, refreshMargin: number): numb
   return tokens.accessTokenExpiresAt - Math.min(refreshMargin, lifetime / 2);
 }
 
-type Cancel = () => void;
-
 /**
  * The session's two background timers: the proactive refresh and the warning before the
  * absolute session end. A timer that fires early (long delays are clamped) re-arms itself; one
  * that fires late (a suspended tab or app) acts at once.
  */
-export class SessionScheduler {
-  readonly #clock: Clock;
-  readonly #onRefreshDue: () => void;
-  readonly #onSessionExpiring: (sessionExpiresAt: number) => void;
-  #cancels: Cancel[] = [];
-  #warnedFor: number | undefined;
-
-  constructor(clock: Clock, onRefreshDue: () => void, onSessionExpiring: (sessionExpiresAt: number) => void) {
-    this.#clock = clock;
-    this.#onRefreshDue = onRefreshDue;
-    this.#onSessionExpiring = onSessionExpiring;
-  }
-
+export interface SessionScheduler {
   /** (Re)arms both timers for `tokens`. */
-  schedule(tokens: SessionTokens, refreshMargin: number, sessionWarning: number): void {
-    this.cancel();
-    const due = refreshDueAt(tokens, refreshMargin);
-    if (due !== null) this.#cancels.push(this.#at(due, this.#onRefreshDue));
-    const end = tokens.sessionExpiresAt;
-    if (end !== undefined && this.#warnedFor !== end) {
-      this.#cancels.push(
-        this.#at(end - sessionWarning, () => {
-          this.#warnedFor = end;
-          this.#onSessionExpiring(end);
-        }),
-      );
-    }
-  }
-
-  cancel(): void {
-    for (const cancel of this.#cancels) cancel();
-    this.#cancels = [];
-  }
-
+  schedule(tokens: SessionTokens): void;
+  /** Cancels both timers. */
+  cancel(): void;
   /** Cancels the timers and forgets which session end was announced (a new sign-in). */
-  reset(): void {
-    this.cancel();
-    this.#warnedFor = undefined;
-  }
+  reset(): void;
+}
 
-  #at(instant: number, action: () => void): Cancel {
+export function createScheduler(
+  { clock, refreshMargin, sessionWarning }: Pick<ResolvedOptions, 'clock' | 'refreshMargin' | 'sessionWarning'>,
+  onRefreshDue: () => void,
+  onSessionExpiring: (sessionExpiresAt: number) => void,
+): SessionScheduler {
+  let cancels: (() => void)[] = [];
+  let warnedFor: number | undefined;
+
+  /** Runs `action` at `instant` on the clock; returns the cancel. */
+  const at = (instant: number, action: () => void) => {
     let handle: unknown;
     const arm = () => {
-      handle = this.#clock.setTimeout(fire, Math.max(0, instant - this.#clock.now()));
+      handle = clock.setTimeout(fire, Math.max(0, instant - clock.now()));
       unrefTimer(handle);
     };
-    const fire = () => (this.#clock.now() < instant ? arm() : action());
+    const fire = () => (clock.now() < instant ? arm() : action());
     arm();
-    return () => this.#clock.clearTimeout(handle);
-  }
+    return () => clock.clearTimeout(handle);
+  };
+
+  const scheduler: SessionScheduler = {
+    schedule(tokens) {
+      scheduler.cancel();
+      const due = refreshDueAt(tokens, refreshMargin);
+      if (due !== null) cancels.push(at(due, onRefreshDue));
+      const end = tokens.sessionExpiresAt;
+      if (end !== undefined && warnedFor !== end) {
+        cancels.push(
+          at(end - sessionWarning, () => {
+            warnedFor = end;
+            onSessionExpiring(end);
+          }),
+        );
+      }
+    },
+    cancel() {
+      for (const cancel of cancels) cancel();
+      cancels = [];
+    },
+    reset() {
+      scheduler.cancel();
+      warnedFor = undefined;
+    },
+  };
+  return scheduler;
 }

@@ -1,6 +1,6 @@
 import { StoreError } from '../errors.ts';
-import type { Logger } from '../ports/logger.ts';
-import type { TokenStore } from '../ports/token-store.ts';
+import type { ResolvedOptions } from '../options.ts';
+import { combineCleanups } from '../utils/listeners.ts';
 import { fromStoredSession, toStoredSession } from '../token-set.ts';
 import type { SessionTokens } from '../types.ts';
 
@@ -12,63 +12,67 @@ export type Loaded = { kind: 'empty' } | { kind: 'garbled' } | { kind: 'ok'; tok
  * failures in {@link StoreError}, and remembers whether this manager has saved a session
  * (an empty store then means another context signed out).
  */
-export class SessionStorage {
-  readonly #store: TokenStore;
-  readonly #persistAccessToken: boolean;
-  readonly #logger: Logger;
+export interface SessionStorage {
   /** Whether the store holds (as far as we know) the session this manager saved. */
-  saved = false;
-
-  readonly #onChange: () => void;
-
-  /** @param onChange - called after this manager changed the store (to tell other contexts) */
-  constructor(store: TokenStore, persistAccessToken: boolean, logger: Logger, onChange: () => void = () => {}) {
-    this.#store = store;
-    this.#onChange = onChange;
-    this.#persistAccessToken = persistAccessToken;
-    this.#logger = logger;
-  }
-
+  saved: boolean;
   /** @throws StoreError - the store threw; nothing was changed */
-  async load(): Promise<Loaded> {
-    let value: unknown;
-    try {
-      value = await this.#store.load();
-    } catch (error) {
-      throw new StoreError('load', error);
-    }
-    if (value === null || value === undefined) return { kind: 'empty' };
-    const tokens = fromStoredSession(value);
-    return tokens === null ? { kind: 'garbled' } : { kind: 'ok', tokens };
-  }
-
+  load(): Promise<Loaded>;
   /**
    * Saves; a failing store is logged, not thrown: the new tokens stay usable in memory (the
    * server has already retired the previous refresh token, so dropping them would be worse).
    */
-  async save(tokens: SessionTokens): Promise<void> {
-    try {
-      await this.#store.save(toStoredSession(tokens, this.#persistAccessToken));
-      this.saved = true;
-      this.#onChange();
-    } catch (error) {
-      this.#logger.error('token store failed to save; the session lives in memory only', {
-        error: new StoreError('save', error),
-      });
-    }
-  }
+  save(tokens: SessionTokens): Promise<void>;
+  /** Clears; a failing store is logged, not thrown. */
+  clear(): Promise<void>;
+  /** Calls `listener` when another context may have changed the store; returns the cleanup. */
+  subscribe(listener: () => void): () => void;
+}
 
-  async clear(): Promise<void> {
-    this.saved = false;
-    try {
-      await this.#store.clear();
-      this.#onChange();
-    } catch (error) {
-      this.#logger.error('token store failed to clear', { error: new StoreError('clear', error) });
-    }
-  }
-
-  subscribe(listener: () => void): () => void {
-    return this.#store.subscribe?.(listener) ?? (() => {});
-  }
+/**
+ * @param options.broadcast - told after this manager changed the store; its notices from other
+ *   contexts are heard like the store's own
+ */
+export function createSessionStorage({
+  store,
+  persistAccessToken,
+  logger,
+  broadcast,
+}: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast'>): SessionStorage {
+  const onChange = () => broadcast?.post();
+  const storage: SessionStorage = {
+    saved: false,
+    async load() {
+      let value: unknown;
+      try {
+        value = await store.load();
+      } catch (error) {
+        throw new StoreError('load', error);
+      }
+      if (value === null || value === undefined) return { kind: 'empty' };
+      const tokens = fromStoredSession(value);
+      return tokens === null ? { kind: 'garbled' } : { kind: 'ok', tokens };
+    },
+    async save(tokens) {
+      try {
+        await store.save(toStoredSession(tokens, persistAccessToken));
+        storage.saved = true;
+        onChange();
+      } catch (error) {
+        logger.error('token store failed to save; session kept in memory', {
+          error: new StoreError('save', error),
+        });
+      }
+    },
+    async clear() {
+      storage.saved = false;
+      try {
+        await store.clear();
+        onChange();
+      } catch (error) {
+        logger.error('token store failed to clear', { error: new StoreError('clear', error) });
+      }
+    },
+    subscribe: (listener) => combineCleanups(store.subscribe?.(listener), broadcast?.subscribe(listener)),
+  };
+  return storage;
 }
