@@ -21,7 +21,7 @@ const session = new SessionManager({
 });
 await session.setTokens({ access_token: 'a', expires_in: 3600, refresh_token: 'r' });
 if (session.state !== 'active' || (await session.getAccessToken()) !== 'a') throw new Error('not active');
-if (typeof session.createClient().get !== 'function') throw new Error('no ky client');
+if (typeof session.createClient({ prefix: 'https://api.example/v1' }).get !== 'function') throw new Error('no ky client');
 await session.signOut();
 await session.getAccessToken().then(
   () => { throw new Error('expected SessionExpiredError'); },

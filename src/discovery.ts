@@ -11,18 +11,21 @@ export interface DiscoveredEndpoints {
   grantTypesSupported: string[] | undefined;
 }
 
+/** https, or http on the loopback interface (development). */
+function isSecureUrl(value: unknown): value is string {
+  try {
+    const url = new URL(value as string);
+    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
+  } catch {
+    return false;
+  }
+}
+
 function endpoint(metadata: Record<string, unknown>, field: string, required: boolean): string | undefined {
   const value = metadata[field];
   if (value === undefined && !required) return undefined;
-  if (typeof value === 'string') {
-    try {
-      const url = new URL(value);
-      const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-      if (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) return value;
-    } catch {
-      // reported below
-    }
-  }
+  if (isSecureUrl(value)) return value;
   throw new DiscoveryError(`Metadata field "${field}" is not an https URL`);
 }
 
@@ -40,12 +43,9 @@ export async function discoverEndpoints(
   issuer: string,
   options: { fetch?: typeof globalThis.fetch; signal?: AbortSignal } = {},
 ): Promise<DiscoveredEndpoints> {
-  let url: URL;
-  try {
-    url = new URL(issuer);
-  } catch (error) {
-    throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not a URL`, { cause: error });
-  }
+  // Metadata read over plain http could be forged by anyone on the path (RFC 8414 section 2).
+  if (!isSecureUrl(issuer)) throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
+  const url = new URL(issuer);
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const wellKnown = `${url.origin}/.well-known/oauth-authorization-server${path}`;
   const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));

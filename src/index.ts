@@ -5,7 +5,11 @@
  */
 export { SessionManager } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
-export { createSessionClient, type TokenSource as SessionTokenSource } from './client/create-client.ts';
+export {
+  createSessionClient,
+  type SessionClientOptions,
+  type TokenSource as SessionTokenSource,
+} from './client/create-client.ts';
 export {
   SessionKeeperError,
   ConfigurationError,

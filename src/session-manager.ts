@@ -1,10 +1,12 @@
 import type { KyInstance, Options as KyOptions } from 'ky';
 import mitt, { type Emitter } from 'mitt';
-import { createSessionClient } from './client/create-client.ts';
+import { createSessionClient, type SessionClientOptions } from './client/create-client.ts';
 import { createTokenGate, type TokenGate } from './client/token-gate.ts';
 import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
+import { backoffDelay } from './refresh/backoff.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
+import { sleep } from './ports/clock.ts';
 import { reauthenticate } from './refresh/reauth.ts';
 import { hasUsableAccessToken } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
@@ -52,6 +54,8 @@ export class SessionManager {
   /** Aborted when the session ends or is replaced, which stops the loops of the old one. */
   #lifetime = new AbortController();
   #disposed = false;
+  /** Set while this context clears the store: the writes it waits for are not to be adopted. */
+  #clearing = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
@@ -62,7 +66,7 @@ export class SessionManager {
       this.#options,
       () => this.#refreshIfDue('timer'),
       (sessionExpiresAt) =>
-        this.#events.emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
+        this.#emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
     );
     this.#unsubscribe = combineCleanups(
       lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
@@ -136,11 +140,16 @@ export class SessionManager {
     this.#replaceSession();
     this.#storage.saved = true;
     const { tokens } = loaded;
-    if (hasUsableAccessToken(tokens, this.#now())) {
+    const dead = tokens.refreshRejectedAt !== undefined;
+    if (!dead && hasUsableAccessToken(tokens, this.#now())) {
       this.#apply(tokens, 'restore');
       return this.#state;
     }
     this.#tokens = tokens;
+    // A refresh token found dead before the relaunch: whoever was re-authenticating is gone.
+    const run = dead
+      ? this.#exclusive((signal) => this.#reauthenticate('refreshRejected', signal))
+      : this.#startRefresh(undefined);
     // Resolves at the first failure (offline: the refresh goes on) or when the refresh settles.
     await new Promise<void>((resolve) => {
       const settled = () => {
@@ -148,30 +157,26 @@ export class SessionManager {
         resolve();
       };
       const off = this.on('refreshFailed', settled);
-      void this.#startRefresh(undefined).finally(settled);
+      void run.finally(settled);
     });
     return this.#state;
   }
 
   /**
-   * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). Waits
-   * while a refresh or re-authentication runs.
+   * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). When the
+   * current one has expired or was rejected, waits for the refresh or re-authentication.
    * @throws SessionExpiredError - signed out, or every re-authentication path failed
    * @throws TokenWaitTimeoutError - no token within `tokenWaitTimeout` (network down); the session is kept
    */
   async getAccessToken(options: GetAccessTokenOptions = {}): Promise<string> {
     this.#assertSignedIn();
-    const now = this.#now();
     const tokens = this.#tokens;
-    if (
-      this.#state === 'active' &&
-      tokens &&
-      hasUsableAccessToken(tokens, now, this.#rejectedAccessToken) &&
-      !this.#isRefreshDue(tokens)
-    ) {
+    if (tokens && hasUsableAccessToken(tokens, this.#now(), this.#rejectedAccessToken)) {
+      // A token still good goes out at once, even while a refresh runs (or keeps failing).
+      if (this.#state === 'active' && this.#isRefreshDue(tokens)) void this.#startRefresh(undefined);
       return tokens.accessToken;
     }
-    // No usable token (or one due for refresh, its timer late): wait for the shared refresh.
+    // No usable token: wait for the shared refresh (started here when none runs yet).
     if (this.#state === 'active') void this.#startRefresh(undefined);
     return this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
   }
@@ -217,8 +222,8 @@ export class SessionManager {
    * {@link createSessionClient}.
    * @example const api = session.createClient({ prefix: 'https://api.example.com/v1' });
    */
-  createClient(options: KyOptions = {}): KyInstance {
-    return createSessionClient(this, options);
+  createClient(options: KyOptions = {}, auth: SessionClientOptions = {}): KyInstance {
+    return createSessionClient(this, options, auth);
   }
 
   /**
@@ -234,6 +239,20 @@ export class SessionManager {
     this.#gate.release();
   }
 
+  /**
+   * Emits to each handler in turn; a handler that throws is logged and does not stop the
+   * others, nor the sign-out or refresh that emitted.
+   */
+  #emit<K extends keyof SessionEvents>(type: K, event: SessionEvents[K]): void {
+    for (const handler of [...(this.#events.all.get(type) ?? [])]) {
+      try {
+        (handler as (event: SessionEvents[K]) => void)(event);
+      } catch (error) {
+        this.#options.logger.error('an event handler threw', { event: type, error });
+      }
+    }
+  }
+
   #assertSignedIn(): void {
     if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
   }
@@ -244,7 +263,7 @@ export class SessionManager {
     this.#state = to;
     if (to === 'refreshing' || to === 'reauthenticating') this.#gate.hold();
     else this.#gate.release();
-    this.#events.emit('stateChange', { from, to });
+    this.#emit('stateChange', { from, to });
   }
 
   /** The token handed to a request that waited; throws when the session ended meanwhile. */
@@ -259,7 +278,7 @@ export class SessionManager {
     this.#rejectedAccessToken = undefined;
     this.#scheduler.schedule(tokens);
     this.#setState('active');
-    this.#events.emit('refreshed', {
+    this.#emit('refreshed', {
       source,
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
       sessionExpiresAt: tokens.sessionExpiresAt,
@@ -281,9 +300,15 @@ export class SessionManager {
     this.#tokens = null;
     this.#rejectedAccessToken = undefined;
     this.#setState('signedOut'); // waiting requests now reject with SessionExpiredError
+    if (wasSignedIn) this.#emit('signedOut', { reason });
     if (reason === 'otherContext') this.#storage.saved = false;
-    else await this.#storage.clear();
-    if (wasSignedIn) this.#events.emit('signedOut', { reason });
+    else {
+      // Under the lock: a refresh another context has in flight lands first, then is cleared
+      // (and that context follows), instead of bringing the session back after the sign-out.
+      this.#clearing = true;
+      const { lock, lockName } = this.#options;
+      await lock.run(lockName, () => this.#storage.clear()).finally(() => (this.#clearing = false));
+    }
   }
 
   /** Whether the proactive refresh of `tokens` is due (its timer may be late). */
@@ -309,9 +334,13 @@ export class SessionManager {
   }
 
   #startRefresh(rejectedAccessToken: string | undefined): Promise<void> {
+    return this.#exclusive((signal) => this.#refreshLoop(rejectedAccessToken, signal));
+  }
+
+  /** Runs `task` unless a refresh or re-authentication already runs: then joins that one. */
+  #exclusive(task: (signal: AbortSignal) => Promise<void>): Promise<void> {
     if (this.#inflight) return this.#inflight;
-    const signal = this.#lifetime.signal;
-    const run = this.#refreshLoop(rejectedAccessToken, signal).finally(() => {
+    const run = task(this.#lifetime.signal).finally(() => {
       if (this.#inflight === run) this.#inflight = null;
     });
     this.#inflight = run;
@@ -327,7 +356,7 @@ export class SessionManager {
       rejectedAccessToken,
       {
         current: () => this.#tokens,
-        failed: (error, attempt, retryInMs) => this.#events.emit('refreshFailed', { error, attempt, retryInMs }),
+        failed: (error, attempt, retryInMs) => this.#emit('refreshFailed', { error, attempt, retryInMs }),
         waitingForOtherContext: () => this.#setState('reauthenticating'),
       },
       signal,
@@ -344,23 +373,35 @@ export class SessionManager {
 
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
     this.#setState('reauthenticating');
-    this.#events.emit('reauthRequired', { reason });
-    const lastAccessToken = this.#tokens?.accessToken;
-    const result = await reauthenticate(this.#options, reason, lastAccessToken, signal);
+    this.#emit('reauthRequired', { reason });
+    const { clock, network, backoff } = this.#options;
+    let result = await reauthenticate(this.#options, reason, this.#tokens?.subject, signal);
+    for (let attempt = 1; result.kind === 'transient'; attempt++) {
+      // The device-key exchange could not reach the server: the session is kept, and the
+      // chain runs again after a backoff, or as soon as the network is back.
+      const retryInMs = backoffDelay(attempt, backoff, Math.random());
+      this.#emit('refreshFailed', { error: result.error, attempt, retryInMs });
+      try {
+        await sleep(clock, retryInMs, { signal, wake: (wakeUp) => network.subscribe(wakeUp) });
+      } catch {
+        return; // the session ended while we waited
+      }
+      result = await reauthenticate(this.#options, reason, this.#tokens?.subject, signal);
+    }
     if (signal.aborted) return;
-    if (!result) return this.#end('reauthFailed');
+    if (result.kind === 'failed') return this.#end('reauthFailed');
     this.#scheduler.reset();
     await this.#storage.save(result.tokens);
     if (signal.aborted) return;
     this.#apply(result.tokens, result.method);
-    this.#events.emit('reauthenticated', { method: result.method });
+    this.#emit('reauthenticated', { method: result.method });
   }
 
   /** Another context changed the store: adopt its newer tokens, or follow its sign-out. */
   async #followStore(): Promise<void> {
     // A refresh re-reads the store under the lock; a re-authentication is replaced below when
     // another context re-authenticated first.
-    if (this.#state === 'refreshing') return;
+    if (this.#state === 'refreshing' || this.#clearing) return;
     let loaded;
     try {
       loaded = await this.#storage.load();

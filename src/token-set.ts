@@ -25,20 +25,26 @@ function optionalString(response: Record<string, unknown>, field: string): strin
   return value;
 }
 
+type JwtClaims = { exp?: unknown; iat?: unknown; sub?: unknown };
+
+/** The access token's claims when it is a JWT (decoded, never trusted for security); else none. */
+function claimsOf(accessToken: string): JwtClaims {
+  try {
+    return decodeJwt(accessToken);
+  } catch {
+    return {};
+  }
+}
+
 /**
  * When the access token expires. `expires_in` is counted from receipt on our own clock, so a
  * device clock that is hours off changes nothing. Without it, the JWT's `exp` is the fallback
  * (decoded, never trusted for security); with `iat` beside it the lifetime `exp - iat` is used,
  * which cancels the offset between the server's clock and ours.
  */
-function accessTokenExpiry(accessToken: string, expiresAt: number | undefined, now: number): number | null {
+function accessTokenExpiry(claims: JwtClaims, expiresAt: number | undefined, now: number): number | null {
   if (expiresAt !== undefined) return expiresAt;
-  let claims: { exp?: unknown; iat?: unknown };
-  try {
-    claims = decodeJwt(accessToken);
-  } catch {
-    return null; // opaque token: we learn of its expiry from a 401
-  }
+  // An opaque token without expires_in: we learn of its expiry from a 401.
   if (typeof claims.exp !== 'number') return null;
   if (typeof claims.iat === 'number' && claims.exp >= claims.iat) return now + (claims.exp - claims.iat) * 1000;
   return claims.exp * 1000;
@@ -65,26 +71,33 @@ export function parseTokenResponse(input: unknown, now: number, previous?: Sessi
   const refreshExpiresAt =
     instantAfter(response, 'refresh_token_expires_in', now) ?? instantAfter(response, 'refresh_expires_in', now);
   const sessionExpiresAt = instantAfter(response, 'session_expires_in', now);
-  const refreshToken = optionalString(response, 'refresh_token') ?? previous?.refreshToken;
+  const rotated = optionalString(response, 'refresh_token');
+  const claims = claimsOf(accessToken);
   return {
     accessToken,
-    refreshToken,
+    refreshToken: rotated ?? previous?.refreshToken,
     tokenType: 'Bearer',
-    accessTokenExpiresAt: accessTokenExpiry(accessToken, expiresAt, now),
-    // A refresh token kept from before keeps its old expiry (a lifetime of 0 says nothing).
+    accessTokenExpiresAt: accessTokenExpiry(claims, expiresAt, now),
+    // Only a refresh token kept from before keeps its old expiry; a new one without a stated
+    // lifetime has an unknown one (a lifetime of 0 says nothing either).
     refreshTokenExpiresAt:
-      refreshExpiresAt !== undefined && refreshExpiresAt > now ? refreshExpiresAt : previous?.refreshTokenExpiresAt,
+      refreshExpiresAt !== undefined && refreshExpiresAt > now
+        ? refreshExpiresAt
+        : rotated === undefined
+          ? previous?.refreshTokenExpiresAt
+          : undefined,
     sessionExpiresAt: sessionExpiresAt ?? previous?.sessionExpiresAt,
     sessionStartedAt: previous?.sessionStartedAt ?? now,
     receivedAt: now,
     scope: optionalString(response, 'scope') ?? previous?.scope,
+    subject: typeof claims.sub === 'string' ? claims.sub : previous?.subject,
   };
 }
 
-/** The persisted form; the access token is left out when it lives in memory only. */
-export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean): StoredSession {
+/** The persisted form, stamped `savedAt`; the access token is left out when it lives in memory only. */
+export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean, savedAt: number): StoredSession {
   const { accessToken, refreshRejectedAt, ...persisted } = tokens;
-  const stored: StoredSession = { version: 1, ...persisted };
+  const stored: StoredSession = { version: 1, ...persisted, savedAt };
   if (persistAccessToken) stored.accessToken = accessToken;
   if (refreshRejectedAt !== undefined) stored.refreshRejectedAt = refreshRejectedAt;
   return stored;
@@ -109,6 +122,8 @@ const STORED_FIELDS: Record<Exclude<keyof StoredSession, 'version'>, (value: unk
   receivedAt: isInstant,
   scope: optional((value) => typeof value === 'string'),
   refreshRejectedAt: optional(isInstant),
+  subject: optional((value) => typeof value === 'string'),
+  savedAt: optional(isInstant),
 };
 
 /**

@@ -42,6 +42,13 @@ export interface SessionTokens {
    * instead of presenting the dead token again and prompting the user a second time.
    */
   refreshRejectedAt?: number | undefined;
+  /**
+   * The user (the access token's `sub`, when it is a JWT), kept so that a device-key assertion
+   * can name them even when the access token is not persisted.
+   */
+  subject?: string | undefined;
+  /** When this context last saved the set (a version other contexts compare against). */
+  savedAt?: number | undefined;
 }
 
 /**
@@ -61,6 +68,10 @@ export interface StoredSession {
   scope?: string | undefined;
   /** See {@link SessionTokens.refreshRejectedAt}. */
   refreshRejectedAt?: number | undefined;
+  /** See {@link SessionTokens.subject}. */
+  subject?: string | undefined;
+  /** See {@link SessionTokens.savedAt}. */
+  savedAt?: number | undefined;
 }
 
 /** The states of a session. */

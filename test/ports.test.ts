@@ -67,7 +67,7 @@ describe('WebStorageTokenStore', () => {
     const storage = memoryStorage();
     const store = new WebStorageTokenStore({ storage, key: 'k' });
     const tokens = parseTokenResponse({ access_token: 'a', refresh_token: 'r', expires_in: 60 }, 1000);
-    store.save(toStoredSession(tokens, false));
+    store.save(toStoredSession(tokens, false, 2000));
     expect(JSON.parse(storage.data.get('k')!)).not.toHaveProperty('accessToken');
     expect(fromStoredSession(store.load())?.refreshToken).toBe('r');
   });

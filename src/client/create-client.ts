@@ -1,4 +1,5 @@
 import ky, { type KyInstance, type Options } from 'ky';
+import { ConfigurationError } from '../errors.ts';
 
 /** What the ky client needs from the session. */
 export interface TokenSource {
@@ -8,32 +9,62 @@ export interface TokenSource {
   handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal }): Promise<string>;
 }
 
-/** `https://api.example.com/v1/` -> a test that a request URL is on that origin. */
-function originFilter(base: Options['prefix']): (url: string) => boolean {
-  if (base === undefined) return () => true;
-  let origin: string | undefined;
+/** Where the access token may go, besides the origin of `prefix`/`baseUrl`. */
+export interface SessionClientOptions {
+  /**
+   * Origins (like `https://api.example.com`) whose requests get the access token. The origin of
+   * `prefix` or `baseUrl` is always included; with neither, and outside a browser page (whose
+   * own origin is the default), this is required.
+   */
+  trustedOrigins?: string[] | undefined;
+}
+
+function originOf(url: string, base?: string): string | undefined {
   try {
-    origin = new URL(String(base)).origin;
+    return new URL(url, base).origin;
   } catch {
-    // A relative prefix (a browser app calling its own origin) resolves against the page.
-    origin = (globalThis as { location?: Location }).location?.origin;
+    return undefined;
   }
-  return origin ? (url) => url.startsWith(`${origin}/`) : () => true;
+}
+
+/**
+ * A test that a request URL is on a trusted origin. Never "trust everything": a token sent to
+ * an origin the app did not name is a token leaked.
+ */
+function originFilter(base: Options['prefix'], trustedOrigins: string[] = []): (url: string) => boolean {
+  const page = (globalThis as { location?: Location }).location?.href;
+  // A relative prefix (a browser app calling its own origin) resolves against the page.
+  const own = base === undefined ? originOf(page ?? '') : originOf(String(base), page);
+  const origins = [...trustedOrigins.map((origin) => originOf(origin)), own].filter(
+    (origin): origin is string => origin !== undefined && origin !== 'null',
+  );
+  if (origins.length === 0) {
+    throw new ConfigurationError(
+      'createClient needs a `prefix`, a `baseUrl` or `trustedOrigins`: the access token only goes to origins named there',
+    );
+  }
+  return (url) => origins.some((origin) => url.startsWith(`${origin}/`));
 }
 
 /**
  * A ky instance whose requests carry the session's access token. On a 401 it refreshes once
  * (shared by every concurrent request) and retries the request once with the new token: a
- * second 401 is the caller's. Requests sent while a refresh runs wait for it. With `prefix` or
- * `baseUrl`, the token goes only to that origin, so an absolute URL elsewhere never gets it.
+ * second 401 is the caller's. Requests that need a new token wait for the refresh. The token
+ * goes only to the origin of `prefix`/`baseUrl` (or the page's own) and to `trustedOrigins`,
+ * so an absolute URL elsewhere never gets it.
+ * @throws ConfigurationError - no origin to trust could be worked out
  *
  * The 401 is handled in a wrapper around ky's `fetch` (yours, if you pass one), not in an
  * `afterResponse` hook: ky clones every response when such a hook exists, which would cost
  * every request; your own hooks see the final response. Replacing `fetch` with `extend`
  * removes the retry.
  */
-export function createSessionClient(session: TokenSource, options: Options = {}): KyInstance {
-  const trusted = originFilter(options.prefix ?? options.baseUrl);
+export function createSessionClient(
+  session: TokenSource,
+  options: Options = {},
+  { trustedOrigins }: SessionClientOptions = {},
+): KyInstance {
+  const trusted = originFilter(options.prefix ?? options.baseUrl, trustedOrigins);
   const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const hooks = options.hooks ?? {};
 

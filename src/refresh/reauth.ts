@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
@@ -7,34 +7,29 @@ import { requestTokens, withDeadline } from './grant.ts';
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-/** A successful re-authentication. */
-export interface Reauthenticated {
-  tokens: SessionTokens;
-  method: 'biometric' | 'signInPrompt';
-}
-
-function subjectOf(accessToken: string | undefined): string | undefined {
-  if (!accessToken) return undefined;
-  try {
-    const { sub } = decodeJwt(accessToken);
-    return typeof sub === 'string' ? sub : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** How the re-authentication chain ended. */
+export type ReauthResult =
+  | { kind: 'done'; tokens: SessionTokens; method: 'biometric' | 'signInPrompt' }
+  /** The device-key exchange could not reach the server: keep the session and try again later. */
+  | { kind: 'transient'; error: Error }
+  /** Every path failed or was declined: sign out. */
+  | { kind: 'failed' };
 
 /**
  * The re-authentication chain: biometric (when a provider is given and available) ->
- * the app's sign-in prompt -> `null` (the caller signs out). Each step's failure, cancellation
- * or exception falls through to the next; none of them throws.
+ * the app's sign-in prompt -> `failed` (the caller signs out). A cancellation, a rejected
+ * assertion or an exception falls through to the next step; a network failure of the
+ * device-key exchange does not (a blip is no reason to ask for a password, let alone to sign
+ * out): the caller retries. Never throws.
+ * @param subject - the user, for the assertion's `sub`
  * @param signal - aborts once the session was signed out or replaced meanwhile
  */
 export async function reauthenticate(
   options: ResolvedOptions,
   reason: ReauthReason,
-  lastAccessToken: string | undefined,
+  subject: string | undefined,
   signal: AbortSignal,
-): Promise<Reauthenticated | null> {
+): Promise<ReauthResult> {
   const { biometric, signInPrompt, logger, clock } = options;
   if (biometric) {
     try {
@@ -42,7 +37,7 @@ export async function reauthenticate(
         const assertion = await biometric.getAssertion({
           audience: options.tokenEndpoint,
           clientId: options.clientId,
-          subject: subjectOf(lastAccessToken),
+          subject,
           reason,
           signal,
         });
@@ -50,22 +45,23 @@ export async function reauthenticate(
           const body = await withDeadline(options, (signal) =>
             requestTokens(options, { grant_type: JWT_BEARER_GRANT, assertion }, signal),
           );
-          return { tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
+          return { kind: 'done', tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
         }
         logger.info('biometric cancelled');
       }
     } catch (error) {
+      if (isTransientError(error)) return { kind: 'transient', error: error as Error };
       logger.warn('biometric failed', { error });
     }
   }
   if (signInPrompt && !signal.aborted) {
     try {
       const response = await signInPrompt(reason, { signal });
-      if (response) return { tokens: parseTokenResponse(response, clock.now()), method: 'signInPrompt' };
+      if (response) return { kind: 'done', tokens: parseTokenResponse(response, clock.now()), method: 'signInPrompt' };
       logger.info('sign-in prompt dismissed');
     } catch (error) {
       logger.warn('sign-in prompt failed', { error });
     }
   }
-  return null;
+  return { kind: 'failed' };
 }

@@ -4,7 +4,7 @@ import { sleep } from '../ports/clock.ts';
 import type { SessionStorage } from '../session/storage.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
-import { requestTokens, withDeadline } from './grant.ts';
+import { requestTokens, revokeRefreshToken, withDeadline } from './grant.ts';
 
 /** How one refresh attempt ended. */
 export type RefreshOutcome =
@@ -71,9 +71,10 @@ export async function refreshOnce(
         stored.kind === 'ok' &&
         stored.tokens.refreshToken === current.refreshToken &&
         stored.tokens.refreshRejectedAt === undefined;
-      if (lockContext?.waited && unchanged) {
-        // The context we waited for may have rotated, its write still on the way: give the
-        // store's change notice a moment before spending the refresh token a second time.
+      if (storage.isStale(stored) || (lockContext?.waited && unchanged)) {
+        // Another context wrote (it said so), or the one we waited for may have: its write can
+        // still be on the way. Give the store's change notice a moment before spending the
+        // refresh token a second time.
         if (await storeChanged(options, STORE_HANDOFF_MS)) stored = await storage.load();
       }
       if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
@@ -122,6 +123,12 @@ export async function refreshOnce(
       // Never store a half-valid answer; retry later (a proxy or captive portal can garble one).
       // parseTokenResponse throws only InvalidTokenResponseError, whose message is safe to repeat.
       throw new InvalidTokenResponseError((error as Error).message, { cause: error, transient: true });
+    }
+    if (storage.saved && (await storage.load().catch(() => undefined))?.kind === 'empty') {
+      // The user signed out in another context while the grant was in flight (a lock that
+      // timed out lets that happen): do not bring the session back.
+      if (tokens.refreshToken) await revokeRefreshToken(options, tokens.refreshToken);
+      return { kind: 'signedOutElsewhere' };
     }
     await storage.save(tokens);
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });

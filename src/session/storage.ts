@@ -15,6 +15,11 @@ export type Loaded = { kind: 'empty' } | { kind: 'garbled' } | { kind: 'ok'; tok
 export interface SessionStorage {
   /** Whether the store holds (as far as we know) the session this manager saved. */
   saved: boolean;
+  /**
+   * Whether what was loaded is older than a write another context has announced: the store
+   * will change in a moment (a browser shows one tab's `localStorage` write to another late).
+   */
+  isStale(loaded: Loaded): boolean;
   /** @throws StoreError - the store threw; nothing was changed */
   load(): Promise<Loaded>;
   /**
@@ -37,10 +42,13 @@ export function createSessionStorage({
   persistAccessToken,
   logger,
   broadcast,
-}: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast'>): SessionStorage {
-  const onChange = () => broadcast?.post();
+  clock,
+}: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast' | 'clock'>): SessionStorage {
+  /** The newest write another context announced. */
+  let announced = 0;
   const storage: SessionStorage = {
     saved: false,
+    isStale: (loaded) => loaded.kind === 'ok' && (loaded.tokens.savedAt ?? 0) < announced,
     async load() {
       let value: unknown;
       try {
@@ -54,9 +62,10 @@ export function createSessionStorage({
     },
     async save(tokens) {
       try {
-        await store.save(toStoredSession(tokens, persistAccessToken));
+        const savedAt = clock.now();
+        await store.save(toStoredSession(tokens, persistAccessToken, savedAt));
         storage.saved = true;
-        onChange();
+        broadcast?.post(savedAt);
       } catch (error) {
         logger.error('token store failed to save; session kept in memory', {
           error: new StoreError('save', error),
@@ -67,12 +76,19 @@ export function createSessionStorage({
       storage.saved = false;
       try {
         await store.clear();
-        onChange();
+        broadcast?.post(clock.now());
       } catch (error) {
         logger.error('token store failed to clear', { error: new StoreError('clear', error) });
       }
     },
-    subscribe: (listener) => combineCleanups(store.subscribe?.(listener), broadcast?.subscribe(listener)),
+    subscribe: (listener) =>
+      combineCleanups(
+        store.subscribe?.(listener),
+        broadcast?.subscribe((version) => {
+          announced = Math.max(announced, version ?? 0);
+          listener();
+        }),
+      ),
   };
   return storage;
 }

@@ -12,7 +12,9 @@ export type TokenFault =
   | 'network'
   | 'hang'
   | 'malformed'
-  | 'invalid_grant';
+  | 'invalid_grant'
+  /** Answers normally once the promise settles (a grant still in flight). */
+  | { defer: Promise<void> };
 
 /**
  * An OAuth 2.0 server in memory (served through msw): rotating refresh tokens, access tokens
@@ -73,7 +75,11 @@ export class FakeAuthServer {
         const grant = form.get('grant_type');
         if (grant === 'refresh_token') this.refreshCalls++;
         else if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') this.assertionCalls++;
-        const fault = this.faults.shift();
+        let fault = this.faults.shift();
+        if (typeof fault === 'object' && 'defer' in fault) {
+          await fault.defer;
+          fault = undefined;
+        }
         if (fault === 'network') return HttpResponse.error();
         if (fault === 'hang') return new Promise<never>(() => {});
         if (fault === 'malformed') return HttpResponse.json({ token_type: 'Bearer', expires_in: 'soon' });
