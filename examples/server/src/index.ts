@@ -173,6 +173,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const sessionMaxSeconds = positiveInteger('sessionMaxSeconds', options.sessionMaxSeconds, 30 * 86_400);
   const refreshGraceSeconds = positiveInteger('refreshGraceSeconds', options.refreshGraceSeconds, 30, true);
   const rateLimitPerMinute = positiveInteger('rateLimitPerMinute', options.rateLimitPerMinute, 300, true);
+  // Failed sign-ins per account: a tenth of the rate limit (30 at the default), at least 5; off with it.
+  const failedLoginsPerMinute = rateLimitPerMinute === 0 ? 0 : Math.max(5, Math.floor(rateLimitPerMinute / 10));
   const seedUsers = parseSeedUsers(options.seedUsers ?? { alice: 'secret', bob: 'secret2' });
   const grantLogLimit = options.grantLogLimit ?? Number.POSITIVE_INFINITY;
   if (!(grantLogLimit >= 0)) throw new TypeError('grantLogLimit must be a non-negative number');
@@ -239,6 +241,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       now,
       log,
       record: (grant, outcome, details) => log(logEntry(now(), grant, outcome, details)),
+      failedLogins: new RateLimiter(failedLoginsPerMinute, now),
     };
     const app = createApp({
       grants,

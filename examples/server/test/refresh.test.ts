@@ -6,6 +6,7 @@ import {
   familyLog,
   FakeClock,
   login,
+  loginRequest,
   postForm,
   refresh,
   refreshRequest,
@@ -256,5 +257,19 @@ describeEachBackend('rate limit', (backend) => {
     }
     expect(statuses.slice(0, 30)).toEqual(Array(30).fill(400));
     expect(statuses[30]).toBe(429);
+  });
+
+  it('failed sign-ins lock the account out for the minute, from any client and address', async () => {
+    clock.advanceSeconds(120);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      statuses.push((await loginRequest(server, { username: 'bob', password: `guess-${i}`, client_id: `c-${i}` })).status);
+    }
+    // The limit here is 5 failures (the minimum); the right password is refused too, for now.
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    expect((await loginRequest(server, { username: 'bob', password: 'secret2', client_id: 'c-9' })).status).toBe(429);
+    expect((await loginRequest(server, { username: 'alice', client_id: 'c-10' })).status).toBe(200);
+    clock.advanceSeconds(120);
+    expect((await loginRequest(server, { username: 'bob', password: 'secret2', client_id: 'c-11' })).status).toBe(200);
   });
 });

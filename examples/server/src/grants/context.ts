@@ -1,6 +1,7 @@
 import type { AccessTokens } from '../crypto/access-token.ts';
 import type { PasswordHasher } from '../crypto/password.ts';
 import type { GrantKind, GrantLogEntry, GrantOutcome } from '../grant-log.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
 import type { Repository } from '../storage/repository.ts';
 
 /** The resolved lifetimes and names every grant needs. */
@@ -20,6 +21,11 @@ export type GrantContext = {
   settings: GrantSettings;
   now: () => number;
   log: (entry: GrantLogEntry) => void;
+  /**
+   * Failed sign-ins per username: past its limit, the account's logins get 429 for a while,
+   * wherever they come from (CORS is open, so any page could drive guesses from its visitors).
+   */
+  failedLogins: RateLimiter;
   /** Shorthand for `log(logEntry(now(), ...))`. */
   record: (
     grant: GrantKind,

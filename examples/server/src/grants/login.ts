@@ -30,9 +30,17 @@ export async function login(context: GrantContext, body: Record<string, unknown>
     }
   }
 
+  const account = username.toLowerCase();
+  try {
+    context.failedLogins.check(account);
+  } catch (error) {
+    context.record('login', 'rate-limited', { clientId, reason: 'too many failed logins for the account' });
+    throw error;
+  }
   const user = await context.repository.findUserByUsername(username);
   const valid = await context.passwords.verify(password, user?.passwordHash);
   if (!user || !valid) {
+    context.failedLogins.add(account);
     context.record('login', 'invalid', { clientId, reason: 'bad credentials' });
     throw new OAuthError(401, 'invalid_grant', 'The username or password is incorrect.');
   }

@@ -20,8 +20,37 @@ export class RateLimiter {
 
   /** Counts one request for `key`; throws 429 `slow_down` with `Retry-After` when over the limit. */
   hit(key: string): void {
+    this.check(key);
+    this.add(key);
+  }
+
+  /** Throws 429 `slow_down` with `Retry-After` when one more request for `key` would be over the limit. */
+  check(key: string): void {
     if (this.#limit <= 0) return;
     const now = this.#now();
+    const window = this.#window(key, now);
+    const overlap = 1 - (now - window.start) / WINDOW_MS;
+    const estimate = window.previous * overlap + window.count;
+    if (estimate + 1 > this.#limit) {
+      // When this window would be enough on its own, wait for the next; else for the
+      // previous window's weight to fade enough.
+      const retryMs =
+        window.count + 1 > this.#limit
+          ? window.start + WINDOW_MS - now
+          : Math.max(1000, (1 - (this.#limit - 1 - window.count) / window.previous) * WINDOW_MS - (now - window.start));
+      throw new OAuthError(429, 'slow_down', 'Too many requests; retry later.', {
+        'Retry-After': String(Math.max(1, Math.ceil(retryMs / 1000))),
+      });
+    }
+  }
+
+  /** Counts one request for `key` without checking (for example: a failed login). */
+  add(key: string): void {
+    if (this.#limit <= 0) return;
+    this.#window(key, this.#now()).count += 1;
+  }
+
+  #window(key: string, now: number): { start: number; count: number; previous: number } {
     const start = now - (now % WINDOW_MS);
     let window = this.#windows.get(key);
     if (!window || window.start !== start) {
@@ -30,20 +59,7 @@ export class RateLimiter {
       this.#windows.set(key, window);
       if (this.#windows.size > 10_000) this.#sweep(start);
     }
-    const overlap = 1 - (now - start) / WINDOW_MS;
-    const estimate = window.previous * overlap + window.count;
-    if (estimate + 1 > this.#limit) {
-      // When this window would be enough on its own, wait for the next; else for the
-      // previous window's weight to fade enough.
-      const retryMs =
-        window.count + 1 > this.#limit
-          ? start + WINDOW_MS - now
-          : Math.max(1000, (1 - (this.#limit - 1 - window.count) / window.previous) * WINDOW_MS - (now - start));
-      throw new OAuthError(429, 'slow_down', 'Too many requests; retry later.', {
-        'Retry-After': String(Math.max(1, Math.ceil(retryMs / 1000))),
-      });
-    }
-    window.count += 1;
+    return window;
   }
 
   #sweep(currentStart: number): void {
