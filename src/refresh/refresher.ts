@@ -37,17 +37,9 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
 /** How long a context that waited for the lock gives another context's store write to arrive. */
 export const STORE_HANDOFF_MS = 250;
 
-/** Resolves `true` on the store's next change notice, `false` after `timeoutMs` (or at once without notices). */
-async function storeChanged({ store, clock }: ResolvedOptions, timeoutMs: number): Promise<boolean> {
-  if (!store.subscribe) return false;
-  let changed = false;
-  const wake = (wakeUp: () => void) =>
-    store.subscribe!(() => {
-      changed = true;
-      wakeUp();
-    });
-  await sleep(clock, timeoutMs, { wake });
-  return changed;
+/** Resolves on the store's next change notice, or after `timeoutMs` (at once for a store without notices). */
+async function storeChanged({ store, clock }: ResolvedOptions, timeoutMs: number): Promise<void> {
+  if (store.subscribe) await sleep(clock, timeoutMs, { wake: (wakeUp) => store.subscribe!(wakeUp) });
 }
 
 /**
@@ -67,15 +59,16 @@ export async function refreshOnce(
     let base = current;
     try {
       let stored = await storage.load();
-      const unchanged =
+      const adoptable =
         stored.kind === 'ok' &&
-        stored.tokens.refreshToken === current.refreshToken &&
-        stored.tokens.refreshRejectedAt === undefined;
-      if (storage.isStale(stored) || (lockContext?.waited && unchanged)) {
+        stored.tokens.refreshToken !== current.refreshToken &&
+        hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken);
+      if (storage.isStale(stored) || (lockContext?.waited && !adoptable && stored.kind === 'ok')) {
         // Another context wrote (it said so), or the one we waited for may have: its write can
-        // still be on the way. Give the store's change notice a moment before spending the
-        // refresh token a second time.
-        if (await storeChanged(options, STORE_HANDOFF_MS)) stored = await storage.load();
+        // still be on the way. Before spending a refresh token, give the store's change notice
+        // a moment, then read again (the notice may also have come before we listened).
+        await storeChanged(options, STORE_HANDOFF_MS);
+        stored = await storage.load();
       }
       if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
         if (hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken)) {
