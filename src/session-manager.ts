@@ -171,9 +171,10 @@ export class SessionManager {
   async getAccessToken(options: GetAccessTokenOptions = {}): Promise<string> {
     this.#assertSignedIn();
     const tokens = this.#tokens;
-    if (tokens && hasUsableAccessToken(tokens, this.#now(), this.#rejectedAccessToken)) {
+    const now = this.#now();
+    if (tokens && hasUsableAccessToken(tokens, now, this.#rejectedAccessToken)) {
       // A token still good goes out at once, even while a refresh runs (or keeps failing).
-      if (this.#state === 'active' && this.#isRefreshDue(tokens)) void this.#startRefresh(undefined);
+      if (this.#state === 'active' && this.#isRefreshDue(tokens, now)) void this.#startRefresh(undefined);
       return tokens.accessToken;
     }
     // No usable token: wait for the shared refresh (started here when none runs yet).
@@ -312,9 +313,9 @@ export class SessionManager {
   }
 
   /** Whether the proactive refresh of `tokens` is due (its timer may be late). */
-  #isRefreshDue(tokens: SessionTokens): boolean {
+  #isRefreshDue(tokens: SessionTokens, now = this.#now()): boolean {
     const due = refreshDueAt(tokens, this.#options.refreshMargin);
-    return due !== null && this.#now() >= due;
+    return due !== null && now >= due;
   }
 
   #now(): number {
