@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, DiscoveryError, SessionExpiredError, TokenWaitTimeoutError } from '../src/errors.ts';
 import { discoverEndpoints } from '../src/discovery.ts';
-import type { Logger } from '../src/ports/logger.ts';
 import { API } from './helpers/fake-auth-server.ts';
-import { recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
+import { captureLogs, recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
@@ -163,13 +162,7 @@ describe('token bookkeeping', () => {
 
 describe('secrets, with JWT-shaped tokens and error causes', () => {
   it('no token in any event, error (with its cause chain) or log line', async () => {
-    const lines: unknown[] = [];
-    const logger: Logger = {
-      debug: (m, f) => lines.push(m, f),
-      info: (m, f) => lines.push(m, f),
-      warn: (m, f) => lines.push(m, f),
-      error: (m, f) => lines.push(m, f),
-    };
+    const { lines, logger } = captureLogs();
     const jwt = (n: number) => `eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJl${n}`;
     const answers: unknown[] = [
       { access_token: 42, refresh_token: jwt(2) }, // malformed, with a token inside

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SessionExpiredError, StoreError } from '../src/errors.ts';
 import type { Clock } from '../src/ports/clock.ts';
-import type { Logger } from '../src/ports/logger.ts';
 import type { TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';
-import { recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
+import { captureLogs, recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
@@ -353,13 +352,7 @@ describe('session monitoring', () => {
 
 describe('secrets', () => {
   it('no token appears in any event, error or log line', async () => {
-    const lines: unknown[] = [];
-    const logger: Logger = {
-      debug: (m, f) => lines.push(m, f),
-      info: (m, f) => lines.push(m, f),
-      warn: (m, f) => lines.push(m, f),
-      error: (m, f) => lines.push(m, f),
-    };
+    const { lines, logger } = captureLogs();
     const session = ctx.manager({ logger, signInPrompt: async () => null });
     const events = recordEvents(session);
     const issued = ctx.server.issue();

@@ -6,6 +6,7 @@ import { MemoryTokenStore } from '../../src/ports/token-store.ts';
 import { inProcessLock } from '../../src/ports/lock.ts';
 import { ManualClock, ManualLifecycle, ManualNetwork } from '../../src/testing.ts';
 import type { SessionEvents } from '../../src/types.ts';
+import type { LogFields, Logger } from '../../src/ports/logger.ts';
 import { FakeAuthServer, REVOKE_URL, TOKEN_URL } from './fake-auth-server.ts';
 
 /** msw in Node for one test file; every test gets a fresh fake server and clock. */
@@ -82,4 +83,12 @@ export async function settle<T>(promises: Promise<T>[]) {
     fulfilled: results.filter((r) => r.status === 'fulfilled').length,
     rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
   };
+}
+
+/** A logger that keeps every message and its fields, in order. */
+export function captureLogs() {
+  const lines: unknown[] = [];
+  const keep = (message: string, fields?: LogFields) => void lines.push(message, fields);
+  const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep };
+  return { lines, logger };
 }
