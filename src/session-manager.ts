@@ -56,6 +56,8 @@ export class SessionManager {
   #disposed = false;
   /** Set while this context clears the store: the writes it waits for are not to be adopted. */
   #clearing = false;
+  /** The refresh in flight has failed at least once (transiently). */
+  #refreshFailing = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
@@ -163,8 +165,9 @@ export class SessionManager {
   }
 
   /**
-   * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). When the
-   * current one has expired or was rejected, waits for the refresh or re-authentication.
+   * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). While a
+   * refresh or re-authentication runs, waits for its new token; a refresh that has failed
+   * (transiently) no longer holds up callers whose current token is still good.
    * @throws SessionExpiredError - signed out, or every re-authentication path failed
    * @throws TokenWaitTimeoutError - no token within `tokenWaitTimeout` (network down); the session is kept
    */
@@ -173,12 +176,14 @@ export class SessionManager {
     const tokens = this.#tokens;
     const now = this.#now();
     if (tokens && hasUsableAccessToken(tokens, now, this.#rejectedAccessToken)) {
-      // A token still good goes out at once, even while a refresh runs (or keeps failing).
-      if (this.#state === 'active' && this.#isRefreshDue(tokens, now)) void this.#startRefresh(undefined);
-      return tokens.accessToken;
+      if (this.#state === 'active' && !this.#isRefreshDue(tokens, now)) return tokens.accessToken;
+      // A refresh that keeps failing does not hold up requests a good token can serve.
+      if (this.#usableWhileFailing(tokens)) return tokens.accessToken;
     }
-    // No usable token: wait for the shared refresh (started here when none runs yet).
+    // Wait for the shared refresh (started here when none runs yet, its timer perhaps late).
     if (this.#state === 'active') void this.#startRefresh(undefined);
+    // The gate may have been opened early for a failing refresh: this request needs the new token.
+    if (this.#state !== 'active') this.#gate.hold();
     return this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
   }
 
@@ -262,6 +267,7 @@ export class SessionManager {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
+    this.#refreshFailing = false;
     if (to === 'refreshing' || to === 'reauthenticating') this.#gate.hold();
     else this.#gate.release();
     this.#emit('stateChange', { from, to });
@@ -270,8 +276,22 @@ export class SessionManager {
   /** The token handed to a request that waited; throws when the session ended meanwhile. */
   #tokenForWaiter(): string {
     if (this.#disposed) throw new SessionExpiredError('Session manager disposed');
-    if (this.#state !== 'active' || !this.#tokens) throw new SessionExpiredError();
-    return this.#tokens.accessToken;
+    const tokens = this.#tokens;
+    if (tokens && (this.#state === 'active' || this.#usableWhileFailing(tokens))) return tokens.accessToken;
+    throw new SessionExpiredError();
+  }
+
+  /**
+   * Whether requests may use the current token although a refresh runs: only once that refresh
+   * has failed (transiently) and while the token is still good. Until then they wait for the
+   * new token; after it, a flaky token endpoint does not hold up requests a good token serves.
+   */
+  #usableWhileFailing(tokens: SessionTokens): boolean {
+    return (
+      this.#state === 'refreshing' &&
+      this.#refreshFailing &&
+      hasUsableAccessToken(tokens, this.#now(), this.#rejectedAccessToken)
+    );
   }
 
   #apply(tokens: SessionTokens, source: TokenSource): void {
@@ -357,7 +377,12 @@ export class SessionManager {
       rejectedAccessToken,
       {
         current: () => this.#tokens,
-        failed: (error, attempt, retryInMs) => this.#emit('refreshFailed', { error, attempt, retryInMs }),
+        failed: (error, attempt, retryInMs) => {
+          this.#refreshFailing = true;
+          // Requests waiting with a token that is still good go out with it now.
+          if (this.#tokens && this.#usableWhileFailing(this.#tokens)) this.#gate.release();
+          this.#emit('refreshFailed', { error, attempt, retryInMs });
+        },
         waitingForOtherContext: () => this.#setState('reauthenticating'),
       },
       signal,

@@ -102,6 +102,24 @@ describe('transient failures during re-authentication and proactive refresh', ()
     expect(ctx.server.assertionCalls).toBe(2);
   });
 
+  it('a request issued while a proactive refresh is in flight waits and gets the new token', async () => {
+    const session = ctx.manager();
+    const issued = ctx.server.issue();
+    await session.setTokens(issued);
+    let answer = () => {};
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+    await ctx.clock.advance(55 * MINUTE); // the proactive refresh starts; its answer is pending
+    expect(session.state).toBe('refreshing');
+    let token: string | undefined;
+    const waiting = session.getAccessToken().then((t) => (token = t));
+    await ctx.clock.advance(0);
+    expect(token).toBeUndefined();
+    answer();
+    await waiting;
+    expect(token).not.toBe(issued.access_token);
+    expect(token).toBe(await session.getAccessToken());
+  });
+
   it('while a proactive refresh keeps failing, requests go out with the still-valid token', async () => {
     const session = ctx.manager({ tokenWaitTimeout: 10_000 });
     await session.setTokens(ctx.server.issue());
