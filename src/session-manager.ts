@@ -321,15 +321,22 @@ export class SessionManager {
     this.#tokens = null;
     this.#rejectedAccessToken = undefined;
     this.#setState('signedOut'); // waiting requests now reject with SessionExpiredError
-    if (wasSignedIn) this.#emit('signedOut', { reason });
     if (reason === 'otherContext') this.#storage.saved = false;
     else {
       // Under the lock: a refresh another context has in flight lands first, then is cleared
       // (and that context follows), instead of bringing the session back after the sign-out.
+      // A new session started meanwhile (setTokens) is not cleared.
+      const ended = this.#lifetime;
       this.#clearing = true;
       const { lock, lockName } = this.#options;
-      await lock.run(lockName, () => this.#storage.clear()).finally(() => (this.#clearing = false));
+      await lock
+        .run(lockName, async () => {
+          if (this.#lifetime === ended) await this.#storage.clear();
+        })
+        .finally(() => (this.#clearing = false));
     }
+    // After the store is cleared: an app that signs in again from this event keeps its session.
+    if (wasSignedIn) this.#emit('signedOut', { reason });
   }
 
   /** Whether the proactive refresh of `tokens` is due (its timer may be late). */

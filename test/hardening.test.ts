@@ -29,6 +29,26 @@ describe('sign-out races and misbehaving listeners', () => {
     expect(events.types()).toEqual(['signedOut']);
   });
 
+  it('signedOut fires after the store is cleared: signing in again from the handler keeps the new session', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const fresh = ctx.server.issue();
+    let storedWhenNotified: unknown = 'unset';
+    const signedInAgain = new Promise<void>((resolve) =>
+      session.on('signedOut', () => {
+        storedWhenNotified = ctx.store.load();
+        void session.setTokens(fresh).then(resolve);
+      }),
+    );
+    await session.signOut();
+    await signedInAgain;
+    await ctx.clock.advance(0);
+    expect(storedWhenNotified).toBeNull();
+    expect(session.state).toBe('active');
+    expect(await session.getAccessToken()).toBe(fresh.access_token);
+    expect(ctx.store.load()).not.toBeNull();
+  });
+
   it('a listener that throws breaks neither sign-out nor the refresh', async () => {
     const errors: unknown[] = [];
     const log = (message: string, fields?: Record<string, unknown>) => errors.push(message, fields?.['error']);

@@ -91,6 +91,9 @@ export class ModelSystem {
       fetch: this.#fetch,
       signInPrompt: async () => {
         this.promptCalls++;
+        // The user gave up after a revocation: the sign-outs that follow (here and, through the
+        // store, in the other context, in whichever order they land) are legitimate.
+        if (!this.promptSucceeds && this.revoked) this.legitimateSignOut = true;
         return this.promptSucceeds ? this.server.login() : null;
       },
     });
