@@ -4,10 +4,8 @@ import { createSessionClient, type SessionClientOptions } from './client/create-
 import { createTokenGate, type TokenGate } from './client/token-gate.ts';
 import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
-import { backoffDelay } from './refresh/backoff.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
-import { sleep } from './ports/clock.ts';
-import { reauthenticate } from './refresh/reauth.ts';
+import { reauthenticateUntilSettled } from './refresh/reauth.ts';
 import { hasUsableAccessToken } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
 import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
@@ -407,20 +405,13 @@ export class SessionManager {
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
     this.#setState('reauthenticating');
     this.#emit('reauthRequired', { reason });
-    const { clock, network, backoff } = this.#options;
-    let result = await reauthenticate(this.#options, reason, this.#tokens?.subject, signal);
-    for (let attempt = 1; result.kind === 'transient'; attempt++) {
-      // The device-key exchange could not reach the server: the session is kept, and the
-      // chain runs again after a backoff, or as soon as the network is back.
-      const retryInMs = backoffDelay(attempt, backoff, Math.random());
-      this.#emit('refreshFailed', { error: result.error, attempt, retryInMs });
-      try {
-        await sleep(clock, retryInMs, { signal, wake: (wakeUp) => network.subscribe(wakeUp) });
-      } catch {
-        return; // the session ended while we waited
-      }
-      result = await reauthenticate(this.#options, reason, this.#tokens?.subject, signal);
-    }
+    const result = await reauthenticateUntilSettled(
+      this.#options,
+      reason,
+      this.#tokens?.subject,
+      (error, attempt, retryInMs) => this.#emit('refreshFailed', { error, attempt, retryInMs }),
+      signal,
+    );
     if (signal.aborted) return;
     if (result.kind === 'failed') return this.#end('reauthFailed');
     this.#scheduler.reset();

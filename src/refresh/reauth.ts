@@ -2,6 +2,8 @@ import { isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
+import { sleep } from '../ports/clock.ts';
+import { backoffDelay } from './backoff.ts';
 import { requestTokens, withDeadline } from './grant.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
@@ -64,4 +66,30 @@ export async function reauthenticate(
     }
   }
   return { kind: 'failed' };
+}
+
+/**
+ * {@link reauthenticate}, run again after a backoff (or as soon as the network is back) while
+ * the device-key exchange cannot reach the server: the session is kept meanwhile.
+ * @param failed - told of each transient failure, with the wait before the next run
+ */
+export async function reauthenticateUntilSettled(
+  options: ResolvedOptions,
+  reason: ReauthReason,
+  subject: string | undefined,
+  failed: (error: Error, attempt: number, retryInMs: number) => void,
+  signal: AbortSignal,
+): Promise<Exclude<ReauthResult, { kind: 'transient' }>> {
+  const { clock, network, backoff } = options;
+  for (let attempt = 1; ; attempt++) {
+    const result = await reauthenticate(options, reason, subject, signal);
+    if (result.kind !== 'transient') return result;
+    const retryInMs = backoffDelay(attempt, backoff, Math.random());
+    failed(result.error, attempt, retryInMs);
+    try {
+      await sleep(clock, retryInMs, { signal, wake: (wakeUp) => network.subscribe(wakeUp) });
+    } catch {
+      return { kind: 'failed' }; // the session ended while we waited: the caller sees the abort
+    }
+  }
 }
