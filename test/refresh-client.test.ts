@@ -81,12 +81,31 @@ describe('single-flight refresh through the ky client', () => {
     expect(seen[1]).toMatch(/^Bearer at-/);
   });
 
-  it('keeps the body of a POST for its retry after a 401', async () => {
+  it('keeps the body and headers of a POST for its retry after a 401', async () => {
     const session = await signedIn();
-    const api = session.createClient({ prefix: API });
+    const sent: { body: string; type: string | null; token: string | null }[] = [];
+    const api = session.createClient({
+      prefix: API,
+      fetch: async (input, init) => {
+        const request = input as Request;
+        sent.push({
+          body: await request.clone().text(),
+          type: request.headers.get('content-type'),
+          token: request.headers.get('authorization'),
+        });
+        return globalThis.fetch(request, init);
+      },
+    });
     ctx.server.expireAccessTokens();
     await expect(api.post('items', { json: { name: 'x' } }).json()).resolves.toMatchObject({ ok: true });
     expect(ctx.server.refreshCalls).toBe(1);
+    expect(sent).toHaveLength(2);
+    expect(sent.map(({ body, type }) => [body, type])).toEqual([
+      ['{"name":"x"}', 'application/json'],
+      ['{"name":"x"}', 'application/json'],
+    ]);
+    expect(sent[1]!.token).not.toBe(sent[0]!.token);
+    expect(sent[1]!.token).toBe(`Bearer ${await session.getAccessToken()}`);
   });
 
   it('with retry: 0 still retries once after a 401', async () => {

@@ -87,9 +87,9 @@ export function createSessionClient(
     if (response.status !== 401) return response;
     const token = await session.handleUnauthorized(used.slice(7), { signal: request.signal });
     await response.body?.cancel();
-    const headers = new Headers(spare.headers);
-    headers.set('authorization', `Bearer ${token}`);
-    return baseFetch(new Request(spare, { headers }), init);
+    // `spare` was never sent, or has no body to be used up: it can go out again as it is.
+    spare.headers.set('authorization', `Bearer ${token}`);
+    return baseFetch(spare, init);
   };
 
   return ky.create({
