@@ -6,7 +6,7 @@ import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
 import { reauthenticateUntilSettled } from './refresh/reauth.ts';
-import { hasUsableAccessToken } from './refresh/refresher.ts';
+import { hasUsableAccessToken, isNewerThan } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
 import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
 import { createSessionStorage, type SessionStorage } from './session/storage.ts';
@@ -132,6 +132,8 @@ export class SessionManager {
    */
   async restore(): Promise<SessionState> {
     const loaded = await this.#storage.load();
+    // Disposed while the store answered (an unmount, a hot reload): the next manager restores.
+    if (this.#disposed) return this.#state;
     if (loaded.kind === 'garbled') {
       this.#options.logger.warn('stored session unreadable; cleared');
       await this.#storage.clear();
@@ -293,6 +295,8 @@ export class SessionManager {
   }
 
   #apply(tokens: SessionTokens, source: TokenSource): void {
+    // A disposed manager arms nothing (an await that began before `dispose()` may land here).
+    if (this.#disposed) return;
     this.#tokens = tokens;
     this.#rejectedAccessToken = undefined;
     this.#scheduler.schedule(tokens);
@@ -366,6 +370,7 @@ export class SessionManager {
   /** Runs `task` unless a refresh or re-authentication already runs: then joins that one. */
   #exclusive(task: (signal: AbortSignal) => Promise<void>): Promise<void> {
     if (this.#inflight) return this.#inflight;
+    if (this.#disposed) return Promise.resolve();
     const run = task(this.#lifetime.signal).finally(() => {
       if (this.#inflight === run) this.#inflight = null;
     });
@@ -433,16 +438,19 @@ export class SessionManager {
       if (error instanceof StoreError) this.#options.logger.warn('store read after a change failed', { error });
       return;
     }
+    if (this.#disposed) return;
     const now = this.#now();
     if (loaded.kind === 'ok') {
       const { tokens } = loaded;
       if (tokens.refreshToken === this.#tokens?.refreshToken && tokens.accessToken === this.#tokens?.accessToken) return;
-      if (!hasUsableAccessToken(tokens, now)) return; // nothing better than what we have
+      // Nothing better than what we have: an unusable token, or a set we already replaced.
+      if (!hasUsableAccessToken(tokens, now) || !isNewerThan(tokens, this.#tokens)) return;
       if (this.#state === 'signedOut') this.#scheduler.reset();
       this.#replaceSession();
       this.#storage.saved = true;
       this.#apply(tokens, 'otherContext');
-    } else if (this.#state === 'active' && this.#storage.saved) {
+    } else if (this.#state !== 'signedOut' && this.#storage.saved) {
+      // Signed out elsewhere; a sign-in prompt this context shows is closed (its signal aborts).
       await this.#end('otherContext');
     }
   }

@@ -98,7 +98,8 @@ export function parseTokenResponse(input: unknown, now: number, previous?: Sessi
 export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean, savedAt: number): StoredSession {
   const { accessToken, refreshRejectedAt, ...persisted } = tokens;
   const stored: StoredSession = { version: 1, ...persisted, savedAt };
-  if (persistAccessToken) stored.accessToken = accessToken;
+  // An access token this context never had (restored from a store without one) stays out too.
+  if (persistAccessToken && accessToken !== '') stored.accessToken = accessToken;
   if (refreshRejectedAt !== undefined) stored.refreshRejectedAt = refreshRejectedAt;
   return stored;
 }

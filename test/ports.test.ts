@@ -134,6 +134,10 @@ describe('retry timing', () => {
     expect(backoffDelay(4, defaultBackoff, 0)).toBe(4000);
     expect(backoffDelay(30, defaultBackoff, 1)).toBe(60_000);
     expect(backoffDelay(1, defaultBackoff, 0.5, 120_000)).toBe(60_000);
+    // Retry-After lengthens the wait, never shortens it below the backoff.
+    expect(backoffDelay(1, defaultBackoff, 0, 7000)).toBe(7000);
+    expect(backoffDelay(1, defaultBackoff, 0, 0)).toBe(500);
+    expect(backoffDelay(4, defaultBackoff, 0, 1000)).toBe(4000);
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

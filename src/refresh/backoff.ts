@@ -11,7 +11,9 @@ export const defaultBackoff: BackoffOptions = { initialDelay: 1000, maxDelay: 60
 /**
  * Capped exponential backoff with "equal jitter": half the delay is fixed, half random, so
  * many clients that failed together spread out but none retries at once. A server's
- * `Retry-After` wins (capped at `maxDelay`).
+ * `Retry-After` lengthens the wait (capped at `maxDelay`), never shortens it: `Retry-After: 0`,
+ * or a date already past on a device clock that runs fast, is no reason to hammer a server
+ * that said it is overloaded.
  * @param attempt - 1 for the first retry
  * @param random - a number in [0, 1)
  */
@@ -19,9 +21,8 @@ export function backoffDelay(
   attempt: number,
   options: BackoffOptions,
   random: number,
-  retryAfterMs?: number,
+  retryAfterMs = 0,
 ): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, options.maxDelay);
   const exponential = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.max(0, attempt - 1));
-  return exponential / 2 + (exponential / 2) * random;
+  return Math.min(options.maxDelay, Math.max(retryAfterMs, exponential / 2 + (exponential / 2) * random));
 }

@@ -1,5 +1,7 @@
 import { InvalidTokenResponseError, RefreshRejectedError, TransientRefreshError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
+import { parseTokenResponse } from '../token-set.ts';
+import type { SessionTokens } from '../types.ts';
 import { whenAborted } from '../utils/listeners.ts';
 
 /** What a request to the authorization server needs (the resolved options have it all). */
@@ -102,6 +104,19 @@ export async function requestTokens(
     status,
     retryAfterMs: parseRetryAfter(headers.get('retry-after'), http.clock.now()),
   });
+}
+
+/**
+ * A grant's successful answer as the session's tokens. A garbled one is transient: it is
+ * retried and never stored (a proxy or a captive portal can garble an answer).
+ */
+export function tokensFromGrant(body: unknown, now: number, previous?: SessionTokens): SessionTokens {
+  try {
+    return parseTokenResponse(body, now, previous);
+  } catch (error) {
+    // parseTokenResponse throws only InvalidTokenResponseError, whose message is safe to repeat.
+    throw new InvalidTokenResponseError((error as Error).message, { cause: error, transient: true });
+  }
 }
 
 /**

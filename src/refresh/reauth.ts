@@ -4,7 +4,7 @@ import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
 import { sleep } from '../ports/clock.ts';
 import { backoffDelay } from './backoff.ts';
-import { requestTokens, withDeadline } from './grant.ts';
+import { requestTokens, tokensFromGrant, withDeadline } from './grant.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -44,10 +44,13 @@ export async function reauthenticate(
           signal,
         });
         if (assertion && !signal.aborted) {
-          const body = await withDeadline(options, (signal) =>
-            requestTokens(options, { grant_type: JWT_BEARER_GRANT, assertion }, signal),
+          const body = await withDeadline(
+            options,
+            (deadline) => requestTokens(options, { grant_type: JWT_BEARER_GRANT, assertion }, deadline),
+            signal,
           );
-          return { kind: 'done', tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
+          // A garbled answer is retried like a network failure: the user did pass Face ID.
+          return { kind: 'done', tokens: tokensFromGrant(body, clock.now()), method: 'biometric' };
         }
         logger.info('biometric cancelled');
       }

@@ -1,10 +1,9 @@
-import { InvalidTokenResponseError, RefreshRejectedError } from '../errors.ts';
+import { RefreshRejectedError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { sleep } from '../ports/clock.ts';
-import type { SessionStorage } from '../session/storage.ts';
-import { parseTokenResponse } from '../token-set.ts';
+import type { Loaded, SessionStorage } from '../session/storage.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
-import { requestTokens, revokeRefreshToken, withDeadline } from './grant.ts';
+import { requestTokens, revokeRefreshToken, tokensFromGrant, withDeadline } from './grant.ts';
 
 /** How one refresh attempt ended. */
 export type RefreshOutcome =
@@ -34,6 +33,15 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
   );
 }
 
+/**
+ * Whether `stored` is another context's newer set rather than one this context has already
+ * replaced: when a save failed (a locked keychain, a full `localStorage`), the store still holds
+ * the set before the rotation, and its refresh token is retired.
+ */
+export function isNewerThan(stored: SessionTokens, current: SessionTokens | null | undefined): boolean {
+  return current == null || stored.receivedAt >= current.receivedAt;
+}
+
 /** How long a context that waited for the lock gives another context's store write to arrive. */
 export const STORE_HANDOFF_MS = 250;
 
@@ -59,24 +67,31 @@ export async function refreshOnce(
     let base = current;
     try {
       let stored = await storage.load();
-      const adoptable =
-        stored.kind === 'ok' &&
-        stored.tokens.refreshToken !== current.refreshToken &&
-        hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken);
-      if (storage.isStale(stored) || (lockContext?.waited && !adoptable && stored.kind === 'ok')) {
+      /** Another context's newer set in the store, when there is one. */
+      const newer = (loaded: Loaded) =>
+        loaded.kind === 'ok' && loaded.tokens.refreshToken !== current.refreshToken && isNewerThan(loaded.tokens, current)
+          ? loaded.tokens
+          : undefined;
+      const usable = (tokens?: SessionTokens) =>
+        tokens !== undefined && hasUsableAccessToken(tokens, clock.now(), rejectedAccessToken);
+      if (storage.isStale(stored) || (lockContext?.waited && stored.kind === 'ok' && !usable(newer(stored)))) {
         // Another context wrote (it said so), or the one we waited for may have: its write can
         // still be on the way. Before spending a refresh token, give the store's change notice
         // a moment, then read again (the notice may also have come before we listened).
         await storeChanged(options, STORE_HANDOFF_MS);
         stored = await storage.load();
       }
-      if (stored.kind === 'ok' && stored.tokens.refreshToken !== current.refreshToken) {
-        if (hasUsableAccessToken(stored.tokens, clock.now(), rejectedAccessToken)) {
-          return { kind: 'refreshed', tokens: stored.tokens, source: 'otherContext' };
-        }
-        base = stored.tokens;
-      } else if (stored.kind === 'ok') {
+      const theirs = newer(stored);
+      if (theirs) {
+        if (usable(theirs)) return { kind: 'refreshed', tokens: theirs, source: 'otherContext' };
+        base = theirs;
+      } else if (stored.kind === 'ok' && stored.tokens.refreshToken === current.refreshToken) {
         base = { ...current, refreshRejectedAt: stored.tokens.refreshRejectedAt };
+      } else if (stored.kind === 'ok') {
+        // The store is behind: saving our last rotation failed, and it holds a retired refresh
+        // token. Refresh from memory, and catch the store up first (a relaunch reads it).
+        logger.warn('store holds an older session; refreshing from memory');
+        await storage.save(current);
       } else if (storage.saved) {
         return { kind: 'signedOutElsewhere' };
       }
@@ -109,14 +124,7 @@ export async function refreshOnce(
       await storage.save({ ...base, refreshRejectedAt: clock.now() });
       return { kind: 'reauth', reason: 'refreshRejected' };
     }
-    let tokens: SessionTokens;
-    try {
-      tokens = parseTokenResponse(body, clock.now(), base);
-    } catch (error) {
-      // Never store a half-valid answer; retry later (a proxy or captive portal can garble one).
-      // parseTokenResponse throws only InvalidTokenResponseError, whose message is safe to repeat.
-      throw new InvalidTokenResponseError((error as Error).message, { cause: error, transient: true });
-    }
+    const tokens = tokensFromGrant(body, clock.now(), base);
     if (storage.saved && (await storage.load().catch(() => undefined))?.kind === 'empty') {
       // The user signed out in another context while the grant was in flight (a lock that
       // timed out lets that happen): do not bring the session back.

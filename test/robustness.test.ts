@@ -1,0 +1,212 @@
+/**
+ * Failures around the edges of a session: a store that fails once, a manager disposed while
+ * it waits, a server's Retry-After, a proxy garbling the device-key answer, tabs that sign
+ * out while another shows its prompt. Each test failed before its fix.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryTokenStore } from '../src/ports/token-store.ts';
+import type { StoredSession, TokenResponse } from '../src/types.ts';
+import { API } from './helpers/fake-auth-server.ts';
+import { recordEvents, useFakeAuth } from './helpers/setup.ts';
+
+const ctx = useFakeAuth();
+const MINUTE = 60_000;
+
+/**
+ * A MemoryTokenStore with switches: the next save throws, or loads wait for `release()`;
+ * `notify()` is a change notice without a change (a `storage` event can be one).
+ */
+function flakyStore() {
+  const inner = new MemoryTokenStore();
+  const listeners = new Set<() => void>();
+  const state = {
+    failNextSave: false,
+    slowLoads: false,
+    release: () => {},
+    notify: () => listeners.forEach((listener) => listener()),
+  };
+  const store = {
+    load: () =>
+      state.slowLoads
+        ? new Promise<unknown>((resolve) => (state.release = () => resolve(inner.load())))
+        : inner.load(),
+    save: (session: StoredSession) => {
+      if (state.failNextSave) {
+        state.failNextSave = false;
+        throw new Error('keychain locked');
+      }
+      inner.save(session);
+    },
+    clear: () => inner.clear(),
+    subscribe: (listener: () => void) => {
+      listeners.add(listener);
+      const off = inner.subscribe(listener);
+      return () => {
+        listeners.delete(listener);
+        off();
+      };
+    },
+  };
+  return { state, store, inner };
+}
+
+describe('a store that failed to save', () => {
+  it('the next refresh presents the rotated refresh token in memory, not the retired one still stored', async () => {
+    const { state, store, inner } = flakyStore();
+    const session = ctx.manager({ store });
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue());
+    state.failNextSave = true; // the iOS keychain is locked during a background refresh
+    await ctx.clock.advance(56 * MINUTE); // rotation rt-1 -> rt-2; saving it fails
+    expect(ctx.server.refreshCalls).toBe(1);
+    expect(session.state).toBe('active');
+    await ctx.clock.advance(56 * MINUTE); // must present rt-2
+    expect(ctx.server.refreshCalls).toBe(2);
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(session.state).toBe('active');
+    // The store caught up: a relaunch gets the live refresh token.
+    const relaunched = ctx.manager({ store: { ...store, load: () => inner.load() } });
+    expect(await relaunched.restore()).toBe('active');
+  });
+
+  it('another context does not adopt the older set the store still holds', async () => {
+    const { state, store } = flakyStore();
+    const a = ctx.manager({ store, broadcast: false });
+    await a.setTokens(ctx.server.issue());
+    await ctx.clock.advance(10 * MINUTE);
+    state.failNextSave = true;
+    await a.refresh(); // rotated in memory, the store keeps the previous set
+    const current = await a.getAccessToken();
+    state.notify(); // A reads the store: the set there is older than its own
+    await ctx.clock.advance(0);
+    expect(await a.getAccessToken()).toBe(current);
+  });
+});
+
+describe('dispose() while the manager waits', () => {
+  it('a restore whose load lands after dispose arms no timer and makes no refresh', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    first.dispose();
+    const { state, store, inner } = flakyStore();
+    inner.save(ctx.store.load() as StoredSession);
+    state.slowLoads = true;
+    const session = ctx.manager({ store });
+    const restoring = session.restore();
+    session.dispose(); // unmounted (React StrictMode, a hot reload) before the keychain answered
+    state.slowLoads = false;
+    state.release();
+    await restoring;
+    expect(session.state).toBe('signedOut');
+    expect(ctx.clock.pendingTimers).toBe(0);
+    await ctx.clock.advance(2 * 60 * MINUTE);
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it('a disposed manager does not show the sign-in prompt', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    first.dispose();
+    const signInPrompt = vi.fn(() => new Promise<null>(() => {}));
+    const { state, store, inner } = flakyStore();
+    inner.save(ctx.store.load() as StoredSession);
+    state.slowLoads = true;
+    const session = ctx.manager({ store, signInPrompt });
+    void session.restore();
+    session.dispose();
+    state.slowLoads = false;
+    state.release();
+    await ctx.clock.advance(1000);
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it('a store notice being followed when dispose() runs arms nothing', async () => {
+    const { state, store } = flakyStore();
+    const a = ctx.manager({ store, broadcast: false });
+    const b = ctx.manager({ store, broadcast: false });
+    state.slowLoads = true;
+    await a.setTokens(ctx.server.issue()); // B hears it and starts reading the store
+    await ctx.clock.advance(0);
+    a.dispose();
+    b.dispose();
+    state.slowLoads = false;
+    state.release();
+    await ctx.clock.advance(0);
+    expect(b.state).toBe('signedOut');
+    expect(ctx.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe("a server's Retry-After", () => {
+  it('a date already past on a fast device clock does not make a tight retry loop', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const expired = ctx.clock.now() + 2 * 60 * MINUTE;
+    // The server asks for 30 s, as a date on its clock; this device's clock is 2 minutes fast.
+    const retryAt = new Date(expired + 30_000 - 2 * MINUTE).toUTCString();
+    ctx.clock.set(expired);
+    ctx.server.faults = Array.from({ length: 50 }, () => ({ status: 503, retryAfter: retryAt }));
+    void session.getAccessToken().catch(() => {});
+    await ctx.clock.advance(100);
+    expect(ctx.server.refreshCalls).toBe(1);
+    await ctx.clock.advance(60 * 1000);
+    expect(ctx.server.refreshCalls).toBeLessThanOrEqual(8); // backoff: 0.5-1 s, 1-2 s, 2-4 s, ...
+  });
+
+  it('Retry-After: 0 waits the ordinary backoff', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    ctx.server.faults = Array.from({ length: 50 }, () => ({ status: 503, retryAfter: '0' }));
+    void session.getAccessToken().catch(() => {});
+    await ctx.clock.advance(100);
+    expect(ctx.server.refreshCalls).toBe(1);
+  });
+});
+
+describe('re-authentication', () => {
+  it('a garbled answer to the device-key exchange is retried, not a password prompt or a sign-out', async () => {
+    const signInPrompt = vi.fn(async () => null);
+    const session = ctx.manager({
+      biometric: { isAvailable: async () => true, getAssertion: async () => 'good-assertion' },
+      signInPrompt,
+    });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    ctx.server.faults = ['invalid_grant', 'malformed']; // a proxy garbles the jwt-bearer answer once
+    const events = recordEvents(session);
+    const refreshed = session.refresh().catch((error: unknown) => error);
+    await ctx.clock.advance(5000);
+    await refreshed;
+    expect(events.types()).not.toContain('signedOut');
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect(session.state).toBe('active');
+  });
+
+  it('a tab showing its own prompt follows a sign-out in another tab and closes the prompt', async () => {
+    const signals: AbortSignal[] = [];
+    const prompt = (_reason: unknown, { signal }: { signal: AbortSignal }) => {
+      signals.push(signal);
+      return new Promise<TokenResponse | null>(() => {});
+    };
+    const a = ctx.manager({ signInPrompt: prompt });
+    const b = ctx.manager({ signInPrompt: prompt });
+    await a.setTokens(ctx.server.issue());
+    await b.restore();
+    ctx.server.revokeAll();
+    ctx.server.expireAccessTokens();
+    void a.createClient({ prefix: API }).get('items').catch(() => {});
+    await ctx.clock.advance(0); // A: invalid_grant, prompt open
+    const waiting = b.createClient({ prefix: API }).get('items').catch((error: unknown) => error);
+    await ctx.clock.advance(2 * MINUTE + 1); // B stops waiting for A and opens its own prompt
+    expect(signals).toHaveLength(2);
+    await a.signOut(); // the user chose "sign out" in A
+    await ctx.clock.advance(0);
+    expect([a.state, b.state]).toEqual(['signedOut', 'signedOut']);
+    expect(signals[1]?.aborted).toBe(true);
+    expect(await waiting).toMatchObject({ name: 'SessionExpiredError' });
+  });
+});
