@@ -6,12 +6,12 @@ import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
 import { reauthenticateUntilSettled } from './refresh/reauth.ts';
-import { hasUsableAccessToken, isNewerThan } from './refresh/refresher.ts';
+import { DISPOSED, hasUsableAccessToken, isNewerThan } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
 import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
 import { createSessionStorage, type SessionStorage } from './session/storage.ts';
 import { parseTokenResponse } from './token-set.ts';
-import { combineCleanups } from './utils/listeners.ts';
+import { combineCleanups, whenAborted } from './utils/listeners.ts';
 import type {
   GetAccessTokenOptions,
   ReauthReason,
@@ -139,19 +139,24 @@ export class SessionManager {
       await this.#storage.clear();
     }
     if (loaded.kind !== 'ok') return this.#state;
-    this.#replaceSession();
-    this.#storage.saved = true;
     const { tokens } = loaded;
     const dead = tokens.refreshRejectedAt !== undefined;
+    // A dead refresh token: is a context (another tab) re-authenticating right now?
+    const reauthElsewhere = dead && (await this.#isReauthenticatingElsewhere());
+    if (this.#disposed) return this.#state;
+    this.#replaceSession();
+    this.#storage.saved = true;
     if (!dead && hasUsableAccessToken(tokens, this.#now())) {
       this.#apply(tokens, 'restore');
       return this.#state;
     }
     this.#tokens = tokens;
-    // A refresh token found dead before the relaunch: whoever was re-authenticating is gone.
-    const run = dead
-      ? this.#exclusive((signal) => this.#reauthenticate('refreshRejected', signal))
-      : this.#startRefresh(undefined);
+    // Found dead, and nobody is re-authenticating (the app was relaunched): prompt at once.
+    // Another tab is: wait for its outcome like the contexts that were open all along.
+    const run =
+      dead && !reauthElsewhere
+        ? this.#exclusive((signal) => this.#reauthenticate('refreshRejected', signal))
+        : this.#startRefresh(undefined);
     // Resolves at the first failure (offline: the refresh goes on) or when the refresh settles.
     await new Promise<void>((resolve) => {
       const settled = () => {
@@ -240,7 +245,7 @@ export class SessionManager {
     this.#unsubscribe();
     this.#scheduler.cancel();
     this.#events.all.clear();
-    this.#replaceSession();
+    this.#replaceSession(DISPOSED);
     this.#disposed = true;
     this.#gate.release();
   }
@@ -309,8 +314,8 @@ export class SessionManager {
   }
 
   /** Stops whatever the previous session had running (its refresh loop exits quietly). */
-  #replaceSession(): void {
-    this.#lifetime.abort();
+  #replaceSession(reason?: unknown): void {
+    this.#lifetime.abort(reason);
     this.#lifetime = new AbortController();
     this.#inflight = null;
   }
@@ -410,13 +415,18 @@ export class SessionManager {
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
     this.#setState('reauthenticating');
     this.#emit('reauthRequired', { reason });
-    const result = await reauthenticateUntilSettled(
+    const chain = reauthenticateUntilSettled(
       this.#options,
       reason,
       this.#tokens?.subject,
       (error, attempt, retryInMs) => this.#emit('refreshFailed', { error, attempt, retryInMs }),
       signal,
     );
+    // Tells a tab opened meanwhile that this one is alive and prompting (until the chain ends,
+    // or this session does: a prompt that ignores its signal does not hold it forever).
+    const ended = new Promise<void>((resolve) => whenAborted(signal, resolve));
+    this.#options.lock.holdShared?.(this.#reauthLock, Promise.race([chain, ended]));
+    const result = await chain;
     if (signal.aborted) return;
     if (result.kind === 'failed') return this.#end('reauthFailed');
     this.#scheduler.reset();
@@ -424,6 +434,19 @@ export class SessionManager {
     if (signal.aborted) return;
     this.#apply(result.tokens, result.method);
     this.#emit('reauthenticated', { method: result.method });
+  }
+
+  get #reauthLock(): string {
+    return `${this.#options.lockName}:reauth`;
+  }
+
+  /** Whether a live context runs the re-authentication chain; `false` when the lock cannot tell. */
+  async #isReauthenticatingElsewhere(): Promise<boolean> {
+    try {
+      return (await this.#options.lock.isHeld?.(this.#reauthLock)) ?? false;
+    } catch {
+      return false;
+    }
   }
 
   /** Another context changed the store: adopt its newer tokens, or follow its sign-out. */

@@ -44,6 +44,22 @@ describe('locks', () => {
     expect(contexts).toEqual([{ waited: false }, { waited: true }]);
   });
 
+  it.each([
+    ['inProcessLock', inProcessLock()],
+    ['webLock', webLock()],
+  ])('%s: a shared hold shows in isHeld until it settles, and blocks nobody', async (_name, lock) => {
+    const name = `held-${_name}`;
+    expect(await lock.isHeld!(name)).toBe(false);
+    let end = () => {};
+    lock.holdShared!(name, new Promise<void>((resolve) => (end = resolve)));
+    lock.holdShared!(name, Promise.reject(new Error('a chain that failed')));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await lock.isHeld!(name)).toBe(true);
+    end();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await lock.isHeld!(name)).toBe(false);
+  });
+
   it('webLock stops waiting for a holder that never lets go, and runs the task anyway', async () => {
     const lock = webLock({ maxWaitMs: 50 });
     void lock.run('wl-orphan', () => new Promise<never>(() => {}));

@@ -123,6 +123,29 @@ describe('dispose() while the manager waits', () => {
     expect(ctx.server.refreshCalls).toBe(0);
   });
 
+  it('a grant at the server when dispose() runs lands and is saved for the next manager', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE); // access token expired
+    let answer = () => {};
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+    const waiting = first.getAccessToken().catch((error: unknown) => error);
+    await ctx.clock.advance(0);
+    expect(ctx.server.refreshCalls).toBe(1); // the grant is at the server
+    first.dispose(); // unmount, hot reload, route change
+    expect(await waiting).toMatchObject({ name: 'SessionExpiredError' });
+    answer(); // the server rotated rt-1 -> rt-2
+    await ctx.clock.advance(0);
+    const signInPrompt = vi.fn(async () => null);
+    const second = ctx.manager({ signInPrompt });
+    const events = recordEvents(second);
+    expect(await second.restore()).toBe('active');
+    await second.refresh(); // presents rt-2: no reuse
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect(ctx.server.refreshCalls).toBe(2);
+  });
+
   it('a store notice being followed when dispose() runs arms nothing', async () => {
     const { state, store } = flakyStore();
     const a = ctx.manager({ store, broadcast: false });
@@ -184,6 +207,31 @@ describe('re-authentication', () => {
     expect(events.types()).not.toContain('signedOut');
     expect(signInPrompt).not.toHaveBeenCalled();
     expect(session.state).toBe('active');
+  });
+
+  it('a tab opened while another shows its prompt waits for that prompt instead of showing a second', async () => {
+    const prompts: string[] = [];
+    let answerA: (response: TokenResponse | null) => void = () => {};
+    const a = ctx.manager({
+      signInPrompt: () => {
+        prompts.push('a');
+        return new Promise((resolve) => (answerA = resolve));
+      },
+    });
+    await a.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void a.refresh().catch(() => {});
+    await ctx.clock.advance(0); // A: invalid_grant, marked dead in the store, prompt open
+    const b = ctx.manager({ signInPrompt: async () => (prompts.push('b'), ctx.server.issue()) });
+    const restoring = b.restore(); // the user opens a second tab; A is alive and prompting
+    await ctx.clock.advance(1000);
+    expect(prompts).toEqual(['a']);
+    expect(b.state).toBe('reauthenticating');
+    answerA(ctx.server.issue());
+    await ctx.clock.advance(0);
+    expect(await restoring).toBe('active');
+    expect(prompts).toEqual(['a']);
+    expect(await b.getAccessToken()).toBe(await a.getAccessToken());
   });
 
   it('a tab showing its own prompt follows a sign-out in another tab and closes the prompt', async () => {

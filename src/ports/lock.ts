@@ -8,6 +8,15 @@ import type { Logger } from './logger.ts';
 export interface LockPort {
   /** Runs `task` while holding the lock `name`; resolves or rejects with its result. */
   run<T>(name: string, task: (context?: LockContext) => Promise<T>): Promise<T>;
+  /**
+   * Optional. Holds `name` in shared mode until `until` settles: never waits, never blocks
+   * another holder. Other contexts learn from {@link LockPort.isHeld} that this one is alive
+   * and busy (a context that dies lets go: Web Locks releases a closed tab's locks). Used to
+   * tell a tab that is re-authenticating from one that was closed while it did.
+   */
+  holdShared?(name: string, until: Promise<unknown>): void;
+  /** Optional. Whether some context holds `name`. */
+  isHeld?(name: string): Promise<boolean>;
 }
 
 /** What a cross-context lock may tell the task it runs. */
@@ -23,7 +32,21 @@ export interface LockContext {
 /** A mutex per name, for one JavaScript realm. */
 export function inProcessLock(): LockPort {
   const tails = new Map<string, Promise<unknown>>();
+  const shared = new Map<string, number>();
+  const count = (name: string, by: number) => {
+    const holders = (shared.get(name) ?? 0) + by;
+    if (holders > 0) shared.set(name, holders);
+    else shared.delete(name);
+  };
   return {
+    holdShared(name, until) {
+      count(name, 1);
+      void until.then(
+        () => count(name, -1),
+        () => count(name, -1),
+      );
+    },
+    isHeld: async (name) => shared.has(name) || tails.has(name),
     async run<T>(name: string, task: () => Promise<T>): Promise<T> {
       const previous = tails.get(name) ?? Promise.resolve();
       const result = previous.then(task, task);
@@ -44,9 +67,10 @@ export function inProcessLock(): LockPort {
 interface LockManagerLike {
   request<T>(
     name: string,
-    options: { signal?: AbortSignal; ifAvailable?: boolean },
+    options: { signal?: AbortSignal; ifAvailable?: boolean; mode?: 'shared' | 'exclusive' },
     task: (lock: unknown) => Promise<T> | T,
   ): Promise<T>;
+  query(): Promise<{ held?: { name?: string }[] }>;
 }
 
 const TAKEN = Symbol('taken');
@@ -61,7 +85,18 @@ export function webLock(options: { maxWaitMs?: number; logger?: Logger } = {}): 
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
   if (!locks?.request) return inProcessLock();
   const maxWaitMs = options.maxWaitMs ?? 10_000;
+  const settled = (until: Promise<unknown>) => until.then(
+    () => {},
+    () => {},
+  );
   return {
+    holdShared(name, until) {
+      void locks.request(name, { mode: 'shared' }, () => settled(until)).catch(() => {});
+    },
+    async isHeld(name) {
+      const { held = [] } = await locks.query();
+      return held.some((lock) => lock.name === name);
+    },
     async run<T>(name: string, task: (context?: LockContext) => Promise<T>): Promise<T> {
       const signal = AbortSignal.timeout(maxWaitMs);
       let started = false;

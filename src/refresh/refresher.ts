@@ -4,6 +4,7 @@ import { sleep } from '../ports/clock.ts';
 import type { Loaded, SessionStorage } from '../session/storage.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
 import { requestTokens, revokeRefreshToken, tokensFromGrant, withDeadline } from './grant.ts';
+import { whenAborted } from '../utils/listeners.ts';
 
 /** How one refresh attempt ended. */
 export type RefreshOutcome =
@@ -41,6 +42,13 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
 export function isNewerThan(stored: SessionTokens, current: SessionTokens | null | undefined): boolean {
   return current == null || stored.receivedAt >= current.receivedAt;
 }
+
+/**
+ * The abort reason of a disposed manager's session. A grant already at the server is let
+ * land and saved (the server may have rotated: the next manager reads the store); any other
+ * end of the session abandons it.
+ */
+export const DISPOSED = new Error('Session manager disposed');
 
 /** How long a context that waited for the lock gives another context's store write to arrive. */
 export const STORE_HANDOFF_MS = 250;
@@ -109,6 +117,8 @@ export async function refreshOnce(
     if (now >= refreshTokenExpiresAt) return { kind: 'reauth', reason: 'refreshTokenExpired' };
     const { refreshTokens } = options;
     let body: unknown;
+    const grant = new AbortController();
+    const unfollow = whenAborted(signal, () => signal.reason !== DISPOSED && grant.abort(signal.reason));
     try {
       body = await withDeadline(
         options,
@@ -116,13 +126,15 @@ export async function refreshOnce(
           refreshTokens
             ? refreshTokens(refreshToken, deadlineSignal)
             : requestTokens(options, { grant_type: 'refresh_token', refresh_token: refreshToken }, deadlineSignal),
-        signal,
+        grant.signal,
       );
     } catch (error) {
       if (!(error instanceof RefreshRejectedError)) throw error;
       // Tell the contexts sharing the store, before the lock is released: one prompt, not one per tab.
       await storage.save({ ...base, refreshRejectedAt: clock.now() });
       return { kind: 'reauth', reason: 'refreshRejected' };
+    } finally {
+      unfollow();
     }
     const tokens = tokensFromGrant(body, clock.now(), base);
     if (storage.saved && (await storage.load().catch(() => undefined))?.kind === 'empty') {
