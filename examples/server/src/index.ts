@@ -29,6 +29,7 @@ import { PASSWORD_COSTS, PasswordHasher } from './crypto/password.ts';
 import { loadSigningKey } from './crypto/signing-key.ts';
 import { logEntry, type GrantLogEntry } from './grant-log.ts';
 import type { GrantContext } from './grants/context.ts';
+import { hasControlCharacter } from './http/body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { openRepository } from './storage/open.ts';
 
@@ -120,9 +121,10 @@ export type RunningServer = {
   /**
    * Revokes every session (token family) of the user and deletes their enrolled device
    * keys, as an administrator would after a password reset: every refresh token and every
-   * device-key assertion of the user is refused afterwards. Access tokens already issued
-   * stay valid until they expire. Resolves to the number of sessions revoked (0 for an
-   * unknown user).
+   * device-key assertion of the user is refused afterwards, including a login or an
+   * assertion whose credential was checked before and whose session is not yet created.
+   * Access tokens already issued stay valid until they expire. Resolves to the number of
+   * sessions revoked (0 for an unknown user).
    */
   revokeUserSessions(username: string): Promise<number>;
   /** Stops accepting connections, waits for in-flight requests, closes the database. */
@@ -157,6 +159,8 @@ export function parseSeedUsers(seed: Record<string, string> | string): Map<strin
       : Object.entries(seed);
   for (const [username, password] of pairs) {
     if (username === '' || password === '') throw new TypeError('seed users need a username and a password');
+    // Such a username could never sign in: login refuses it before any lookup.
+    if (hasControlCharacter(username)) throw new TypeError('seed usernames may not contain control characters');
     users.set(username, password);
   }
   return users;

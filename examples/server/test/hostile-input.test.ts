@@ -18,6 +18,9 @@ const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 const validRefresh = (extra = '') => `grant_type=refresh_token&client_id=${CLIENT_ID}${extra}`;
 const big = 'a'.repeat(17 * 1024);
+const base64url = (text: string) => Buffer.from(text).toString('base64url');
+/** An unsigned assertion with this JWS header: refused, whatever the header holds, before any signature check. */
+const assertionWithHeader = (header: object) => `${base64url(JSON.stringify(header))}.e30.AA`;
 
 /** A body of unknown length (chunked), larger than the cap. */
 function endlessStream(): ReadableStream<Uint8Array> {
@@ -52,6 +55,9 @@ const cases: Case[] = [
   { name: 'jwt-bearer without assertion', path: '/oauth/token', contentType: FORM, body: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=${CLIENT_ID}`, status: 400, error: 'invalid_request' },
   { name: 'jwt-bearer garbage assertion', path: '/oauth/token', contentType: FORM, body: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=${CLIENT_ID}&assertion=a.b.c`, status: 400, error: 'invalid_grant' },
   { name: 'jwt-bearer assertion with a JSON header but no kid', path: '/oauth/token', contentType: FORM, body: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=${CLIENT_ID}&assertion=${Buffer.from('{"alg":"ES256"}').toString('base64url')}.e30.AA`, status: 400, error: 'invalid_grant' },
+  // PostgreSQL refuses U+0000 in text: the kid must be refused before it is looked up.
+  { name: 'jwt-bearer assertion whose kid contains U+0000', path: '/oauth/token', contentType: FORM, body: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=${CLIENT_ID}&assertion=${assertionWithHeader({ alg: 'ES256', kid: 'a\u0000b' })}`, status: 400, error: 'invalid_grant' },
+  { name: 'jwt-bearer assertion whose kid contains U+001B', path: '/oauth/token', contentType: FORM, body: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&client_id=${CLIENT_ID}&assertion=${assertionWithHeader({ alg: 'ES256', kid: '\u001b[31m' })}`, status: 400, error: 'invalid_grant' },
   { name: 'GET on the token endpoint', path: '/oauth/token', method: 'GET', status: 405, error: 'method_not_allowed' },
   // Login
   { name: 'login: invalid JSON', path: '/auth/login', contentType: JSON_TYPE, body: '{"username":', status: 400, error: 'invalid_request' },
@@ -62,6 +68,9 @@ const cases: Case[] = [
   { name: 'login: numeric username', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 1, password: 'secret', client_id: CLIENT_ID }), status: 400, error: 'invalid_request' },
   { name: 'login: object password', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice', password: { $ne: 1 }, client_id: CLIENT_ID }), status: 400, error: 'invalid_request' },
   { name: 'login: missing password', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice', client_id: CLIENT_ID }), status: 400, error: 'invalid_request' },
+  // The ordinary 401 of an unknown user (never looked up: PostgreSQL refuses U+0000 in text).
+  { name: 'login: username with U+0000', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice\u0000', password: 'secret', client_id: CLIENT_ID }), status: 401, error: 'invalid_grant' },
+  { name: 'login: username with a control character', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice\u0085', password: 'secret', client_id: CLIENT_ID }), status: 401, error: 'invalid_grant' },
   { name: 'login: missing client_id', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice', password: 'secret' }), status: 401, error: 'invalid_client' },
   { name: 'login: numeric client_id', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice', password: 'secret', client_id: 7 }), status: 401, error: 'invalid_client' },
   { name: 'login: device key with private member d', path: '/auth/login', contentType: JSON_TYPE, body: JSON.stringify({ username: 'alice', password: 'secret', client_id: CLIENT_ID, device_public_jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA', d: 'AA' } }), status: 400, error: 'invalid_request' },
@@ -136,7 +145,12 @@ describeEachBackend('fuzzed input', (backend) => {
     expect(typeof body.error_description).toBe('string');
   }
 
-  const formValue = fc.oneof(fc.string(), fc.constantFrom('refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', CLIENT_ID, 'a.b.c', 'x'.repeat(43)));
+  const formValue = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.record({ alg: fc.constantFrom('ES256', 'none'), kid: fc.string({ unit: 'binary' }) }).map(assertionWithHeader),
+    fc.constantFrom('refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', CLIENT_ID, 'a.b.c', 'x'.repeat(43)),
+  );
   const formPairs = fc.array(fc.tuple(fc.constantFrom('grant_type', 'refresh_token', 'client_id', 'assertion', 'token', 'token_type_hint', 'scope'), formValue), { maxLength: 6 });
 
   it('the token and revocation endpoints answer random forms with 4xx errors', async () => {
@@ -169,7 +183,7 @@ describeEachBackend('fuzzed input', (backend) => {
   });
 
   it('the login endpoint answers random JSON with 4xx errors', async () => {
-    const field = fc.oneof(fc.jsonValue(), fc.string());
+    const field = fc.oneof(fc.jsonValue(), fc.string(), fc.string({ unit: 'binary-ascii' }), fc.constant('alice\u0000'));
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  decodeJwt,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
@@ -39,17 +48,17 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
 
   function assertion(
     device: Device,
-    changes: { aud?: string; iss?: string; sub?: string; lifetime?: number; jti?: string; key?: CryptoKey; kid?: string } = {},
+    /** `jti` may be anything (`null`, a number) to test the server's checks; a fresh UUID when absent. */
+    changes: { aud?: string; iss?: string; sub?: string; lifetime?: number; jti?: unknown; key?: CryptoKey; kid?: string } = {},
   ): Promise<string> {
     const now = Math.floor(clock.now() / 1000);
-    return new SignJWT({})
+    return new SignJWT({ jti: 'jti' in changes ? changes.jti : randomUUID() } as JWTPayload)
       .setProtectedHeader({ alg: 'ES256', kid: changes.kid ?? device.kid })
       .setIssuer(changes.iss ?? CLIENT_ID)
       .setSubject(changes.sub ?? device.userId)
       .setAudience(changes.aud ?? server.tokenEndpoint)
       .setIssuedAt(now)
       .setExpirationTime(now + (changes.lifetime ?? 120))
-      .setJti(changes.jti ?? randomUUID())
       .sign(changes.key ?? device.privateKey);
   }
 
@@ -86,6 +95,22 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
     expect((await exchange(jwt)).status).toBe(200);
     await expectRefused(await exchange(jwt));
     expect(server.grantLog.at(-1)).toMatchObject({ outcome: 'invalid', reason: 'jti replayed' });
+  });
+
+  it('a jti that is not a non-empty string, or holds control characters, is refused (400, never a 500)', async () => {
+    // Any user can enroll a key of their own and sign whatever claims they like.
+    const device = await enroll();
+    for (const jti of [null, 42, {}, '', 'a\u0000b', 'a\nb']) {
+      await expectRefused(await exchange(await assertion(device, { jti })));
+      expect(server.grantLog.at(-1)).toMatchObject({ outcome: 'invalid', reason: 'malformed jti' });
+    }
+    expect((await exchange(await assertion(device))).status).toBe(200);
+  });
+
+  it('a kid with control characters is refused before any lookup', async () => {
+    const device = await enroll();
+    await expectRefused(await exchange(await assertion(device, { kid: `${device.kid}\u0000` })));
+    expect(server.grantLog.at(-1)).toMatchObject({ outcome: 'invalid', reason: 'malformed kid' });
   });
 
   it('an assertion signed by another key is refused', async () => {

@@ -129,6 +129,29 @@ describeEachBackend('refresh_token grant', (backend) => {
     ]);
   });
 
+  it('retired tokens of one family presented at once after the grace window, raced by revocations: all refused, never a 500', async () => {
+    // On PostgreSQL, each reuse revokes the family (every token row of it); locking the
+    // presented token's row before the family's deadlocked two of them (a 500).
+    for (let round = 0; round < 5; round += 1) {
+      const a = await login(server);
+      const b = await refresh(server, a.refresh_token);
+      const c = await refresh(server, b.refresh_token);
+      const d = await refresh(server, c.refresh_token);
+      clock.advanceSeconds(TEST_LIFETIMES.refreshGraceSeconds + 1);
+      const [reuses, revocation, revokedSessions] = await Promise.all([
+        Promise.all([a, b, c].map((t) => refreshRequest(server, t.refresh_token))),
+        postForm(server.revocationEndpoint, { token: b.refresh_token, client_id: CLIENT_ID }),
+        round % 2 === 1 ? server.revokeUserSessions('alice') : undefined,
+      ]);
+      expect(reuses.map((r) => r.status)).toEqual([400, 400, 400]);
+      for (const response of reuses) expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(revocation.status).toBe(200);
+      if (revokedSessions !== undefined) expect(revokedSessions).toBeGreaterThanOrEqual(0);
+      expect((await refreshRequest(server, d.refresh_token)).status).toBe(400);
+      expect(familyLog(server, sessionIdOf(a.access_token)).some((e) => e.outcome === 'reuse-detected' || e.outcome === 'revoked')).toBe(true);
+    }
+  }, 30_000);
+
   it('50 concurrent refreshes of one token yield exactly one child; the other 49 get the same body', async () => {
     const { refresh_token, access_token } = await login(server);
     const responses = await Promise.all(Array.from({ length: 50 }, () => refreshRequest(server, refresh_token)));
@@ -271,5 +294,18 @@ describeEachBackend('rate limit', (backend) => {
     expect((await loginRequest(server, { username: 'alice', client_id: 'c-10' })).status).toBe(200);
     clock.advanceSeconds(120);
     expect((await loginRequest(server, { username: 'bob', password: 'secret2', client_id: 'c-11' })).status).toBe(200);
+  });
+
+  it('a sign-in counts against the failure budget while it runs, and a successful one gives its slot back', async () => {
+    clock.advanceSeconds(120);
+    const statuses: number[] = [];
+    const attempt = async (password: string, i: number) =>
+      statuses.push((await loginRequest(server, { username: 'bob', password, client_id: `d-${i}` })).status);
+    for (let i = 0; i < 4; i += 1) await attempt(`guess-${i}`, i);
+    for (let i = 4; i < 7; i += 1) await attempt('secret2', i);
+    await attempt('guess-7', 7);
+    await attempt('guess-8', 8);
+    // Four failures, three sign-ins that did not count, the fifth failure, then locked out.
+    expect(statuses).toEqual([401, 401, 401, 401, 200, 200, 200, 401, 429]);
   });
 });

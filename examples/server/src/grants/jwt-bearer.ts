@@ -1,5 +1,7 @@
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
+import { hasControlCharacter } from '../http/body.ts';
 import { invalidRequest, OAuthError } from '../http/errors.ts';
+import { SessionsRevokedError } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
 import { startSession } from './token-response.ts';
 
@@ -17,9 +19,12 @@ function refused(): OAuthError {
  * - header `kid` = the key's RFC 7638 thumbprint (the `device_key_id` of the login response);
  * - `iss` = the `client_id`, `sub` = the user id (the access tokens' `sub`);
  * - `aud` = the token endpoint URL (the issuer is accepted too);
- * - `exp` required, at most 5 minutes ahead; `jti` required and single-use.
+ * - `exp` required, at most 5 minutes ahead; `jti` required (a non-empty string) and
+ *   single-use.
  *
- * Success starts a new token family.
+ * `kid` and `jti` with control characters are refused before any lookup. Success starts a
+ * new token family, unless the user's sessions were revoked after the device key was
+ * looked up (`revokeUserSessions` removes the key: an assertion in flight must not outlive it).
  */
 export async function jwtBearerGrant(context: GrantContext, params: Map<string, string>, clientId: string): Promise<string> {
   const assertion = params.get('assertion');
@@ -36,6 +41,7 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
     return reject('malformed assertion');
   }
   if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) return reject('missing kid');
+  if (hasControlCharacter(kid)) return reject('malformed kid');
   const deviceKey = await context.repository.findDeviceKey(kid);
   if (!deviceKey) return reject('unknown device key');
   if (deviceKey.clientId !== clientId) return reject('client mismatch', { userId: deviceKey.userId });
@@ -62,14 +68,28 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
   if (payload.iat !== undefined && (exp - payload.iat > MAX_ASSERTION_LIFETIME_SECONDS || payload.iat > nowSeconds + 60)) {
     return reject('assertion lifetime too long', { userId: deviceKey.userId });
   }
-  const jti = payload.jti!;
+  const jti: unknown = payload.jti;
+  if (typeof jti !== 'string' || jti.length === 0) return reject('malformed jti', { userId: deviceKey.userId });
   if (jti.length > 256) return reject('jti too long', { userId: deviceKey.userId });
+  if (hasControlCharacter(jti)) return reject('malformed jti', { userId: deviceKey.userId });
   // Kept until the assertion's own expiry: after that it is refused as expired anyway.
   if (!(await context.repository.consumeJti(`${deviceKey.thumbprint}:${jti}`, exp * 1000))) {
     return reject('jti replayed', { userId: deviceKey.userId });
   }
 
-  const { family, body } = await startSession(context, { userId: deviceKey.userId, clientId, origin: 'jwt-bearer' });
+  let started;
+  try {
+    started = await startSession(context, {
+      userId: deviceKey.userId,
+      clientId,
+      origin: 'jwt-bearer',
+      sessionGeneration: deviceKey.sessionGeneration,
+    });
+  } catch (error) {
+    if (error instanceof SessionsRevokedError) return reject('sessions revoked during the grant', { userId: deviceKey.userId });
+    throw error;
+  }
+  const { family, body } = started;
   context.record('jwt-bearer', 'issued', { familyId: family.id, clientId, userId: deviceKey.userId });
   return body;
 }

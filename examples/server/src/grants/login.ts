@@ -1,6 +1,7 @@
 import { parseDevicePublicJwk, DeviceKeyError } from '../crypto/device-key.ts';
+import { hasControlCharacter } from '../http/body.ts';
 import { invalidRequest, OAuthError } from '../http/errors.ts';
-import { DeviceKeyConflictError, type DeviceKeyRecord } from '../storage/repository.ts';
+import { DeviceKeyConflictError, SessionsRevokedError, type DeviceKeyRecord } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
 import { startSession } from './token-response.ts';
 
@@ -15,7 +16,12 @@ function field(body: Record<string, unknown>, name: string, maxLength: number): 
 /**
  * First-party sign-in: `{ username, password, client_id, device_public_jwk? }`. Starts a
  * new token family. Wrong user and wrong password are indistinguishable (same scrypt work,
- * same 401 body).
+ * same 401 body); a username with control characters is an unknown user (it is never
+ * looked up: PostgreSQL refuses U+0000 in text).
+ *
+ * Every attempt counts against the account's failed-login budget *before* the password
+ * is hashed, and a success gives its slot back: a burst of parallel guesses cannot all pass
+ * the check while the first ones are still hashing.
  */
 export async function login(context: GrantContext, body: Record<string, unknown>, clientId: string): Promise<string> {
   const username = field(body, 'username', 256);
@@ -31,19 +37,21 @@ export async function login(context: GrantContext, body: Record<string, unknown>
   }
 
   const account = username.toLowerCase();
+  let release: () => void;
   try {
-    context.failedLogins.check(account);
+    release = context.failedLogins.reserve(account);
   } catch (error) {
     context.record('login', 'rate-limited', { clientId, reason: 'too many failed logins for the account' });
     throw error;
   }
-  const user = await context.repository.findUserByUsername(username);
+  const user = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
   const valid = await context.passwords.verify(password, user?.passwordHash);
   if (!user || !valid) {
-    context.failedLogins.add(account);
+    // The reserved slot stays taken: this was a failed sign-in.
     context.record('login', 'invalid', { clientId, reason: 'bad credentials' });
     throw new OAuthError(401, 'invalid_grant', 'The username or password is incorrect.');
   }
+  release();
 
   let deviceKey: DeviceKeyRecord | undefined;
   if (device) {
@@ -56,16 +64,20 @@ export async function login(context: GrantContext, body: Record<string, unknown>
     };
   }
   try {
-    const { family, body: response } = await startSession(
-      context,
-      deviceKey ? { userId: user.id, clientId, origin: 'login', deviceKey } : { userId: user.id, clientId, origin: 'login' },
-    );
+    // The generation read with the password hash: if the user's sessions are revoked
+    // between the check and now, the session is refused rather than outliving them.
+    const start = { userId: user.id, clientId, origin: 'login', sessionGeneration: user.sessionGeneration } as const;
+    const { family, body: response } = await startSession(context, deviceKey ? { ...start, deviceKey } : start);
     context.record('login', 'issued', { familyId: family.id, clientId, userId: user.id });
     return response;
   } catch (error) {
     if (error instanceof DeviceKeyConflictError) {
       context.record('login', 'rejected', { clientId, userId: user.id, reason: 'device key conflict' });
       throw invalidRequest('This device key is already enrolled for another account.');
+    }
+    if (error instanceof SessionsRevokedError) {
+      context.record('login', 'rejected', { clientId, userId: user.id, reason: 'sessions revoked during sign-in' });
+      throw new OAuthError(401, 'invalid_grant', "The account's sessions were revoked during sign-in; sign in again.");
     }
     throw error;
   }

@@ -57,10 +57,18 @@ export async function mintTokens(
 /**
  * Starts a new session (token family) for a user, optionally enrolling a device key, and
  * returns the response body. Used by the login endpoint and the jwt-bearer grant.
+ * `sessionGeneration` is the user's, read with the credential that was checked: throws
+ * `SessionsRevokedError` (nothing stored) when the user's sessions were revoked since.
  */
 export async function startSession(
   context: GrantContext,
-  start: { userId: string; clientId: string; origin: FamilyRecord['origin']; deviceKey?: DeviceKeyRecord },
+  start: {
+    userId: string;
+    clientId: string;
+    origin: FamilyRecord['origin'];
+    sessionGeneration: number;
+    deviceKey?: DeviceKeyRecord;
+  },
 ): Promise<{ family: FamilyRecord; body: string }> {
   const now = context.now();
   const family: FamilyRecord = {
@@ -73,10 +81,7 @@ export async function startSession(
     revokedAt: null,
   };
   const minted = await mintTokens(context, family, now, start.deviceKey?.thumbprint);
-  await context.repository.createSession(
-    start.deviceKey
-      ? { family, token: minted.refreshToken, deviceKey: start.deviceKey }
-      : { family, token: minted.refreshToken },
-  );
+  const session = { family, token: minted.refreshToken, sessionGeneration: start.sessionGeneration };
+  await context.repository.createSession(start.deviceKey ? { ...session, deviceKey: start.deviceKey } : session);
   return { family, body: minted.body };
 }

@@ -81,6 +81,18 @@ function safeName(name: string): string {
   return /^[a-z_]{1,32}$/.test(name) ? name : 'a';
 }
 
+/** C0 and C1 control characters and DEL. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Whether `value` contains a control character. Never part of a username or an identifier
+ * we issue, and PostgreSQL refuses U+0000 in text (an error, not a miss): such input is
+ * refused before it reaches the database.
+ */
+export function hasControlCharacter(value: string): boolean {
+  return CONTROL_CHARACTER.test(value);
+}
+
 /** Client identifiers we accept: printable, no spaces, 1-128 characters. */
 const CLIENT_ID = /^[\x21-\x7e]{1,128}$/;
 

@@ -44,10 +44,34 @@ export class RateLimiter {
     }
   }
 
-  /** Counts one request for `key` without checking (for example: a failed login). */
+  /** Counts one request for `key` without checking. */
   add(key: string): void {
     if (this.#limit <= 0) return;
     this.#window(key, this.#now()).count += 1;
+  }
+
+  /**
+   * Checks and counts one attempt for `key` now, before the work it limits, so that
+   * concurrent attempts cannot all pass the check before any of them is counted (a burst of
+   * parallel password guesses). Returns a function that gives the slot back (the attempt did
+   * not count after all, for example a successful login); calling it more than once, or after
+   * the slot's window has left the sliding window, does nothing.
+   */
+  reserve(key: string): () => void {
+    this.check(key);
+    if (this.#limit <= 0) return () => {};
+    const window = this.#window(key, this.#now());
+    const start = window.start;
+    window.count += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const current = this.#windows.get(key);
+      if (!current) return;
+      if (current.start === start) current.count = Math.max(0, current.count - 1);
+      else if (current.start === start + WINDOW_MS) current.previous = Math.max(0, current.previous - 1);
+    };
   }
 
   #window(key: string, now: number): { start: number; count: number; previous: number } {

@@ -65,6 +65,12 @@ export const migrations: readonly Migration[] = [
     `,
     ),
   },
+  {
+    version: 2,
+    name: 'users.session_generation',
+    // Incremented by revokeUserSessions; createSession checks it (see NewSession).
+    ...dialects(({ int }) => `ALTER TABLE users ADD COLUMN session_generation ${int} NOT NULL DEFAULT 0;`),
+  },
 ];
 
 /**

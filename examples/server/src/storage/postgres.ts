@@ -3,28 +3,40 @@ import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
 import {
   decideRedemption,
   DeviceKeyConflictError,
-  type DeviceKeyRecord,
+  SessionsRevokedError,
+  type EnrolledDeviceKey,
   type FamilyRecord,
   type NewSession,
+  type NewUser,
   type RedeemInput,
   type RedeemResult,
   type Repository,
   type SigningKeyRecord,
   type UserRecord,
 } from './repository.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
 
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
+
+/** SQLSTATE `deadlock_detected`. */
+const DEADLOCK_DETECTED = '40P01';
+/** Attempts of a transaction that PostgreSQL aborted as a deadlock victim (a backstop, see #transaction). */
+const DEADLOCK_ATTEMPTS = 3;
 
 type Client = pg.PoolClient;
 
 /**
  * PostgreSQL repository on a `pg` Pool: several server processes may share one database.
- * Rotation locks the presented token's row (`SELECT ... FOR UPDATE`), so concurrent
- * redemptions of one token, in any process, queue on that row; the first rotates with a
- * conditional `UPDATE ... WHERE rotated_at IS NULL`, the others then see it rotated and
- * read the stored replay.
+ * Rotation locks the family row of the presented token (`SELECT ... FOR NO KEY UPDATE`), so
+ * concurrent redemptions of one token (or of any token of its family), in any process,
+ * queue on that row; the first rotates with a conditional
+ * `UPDATE ... WHERE rotated_at IS NULL`, the others then see it rotated and read the stored
+ * replay.
+ *
+ * Lock order, the same in every transaction so that none can wait on another in a cycle:
+ * the user row, then the user's device keys, then family rows (several: by id), then token
+ * rows. Every write to a family's tokens happens under that family's row lock.
  */
 export class PostgresRepository implements Repository {
   readonly kind = 'postgres';
@@ -36,7 +48,23 @@ export class PostgresRepository implements Repository {
     this.#pool.on('error', () => {});
   }
 
+  /**
+   * Runs `work` in a transaction. A transaction chosen as a deadlock victim is run again
+   * (everything it would write is prepared before it starts, so a retry is safe): the lock
+   * order above prevents deadlocks between grants, and this only covers housekeeping
+   * statements (the purge) that lock token rows in an order of their own.
+   */
   async #transaction<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#transactionOnce(work);
+      } catch (error) {
+        if (attempt >= DEADLOCK_ATTEMPTS || (error as { code?: unknown }).code !== DEADLOCK_DETECTED) throw error;
+      }
+    }
+  }
+
+  async #transactionOnce<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
@@ -90,7 +118,7 @@ export class PostgresRepository implements Repository {
     await this.#pool.end();
   }
 
-  async upsertUser(user: UserRecord): Promise<void> {
+  async upsertUser(user: NewUser): Promise<void> {
     await this.#pool.query(
       `INSERT INTO users (id, username, password_hash) VALUES ($1, $2, $3)
        ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash`,
@@ -99,12 +127,12 @@ export class PostgresRepository implements Repository {
   }
 
   async findUserByUsername(username: string): Promise<UserRecord | undefined> {
-    const { rows } = await this.#pool.query('SELECT id, username, password_hash FROM users WHERE username = $1', [username]);
+    const { rows } = await this.#pool.query(`SELECT ${USER_COLUMNS} FROM users WHERE username = $1`, [username]);
     return rows[0] && toUser(rows[0]);
   }
 
   async findUserById(id: string): Promise<UserRecord | undefined> {
-    const { rows } = await this.#pool.query('SELECT id, username, password_hash FROM users WHERE id = $1', [id]);
+    const { rows } = await this.#pool.query(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id]);
     return rows[0] && toUser(rows[0]);
   }
 
@@ -124,6 +152,17 @@ export class PostgresRepository implements Repository {
   async createSession(session: NewSession): Promise<void> {
     const { family, token, deviceKey } = session;
     await this.#transaction(async (client) => {
+      // A share lock on the user row: a concurrent revokeUserSessions (which updates it
+      // first) either committed before, and the generation differs, or waits for this
+      // session to commit and then revokes it.
+      const user = await client.query<{ session_generation: string }>(
+        'SELECT session_generation FROM users WHERE id = $1 FOR SHARE',
+        [family.userId],
+      );
+      const generation = user.rows[0]?.session_generation;
+      if (generation === undefined || Number(generation) !== session.sessionGeneration) {
+        throw new SessionsRevokedError("the user's sessions were revoked after the credential was checked");
+      }
       if (deviceKey) {
         const { rows } = await client.query(
           `INSERT INTO device_keys (thumbprint, user_id, client_id, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -153,11 +192,18 @@ export class PostgresRepository implements Repository {
 
   async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
     return this.#transaction(async (client): Promise<RedeemResult> => {
-      // Concurrent redemptions of this token (in any process) wait here for the winner's
-      // commit, then read the row as it rotated it.
-      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1 FOR UPDATE OF t`, [
+      // The family row first (a token never changes family): concurrent redemptions of
+      // this token or of another of its family (in any process) wait here for the winner's
+      // commit, then read the rows as it left them. Locking the token row first would
+      // deadlock two retired tokens of one family presented at once (reuse detection
+      // revokes the family, which writes every token row of it).
+      const lookup = await client.query<{ family_id: string }>('SELECT family_id FROM refresh_tokens WHERE token_hash = $1', [
         input.tokenHash,
       ]);
+      const familyId = lookup.rows[0]?.family_id;
+      if (familyId === undefined) return { outcome: 'invalid', reason: 'unknown token' };
+      await client.query('SELECT id FROM token_families WHERE id = $1 FOR NO KEY UPDATE', [familyId]);
+      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
       const row = rows[0];
       if (!row) return { outcome: 'invalid', reason: 'unknown token' };
       const token = toToken(row);
@@ -201,17 +247,22 @@ export class PostgresRepository implements Repository {
 
   async revokeUserSessions(userId: string, now: number): Promise<number> {
     return this.#transaction(async (client) => {
+      // The user row first: createSession holds a share lock on it, so a session being
+      // created now either commits first (and the SELECT below, a new snapshot, revokes
+      // it) or finds the generation moved on and is refused.
+      await client.query('UPDATE users SET session_generation = session_generation + 1 WHERE id = $1', [userId]);
+      await client.query('DELETE FROM device_keys WHERE user_id = $1', [userId]);
+      // Every family row locked up front, in one order, before any token row.
       const { rows } = await client.query<{ id: string }>(
-        'SELECT id FROM token_families WHERE user_id = $1 AND revoked_at IS NULL',
+        'SELECT id FROM token_families WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE',
         [userId],
       );
       for (const family of rows) await revokeFamily(client, family.id, now, 'user sessions revoked');
-      await client.query('DELETE FROM device_keys WHERE user_id = $1', [userId]);
       return rows.length;
     });
   }
 
-  async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
+  async findDeviceKey(thumbprint: string): Promise<EnrolledDeviceKey | undefined> {
     const { rows } = await this.#pool.query(
       `${DEVICE_KEY_BY_THUMBPRINT}$1`,
       [thumbprint],
@@ -239,7 +290,12 @@ export class PostgresRepository implements Repository {
   }
 }
 
+/**
+ * Revokes a family: its row lock first (explicitly: the UPDATE below matches nothing, and so
+ * locks nothing, when the family is revoked already), then its token rows.
+ */
 async function revokeFamily(client: Client, familyId: string, now: number, reason: string): Promise<void> {
+  await client.query('SELECT id FROM token_families WHERE id = $1 FOR NO KEY UPDATE', [familyId]);
   await client.query(
     'UPDATE token_families SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
     [familyId, now, reason],

@@ -13,7 +13,16 @@ export type UserRecord = {
   id: string;
   username: string;
   passwordHash: string;
+  /**
+   * Incremented by {@link Repository.revokeUserSessions}. A sign-in reads it with the
+   * credential it checks and {@link Repository.createSession} refuses to start the session
+   * if it has changed since, so a sign-in in flight cannot outlive a revocation.
+   */
+  sessionGeneration: number;
 };
+
+/** Input of {@link Repository.upsertUser}. */
+export type NewUser = Omit<UserRecord, 'sessionGeneration'>;
 
 /** A refresh token family: one sign-in (or one device-key re-auth) and all its rotations. */
 export type FamilyRecord = {
@@ -50,6 +59,9 @@ export type DeviceKeyRecord = {
   publicJwk: string;
   createdAt: number;
 };
+
+/** A device key as looked up for an assertion, with its user's session generation read in the same statement. */
+export type EnrolledDeviceKey = DeviceKeyRecord & { sessionGeneration: number };
 
 /** The ES256 signing key, shared by every process on one database. */
 export type SigningKeyRecord = {
@@ -125,11 +137,25 @@ export type NewSession = {
   family: FamilyRecord;
   token: NewRefreshToken;
   deviceKey?: DeviceKeyRecord;
+  /**
+   * The user's {@link UserRecord.sessionGeneration} as read with the credential (the user
+   * row at login, the device key for an assertion). When it has changed, the user's
+   * sessions were revoked meanwhile and the session is refused ({@link SessionsRevokedError}).
+   */
+  sessionGeneration: number;
 };
 
 /** Thrown by {@link Repository.createSession} when the device key belongs to another user. */
 export class DeviceKeyConflictError extends Error {
   override readonly name = 'DeviceKeyConflictError';
+}
+
+/**
+ * Thrown by {@link Repository.createSession} when the user's sessions were revoked after
+ * the credential was checked (the session generation moved on): nothing is written.
+ */
+export class SessionsRevokedError extends Error {
+  override readonly name = 'SessionsRevokedError';
 }
 
 /** The storage interface. Every method is safe to call concurrently. */
@@ -139,12 +165,18 @@ export interface Repository {
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Inserts the user, or replaces the password hash of an existing one. */
-  upsertUser(user: UserRecord): Promise<void>;
+  upsertUser(user: NewUser): Promise<void>;
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
   findUserById(id: string): Promise<UserRecord | undefined>;
   /** Inserts `candidate` unless a key exists; returns the key every process must use. */
   loadOrCreateSigningKey(candidate: SigningKeyRecord): Promise<SigningKeyRecord>;
-  /** Creates a family with its first refresh token (and enrolls the device key) atomically. */
+  /**
+   * Creates a family with its first refresh token (and enrolls the device key) atomically,
+   * unless the user's session generation is no longer `session.sessionGeneration`
+   * ({@link SessionsRevokedError}) or the device key belongs to another user
+   * ({@link DeviceKeyConflictError}). Atomic with {@link revokeUserSessions}: a session
+   * either exists before a revocation (and is revoked by it) or is refused.
+   */
   createSession(session: NewSession): Promise<void>;
   /** A non-locking read, used to prepare a rotation before taking the lock. */
   findRefreshToken(tokenHash: string): Promise<{ token: RefreshTokenRecord; family: FamilyRecord } | undefined>;
@@ -152,9 +184,12 @@ export interface Repository {
   redeemRefreshToken(input: RedeemInput): Promise<RedeemResult>;
   /** Revokes the family of the token (any generation). Returns it, or undefined if unknown. */
   revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined>;
-  /** Revokes every family of the user and removes the user's device keys. Returns the count of families revoked. */
+  /**
+   * Revokes every family of the user, removes the user's device keys and increments the
+   * user's session generation, atomically. Returns the count of families revoked.
+   */
   revokeUserSessions(userId: string, now: number): Promise<number>;
-  findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined>;
+  findDeviceKey(thumbprint: string): Promise<EnrolledDeviceKey | undefined>;
   /** Records a used assertion id; false when it was already used (a replay). */
   consumeJti(key: string, expiresAt: number): Promise<boolean>;
   /** Deletes what can no longer matter: expired jtis, replays past their window, long-dead families. */

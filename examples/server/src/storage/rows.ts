@@ -1,5 +1,5 @@
 /** Row mapping shared by the SQLite and PostgreSQL repositories. */
-import type { DeviceKeyRecord, FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
+import type { EnrolledDeviceKey, FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
 
 /** Selects a refresh token joined with its family; the mappers below read its rows. */
 export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until,
@@ -12,8 +12,16 @@ function nullableNumber(value: unknown): number | null {
 
 /** Maps a `users` row. */
 export function toUser(row: Record<string, unknown>): UserRecord {
-  return { id: String(row.id), username: String(row.username), passwordHash: String(row.password_hash) };
+  return {
+    id: String(row.id),
+    username: String(row.username),
+    passwordHash: String(row.password_hash),
+    sessionGeneration: Number(row.session_generation),
+  };
 }
+
+/** The columns {@link toUser} reads. */
+export const USER_COLUMNS = 'id, username, password_hash, session_generation';
 
 /** Maps a row of {@link TOKEN_WITH_FAMILY}. */
 export function toToken(row: Record<string, unknown>): RefreshTokenRecord {
@@ -42,17 +50,22 @@ export function toFamily(row: Record<string, unknown>): FamilyRecord {
   };
 }
 
+/**
+ * Selects a device key by its thumbprint (placeholder `$1` or `?` appended by the caller),
+ * with its user's session generation read in the same statement (one snapshot: either the
+ * key and the generation before a revocation, or no key).
+ */
+export const DEVICE_KEY_BY_THUMBPRINT = `SELECT d.thumbprint, d.user_id, d.client_id, d.public_jwk, d.created_at, u.session_generation
+  FROM device_keys d JOIN users u ON u.id = d.user_id WHERE d.thumbprint = `;
 
-/** Selects a device key by its thumbprint (placeholder `$1` or `?` appended by the caller). */
-export const DEVICE_KEY_BY_THUMBPRINT = 'SELECT thumbprint, user_id, client_id, public_jwk, created_at FROM device_keys WHERE thumbprint = ';
-
-/** Maps a `device_keys` row. */
-export function toDeviceKey(row: Record<string, unknown>): DeviceKeyRecord {
+/** Maps a row of {@link DEVICE_KEY_BY_THUMBPRINT}. */
+export function toDeviceKey(row: Record<string, unknown>): EnrolledDeviceKey {
   return {
     thumbprint: String(row.thumbprint),
     userId: String(row.user_id),
     clientId: String(row.client_id),
     publicJwk: String(row.public_jwk),
     createdAt: Number(row.created_at),
+    sessionGeneration: Number(row.session_generation),
   };
 }

@@ -1,12 +1,14 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
 import {
   decideRedemption,
   DeviceKeyConflictError,
-  type DeviceKeyRecord,
+  SessionsRevokedError,
+  type EnrolledDeviceKey,
   type FamilyRecord,
   type NewSession,
+  type NewUser,
   type RedeemInput,
   type RedeemResult,
   type RefreshTokenRecord,
@@ -98,7 +100,7 @@ export class SqliteRepository implements Repository {
     if (this.#db.isOpen) this.#db.close();
   }
 
-  async upsertUser(user: UserRecord): Promise<void> {
+  async upsertUser(user: NewUser): Promise<void> {
     this.#run(
       `INSERT INTO users (id, username, password_hash) VALUES (?, ?, ?)
        ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash`,
@@ -109,12 +111,12 @@ export class SqliteRepository implements Repository {
   }
 
   async findUserByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = this.#get('SELECT id, username, password_hash FROM users WHERE username = ?', username);
+    const row = this.#get(`SELECT ${USER_COLUMNS} FROM users WHERE username = ?`, username);
     return row && toUser(row);
   }
 
   async findUserById(id: string): Promise<UserRecord | undefined> {
-    const row = this.#get('SELECT id, username, password_hash FROM users WHERE id = ?', id);
+    const row = this.#get(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, id);
     return row && toUser(row);
   }
 
@@ -136,6 +138,10 @@ export class SqliteRepository implements Repository {
   async createSession(session: NewSession): Promise<void> {
     this.#transaction(() => {
       const { family, token, deviceKey } = session;
+      const user = this.#get('SELECT session_generation FROM users WHERE id = ?', family.userId);
+      if (!user || Number(user.session_generation) !== session.sessionGeneration) {
+        throw new SessionsRevokedError("the user's sessions were revoked after the credential was checked");
+      }
       if (deviceKey) {
         const existing = this.#get('SELECT user_id FROM device_keys WHERE thumbprint = ?', deviceKey.thumbprint);
         if (existing && existing.user_id !== deviceKey.userId) {
@@ -238,6 +244,8 @@ export class SqliteRepository implements Repository {
 
   async revokeUserSessions(userId: string, now: number): Promise<number> {
     return this.#transaction(() => {
+      // Sign-ins in flight for this user (credential checked, session not yet created) now fail.
+      this.#run('UPDATE users SET session_generation = session_generation + 1 WHERE id = ?', userId);
       const families = this.#all('SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL', userId);
       for (const family of families) this.#revokeFamily(String(family.id), now, 'user sessions revoked');
       this.#run('DELETE FROM device_keys WHERE user_id = ?', userId);
@@ -245,7 +253,7 @@ export class SqliteRepository implements Repository {
     });
   }
 
-  async findDeviceKey(thumbprint: string): Promise<DeviceKeyRecord | undefined> {
+  async findDeviceKey(thumbprint: string): Promise<EnrolledDeviceKey | undefined> {
     const row = this.#get(
       `${DEVICE_KEY_BY_THUMBPRINT}?`,
       thumbprint,
