@@ -20,6 +20,8 @@ export type SessionKeeperErrorCode =
 
 /** Base class of every session-keeper error. */
 export class SessionKeeperError extends Error {
+  override name = 'SessionKeeperError';
+
   /** A stable code to branch on, like `ERR_SESSION_EXPIRED`. */
   readonly code: SessionKeeperErrorCode;
   /** `true` when the session is intact and trying again later can succeed. */
@@ -27,7 +29,6 @@ export class SessionKeeperError extends Error {
 
   constructor(code: SessionKeeperErrorCode, message: string, options?: { cause?: unknown; transient?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
     this.code = code;
     this.transient = options?.transient ?? false;
   }
@@ -40,6 +41,8 @@ export class SessionKeeperError extends Error {
 
 /** The options given to `SessionManager` are invalid. Thrown by the constructor. */
 export class ConfigurationError extends SessionKeeperError {
+  override name = 'ConfigurationError';
+
   constructor(message: string) {
     super('ERR_CONFIG', message);
   }
@@ -51,6 +54,8 @@ export class ConfigurationError extends SessionKeeperError {
  * counts as transient (a captive portal or a broken proxy can produce one).
  */
 export class InvalidTokenResponseError extends SessionKeeperError {
+  override name = 'InvalidTokenResponseError';
+
   constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
     super('ERR_INVALID_TOKEN_RESPONSE', message, options);
   }
@@ -61,6 +66,8 @@ export class InvalidTokenResponseError extends SessionKeeperError {
  * a 429. The session is kept and the refresh is retried with backoff.
  */
 export class TransientRefreshError extends SessionKeeperError {
+  override name = 'TransientRefreshError';
+
   /** HTTP status of the token endpoint's answer, when there was one. */
   readonly status: number | undefined;
   /** The server's `Retry-After`, in milliseconds, when it sent one. */
@@ -81,6 +88,8 @@ export class TransientRefreshError extends SessionKeeperError {
  * the refresh token is dead. The session manager answers it with re-authentication.
  */
 export class RefreshRejectedError extends SessionKeeperError {
+  override name = 'RefreshRejectedError';
+
   /** The RFC 6749 section 5.2 `error` value, like `invalid_grant`. */
   readonly oauthError: string;
   /** HTTP status of the answer. */
@@ -98,6 +107,8 @@ export class RefreshRejectedError extends SessionKeeperError {
  * failed. Requests that waited for a refresh reject with it after a sign-out.
  */
 export class SessionExpiredError extends SessionKeeperError {
+  override name = 'SessionExpiredError';
+
   constructor(message = 'The session has ended', options?: { cause?: unknown }) {
     super('ERR_SESSION_EXPIRED', message, options);
   }
@@ -108,6 +119,8 @@ export class SessionExpiredError extends SessionKeeperError {
  * and the refresh keeps failing). The session is intact; try again later.
  */
 export class TokenWaitTimeoutError extends SessionKeeperError {
+  override name = 'TokenWaitTimeoutError';
+
   constructor(timeoutMs: number) {
     super('ERR_TOKEN_WAIT_TIMEOUT', `No access token within ${timeoutMs} ms`, { transient: true });
   }
@@ -115,6 +128,8 @@ export class TokenWaitTimeoutError extends SessionKeeperError {
 
 /** The `TokenStore` threw. The `cause` has the store's own error. */
 export class StoreError extends SessionKeeperError {
+  override name = 'StoreError';
+
   constructor(operation: 'load' | 'save' | 'clear', cause: unknown) {
     super('ERR_STORE', `Token store failed to ${operation}`, { cause });
   }
@@ -125,6 +140,8 @@ export class StoreError extends SessionKeeperError {
  * could not be reached, not when it answered something unusable.
  */
 export class DiscoveryError extends SessionKeeperError {
+  override name = 'DiscoveryError';
+
   constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
     super('ERR_DISCOVERY', message, options);
   }
