@@ -222,7 +222,8 @@ export class Browser {
   }
 
   /** Opens a tab of the test page and waits until its session was restored. */
-  async open(label = String(this.tabs.length + 1)): Promise<Tab> {
+  /** Opens a tab; `waitForRestore: false` returns before its `restore()` settled. */
+  async open(label = String(this.tabs.length + 1), { waitForRestore = true } = {}): Promise<Tab> {
     const page = await this.context.newPage();
     const query = new URLSearchParams({
       server: this.#harness.server.url,
@@ -233,7 +234,7 @@ export class Browser {
     const tab = new Tab(page, label);
     await page.goto(`${this.#harness.pageUrl}?${query}`);
     await page.waitForFunction(() => window.sk !== undefined, undefined, { timeout: 10_000 });
-    await page.evaluate(() => window.sk.ready);
+    if (waitForRestore) await page.evaluate(() => window.sk.ready);
     this.tabs.push(tab);
     return tab;
   }

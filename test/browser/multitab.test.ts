@@ -251,6 +251,31 @@ describe.skipIf(!process.env['SESSION_KEEPER_BROWSER_TESTS'])('many tabs in real
     await all([b, c], (tab) => tab.waitForState('signedOut'));
   });
 
+  test('a tab opened while another shows its sign-in prompt waits for it; once that tab is closed, a new tab prompts at once', async () => {
+    browser = await harness.openBrowser({ prompt: 'hold' });
+    const a = await browser.open('A');
+    await a.signIn();
+    const since = harness.server.grantLog.length;
+    expect(await harness.server.revokeUserSessions('alice')).toBeGreaterThan(0);
+    await a.run((sk) => sk.startRefresh());
+    await a.waitForState('reauthenticating'); // invalid_grant: marked dead in the store
+    await a.page.waitForFunction(() => window.sk.snapshot().prompts === 1);
+    const reauthLock = `${await a.run((sk) => sk.lockName)}:reauth`;
+    expect((await a.locks()).held).toContain(reauthLock);
+
+    const b = await browser.open('B', { waitForRestore: false });
+    await b.waitForState('reauthenticating'); // decided: waits for A's outcome
+    const seenByB = await b.snapshot();
+    expect(seenByB.prompts, 'no second prompt while A prompts').toBe(0);
+    expect(seenByB.events.join('\n')).not.toContain('re-auth required');
+
+    await browser.closeTab(a); // the browser releases A's locks
+    const c = await browser.open('C', { waitForRestore: false });
+    await c.page.waitForFunction(() => window.sk.snapshot().prompts === 1);
+    expect((await c.snapshot()).events.join('\n')).toContain('re-auth required: refreshRejected');
+    expect(record('a tab opened during another tab\'s prompt', harness, since)).toBe(1); // A's one invalid_grant
+  });
+
   test('persistAccessToken: false: each tab refreshes for itself, one after the other, never reusing a token', async () => {
     const tabs = await signedInTabs(3, { persistAccessToken: 'false' });
     const since = harness.server.grantLog.length;

@@ -8,7 +8,8 @@
  *
  * Query string: `server` (the reference server's URL, required), `tab` (a label), `clientId`,
  * `offset` (initial clock offset, ms), `maxWaitMs` (bounded lock wait; default: the SDK's),
- * `broadcast=off` (only the `storage` event then tells the other tabs), `persistAccessToken=false`.
+ * `broadcast=off` (only the `storage` event then tells the other tabs), `persistAccessToken=false`,
+ * `prompt=hold` (a sign-in prompt that stays open until its signal aborts).
  */
 import ky from 'ky';
 import {
@@ -45,6 +46,8 @@ export interface TabSnapshot {
   tokenTail: string | null;
   /** Requests this tab sent to the token endpoint (any grant). */
   tokenRequests: number;
+  /** Sign-in prompts this tab has shown. */
+  prompts: number;
   /** Events and log lines, oldest first. */
   events: string[];
   visibility: DocumentVisibilityState;
@@ -168,6 +171,14 @@ const options: SessionManagerOptions = {
 if (maxWaitMs !== null) options.lock = webLock({ maxWaitMs: Number(maxWaitMs), logger });
 if (params.get('broadcast') === 'off') options.broadcast = false;
 if (params.get('persistAccessToken') === 'false') options.persistAccessToken = false;
+let prompts = 0;
+if (params.get('prompt') === 'hold') {
+  options.signInPrompt = (reason, { signal }) => {
+    prompts++;
+    note(`sign-in prompt shown (${reason})`);
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve(null), { once: true }));
+  };
+}
 const session = new SessionManager(options);
 
 // Counts what the API answered; the Authorization header says which token was used.
@@ -278,6 +289,7 @@ const control: TabControl = {
     state: session.state,
     tokenTail: session.state === 'signedOut' ? null : ([...batch.tokens].at(-1) ?? null),
     tokenRequests,
+    prompts,
     events: [...events],
     visibility,
   }),
