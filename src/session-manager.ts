@@ -6,7 +6,7 @@ import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
 import { reauthenticateUntilSettled } from './refresh/reauth.ts';
-import { DISPOSED, hasUsableAccessToken, isNewerThan } from './refresh/refresher.ts';
+import { DISPOSED, hasUsableAccessToken } from './refresh/refresher.ts';
 import { refreshUntilSettled } from './refresh/refresh-loop.ts';
 import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
 import { createSessionStorage, type SessionStorage } from './session/storage.ts';
@@ -56,6 +56,8 @@ export class SessionManager {
   #clearing = false;
   /** The refresh in flight has failed at least once (transiently). */
   #refreshFailing = false;
+  /** Set while this manager holds the re-authentication lock (it is the one prompting). */
+  #reauthHeld: Promise<unknown> | undefined;
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
@@ -302,6 +304,7 @@ export class SessionManager {
   #apply(tokens: SessionTokens, source: TokenSource): void {
     // A disposed manager arms nothing (an await that began before `dispose()` may land here).
     if (this.#disposed) return;
+    if (this.#tokens?.refreshToken !== tokens.refreshToken) this.#storage.retire(this.#tokens?.refreshToken);
     this.#tokens = tokens;
     this.#rejectedAccessToken = undefined;
     this.#scheduler.schedule(tokens);
@@ -425,7 +428,10 @@ export class SessionManager {
     // Tells a tab opened meanwhile that this one is alive and prompting (until the chain ends,
     // or this session does: a prompt that ignores its signal does not hold it forever).
     const ended = new Promise<void>((resolve) => whenAborted(signal, resolve));
-    this.#options.lock.holdShared?.(this.#reauthLock, Promise.race([chain, ended]));
+    const held = Promise.race([chain, ended]);
+    this.#reauthHeld = held;
+    void held.then(() => this.#reauthHeld === held && (this.#reauthHeld = undefined));
+    this.#options.lock.holdShared?.(this.#reauthLock, held);
     const result = await chain;
     if (signal.aborted) return;
     if (result.kind === 'failed') return this.#end('reauthFailed');
@@ -442,6 +448,7 @@ export class SessionManager {
 
   /** Whether a live context runs the re-authentication chain; `false` when the lock cannot tell. */
   async #isReauthenticatingElsewhere(): Promise<boolean> {
+    if (this.#reauthHeld) return false; // the holder is this manager
     try {
       return (await this.#options.lock.isHeld?.(this.#reauthLock)) ?? false;
     } catch {
@@ -466,8 +473,8 @@ export class SessionManager {
     if (loaded.kind === 'ok') {
       const { tokens } = loaded;
       if (tokens.refreshToken === this.#tokens?.refreshToken && tokens.accessToken === this.#tokens?.accessToken) return;
-      // Nothing better than what we have: an unusable token, or a set we already replaced.
-      if (!hasUsableAccessToken(tokens, now) || !isNewerThan(tokens, this.#tokens)) return;
+      // Nothing better than what we have: an unusable token, or a set we already moved on from.
+      if (!hasUsableAccessToken(tokens, now) || this.#storage.isRetired(tokens)) return;
       if (this.#state === 'signedOut') this.#scheduler.reset();
       this.#replaceSession();
       this.#storage.saved = true;

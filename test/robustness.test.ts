@@ -81,6 +81,29 @@ describe('a store that failed to save', () => {
     await ctx.clock.advance(0);
     expect(await a.getAccessToken()).toBe(current);
   });
+
+  it('a device clock set back does not make a tab discard, or overwrite, the rotation another tab made', async () => {
+    const signInPrompt = vi.fn(async () => null);
+    const a = ctx.manager({ signInPrompt, broadcast: false });
+    const b = ctx.manager({ signInPrompt, broadcast: false });
+    await a.setTokens(ctx.server.issue());
+    await ctx.clock.advance(0);
+    expect(await b.restore()).toBe('active');
+    await ctx.clock.advance(10 * MINUTE);
+    await a.refresh(); // rt-1 -> rt-2 at T+10 min; B follows
+    await ctx.clock.advance(0);
+    expect(await b.getAccessToken()).toBe(await a.getAccessToken());
+    ctx.clock.set(ctx.clock.now() - 30 * MINUTE); // NTP / the user corrects a fast clock
+    await b.refresh(); // rt-2 -> rt-3, receivedAt now reads "older" than A's set
+    await ctx.clock.advance(0);
+    const events = recordEvents(a);
+    await a.refresh().catch(() => {}); // A should adopt rt-3 from the store
+    await ctx.clock.advance(0);
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect([a.state, b.state]).toEqual(['active', 'active']);
+    expect(await a.getAccessToken()).toBe(await b.getAccessToken());
+  });
 });
 
 describe('dispose() while the manager waits', () => {
@@ -146,6 +169,25 @@ describe('dispose() while the manager waits', () => {
     expect(ctx.server.refreshCalls).toBe(2);
   });
 
+  it("a disposed manager's late grant does not overwrite a sign-in made by the next manager", async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue()); // user A
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    let answer = () => {};
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+    void first.getAccessToken().catch(() => {});
+    await ctx.clock.advance(0);
+    expect(ctx.server.refreshCalls).toBe(1); // A's grant is at the server
+    first.dispose(); // e.g. "switch account": the provider is torn down
+    const second = ctx.manager();
+    const signIn = ctx.server.issue(); // user B signs in
+    await second.setTokens(signIn);
+    answer(); // A's rotation lands
+    await ctx.clock.advance(0);
+    expect((ctx.store.load() as StoredSession).refreshToken).toBe(signIn.refresh_token);
+    expect(await second.getAccessToken()).toBe(signIn.access_token);
+  });
+
   it('a store notice being followed when dispose() runs arms nothing', async () => {
     const { state, store } = flakyStore();
     const a = ctx.manager({ store, broadcast: false });
@@ -207,6 +249,38 @@ describe('re-authentication', () => {
     expect(events.types()).not.toContain('signedOut');
     expect(signInPrompt).not.toHaveBeenCalled();
     expect(session.state).toBe('active');
+  });
+
+  it('a device-key exchange that keeps answering an unusable 2xx falls through to the sign-in prompt', async () => {
+    const getAssertion = vi.fn(async () => 'good-assertion');
+    const signInPrompt = vi.fn(async () => ctx.server.issue());
+    const session = ctx.manager({ biometric: { isAvailable: async () => true, getAssertion }, signInPrompt });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    // e.g. the server answers the jwt-bearer grant with token_type "DPoP" / a bad expires_in: every time
+    ctx.server.faults = ['invalid_grant', ...Array.from({ length: 100 }, () => 'malformed' as const)];
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(10 * MINUTE);
+    expect(getAssertion.mock.calls.length).toBeLessThanOrEqual(3); // Face ID shown again and again
+    expect(signInPrompt).toHaveBeenCalled();
+  });
+
+  it('restore() on a manager that is itself prompting does not wait for the lock of its own prompt', async () => {
+    const signals: AbortSignal[] = [];
+    const session = ctx.manager({
+      signInPrompt: (_reason, { signal }) => {
+        signals.push(signal);
+        return new Promise(() => {});
+      },
+    });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0);
+    expect(signals).toHaveLength(1);
+    void session.restore(); // e.g. the app calls restore() again on resume
+    await ctx.clock.advance(1000);
+    expect(signals.filter((s) => !s.aborted)).toHaveLength(1); // a prompt is open
   });
 
   it('a tab opened while another shows its prompt waits for that prompt instead of showing a second', async () => {

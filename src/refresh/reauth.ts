@@ -1,4 +1,4 @@
-import { isTransientError } from '../errors.ts';
+import { InvalidTokenResponseError, isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
@@ -8,6 +8,9 @@ import { requestTokens, tokensFromGrant, withDeadline } from './grant.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** Garbled answers to the device-key exchange retried before the chain moves on to the prompt. */
+const GARBLED_ANSWERS_TRIED = 2;
 
 /** How the re-authentication chain ended. */
 export type ReauthResult =
@@ -25,14 +28,17 @@ export type ReauthResult =
  * out): the caller retries. Never throws.
  * @param subject - the user, for the assertion's `sub`
  * @param signal - aborts once the session was signed out or replaced meanwhile
+ * @param steps - `biometric: undefined` skips the biometric step (default: the options' provider)
  */
 export async function reauthenticate(
   options: ResolvedOptions,
   reason: ReauthReason,
   subject: string | undefined,
   signal: AbortSignal,
+  steps: Pick<ResolvedOptions, 'biometric'> = options,
 ): Promise<ReauthResult> {
-  const { biometric, signInPrompt, logger, clock } = options;
+  const { signInPrompt, logger, clock } = options;
+  const { biometric } = steps;
   if (biometric) {
     try {
       if (await biometric.isAvailable()) {
@@ -83,10 +89,19 @@ export async function reauthenticateUntilSettled(
   failed: (error: Error, attempt: number, retryInMs: number) => void,
   signal: AbortSignal,
 ): Promise<Exclude<ReauthResult, { kind: 'transient' }>> {
-  const { clock, network, backoff } = options;
+  const { clock, network, backoff, logger } = options;
+  let { biometric } = options;
+  let garbled = 0;
   for (let attempt = 1; ; attempt++) {
-    const result = await reauthenticate(options, reason, subject, signal);
+    const result = await reauthenticate(options, reason, subject, signal, { biometric });
     if (result.kind !== 'transient') return result;
+    if (result.error instanceof InvalidTokenResponseError && ++garbled >= GARBLED_ANSWERS_TRIED) {
+      // Not a blip: the server keeps answering the device-key exchange with something unusable.
+      // Showing Face ID again cannot help; the sign-in prompt can.
+      logger.warn('device-key answers unusable; falling through to the sign-in prompt', { error: result.error });
+      biometric = undefined;
+      continue;
+    }
     const retryInMs = backoffDelay(attempt, backoff, Math.random());
     failed(result.error, attempt, retryInMs);
     try {

@@ -1,4 +1,4 @@
-import { RefreshRejectedError } from '../errors.ts';
+import { RefreshRejectedError, TransientRefreshError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { sleep } from '../ports/clock.ts';
 import type { Loaded, SessionStorage } from '../session/storage.ts';
@@ -35,15 +35,6 @@ export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejecte
 }
 
 /**
- * Whether `stored` is another context's newer set rather than one this context has already
- * replaced: when a save failed (a locked keychain, a full `localStorage`), the store still holds
- * the set before the rotation, and its refresh token is retired.
- */
-export function isNewerThan(stored: SessionTokens, current: SessionTokens | null | undefined): boolean {
-  return current == null || stored.receivedAt >= current.receivedAt;
-}
-
-/**
  * The abort reason of a disposed manager's session. A grant already at the server is let
  * land and saved (the server may have rotated: the next manager reads the store); any other
  * end of the session abandons it.
@@ -72,16 +63,18 @@ export async function refreshOnce(
 ): Promise<RefreshOutcome> {
   const { clock, logger } = options;
   return options.lock.run(options.lockName, async (lockContext) => {
+    const usable = (tokens?: SessionTokens) =>
+      tokens !== undefined && hasUsableAccessToken(tokens, clock.now(), rejectedAccessToken);
     let base = current;
     try {
       let stored = await storage.load();
       /** Another context's newer set in the store, when there is one. */
       const newer = (loaded: Loaded) =>
-        loaded.kind === 'ok' && loaded.tokens.refreshToken !== current.refreshToken && isNewerThan(loaded.tokens, current)
+        loaded.kind === 'ok' &&
+        loaded.tokens.refreshToken !== current.refreshToken &&
+        !storage.isRetired(loaded.tokens)
           ? loaded.tokens
           : undefined;
-      const usable = (tokens?: SessionTokens) =>
-        tokens !== undefined && hasUsableAccessToken(tokens, clock.now(), rejectedAccessToken);
       if (storage.isStale(stored) || (lockContext?.waited && stored.kind === 'ok' && !usable(newer(stored)))) {
         // Another context wrote (it said so), or the one we waited for may have: its write can
         // still be on the way. Before spending a refresh token, give the store's change notice
@@ -137,11 +130,19 @@ export async function refreshOnce(
       unfollow();
     }
     const tokens = tokensFromGrant(body, clock.now(), base);
-    if (storage.saved && (await storage.load().catch(() => undefined))?.kind === 'empty') {
+    const after = storage.saved ? await storage.load().catch(() => undefined) : undefined;
+    if (after?.kind === 'empty') {
       // The user signed out in another context while the grant was in flight (a lock that
       // timed out lets that happen): do not bring the session back.
       if (tokens.refreshToken) await revokeRefreshToken(options, tokens.refreshToken);
       return { kind: 'signedOutElsewhere' };
+    }
+    if (after?.kind === 'ok' && after.tokens.refreshToken !== base.refreshToken && !storage.isRetired(after.tokens)) {
+      // A session was saved meanwhile that is not ours to replace: a sign-in (perhaps another
+      // user's) after this manager was disposed, or another context's refresh. It wins.
+      logger.warn('the store changed during the refresh; keeping what it holds');
+      if (usable(after.tokens)) return { kind: 'refreshed', tokens: after.tokens, source: 'otherContext' };
+      throw new TransientRefreshError('The stored session changed during the refresh');
     }
     await storage.save(tokens);
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });

@@ -15,6 +15,13 @@ export type Loaded = { kind: 'empty' } | { kind: 'garbled' } | { kind: 'ok'; tok
 export interface SessionStorage {
   /** Whether the store holds (as far as we know) the session this manager saved. */
   saved: boolean;
+  /** Remembers a refresh token this manager moved on from (rotated, or replaced by a newer one). */
+  retire(refreshToken: string | undefined): void;
+  /**
+   * Whether `tokens` is a set this manager has already moved on from: the store still holds it
+   * when saving the rotation failed (a locked keychain, a full `localStorage`). Not newer, then.
+   */
+  isRetired(tokens: SessionTokens): boolean;
   /**
    * Whether what was loaded is older than a write another context has announced: the store
    * will change in a moment (a browser shows one tab's `localStorage` write to another late).
@@ -46,8 +53,15 @@ export function createSessionStorage({
 }: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast' | 'clock'>): SessionStorage {
   /** The newest write another context announced. */
   let announced = 0;
+  /** The last few refresh tokens this manager moved on from (what a failed save leaves stored). */
+  const retired: string[] = [];
   const storage: SessionStorage = {
     saved: false,
+    retire(refreshToken) {
+      if (refreshToken === undefined || retired.includes(refreshToken)) return;
+      if (retired.push(refreshToken) > 8) retired.shift();
+    },
+    isRetired: ({ refreshToken }) => refreshToken !== undefined && retired.includes(refreshToken),
     isStale: (loaded) => loaded.kind === 'ok' && (loaded.tokens.savedAt ?? 0) < announced,
     async load() {
       let value: unknown;
