@@ -142,6 +142,11 @@ export class SessionManager {
     }
     if (loaded.kind !== 'ok') return this.#state;
     const { tokens } = loaded;
+    if (this.#tokens && this.#storage.isRetired(tokens)) {
+      // Called again (on resume, say) after saving a rotation failed: memory holds the live set.
+      await this.#storage.save(this.#tokens);
+      return this.#state;
+    }
     const dead = tokens.refreshRejectedAt !== undefined;
     // A dead refresh token: is a context (another tab) re-authenticating right now?
     const reauthElsewhere = dead && (await this.#isReauthenticatingElsewhere());
@@ -226,8 +231,11 @@ export class SessionManager {
    */
   async signOut(): Promise<void> {
     const refreshToken = this.#tokens?.refreshToken;
-    await this.#end('user');
-    if (refreshToken) await revokeRefreshToken(this.#options, refreshToken);
+    // The store may hold a newer one: a refresh that landed while the sign-out waited for the lock.
+    const cleared = await this.#end('user');
+    for (const token of new Set([refreshToken, cleared])) {
+      if (token) await revokeRefreshToken(this.#options, token);
+    }
   }
 
   /**
@@ -324,8 +332,10 @@ export class SessionManager {
   }
 
   /** Ends the session; the store is cleared unless another context already changed it. */
-  async #end(reason: SignOutReason): Promise<void> {
+  /** @returns the refresh token the store held when this context cleared it */
+  async #end(reason: SignOutReason): Promise<string | undefined> {
     const wasSignedIn = this.#state !== 'signedOut';
+    let cleared: string | undefined;
     this.#replaceSession();
     this.#scheduler.reset();
     this.#tokens = null;
@@ -341,12 +351,16 @@ export class SessionManager {
       const { lock, lockName } = this.#options;
       await lock
         .run(lockName, async () => {
-          if (this.#lifetime === ended) await this.#storage.clear();
+          if (this.#lifetime !== ended) return;
+          const stored = await this.#storage.load().catch(() => undefined);
+          if (stored?.kind === 'ok') cleared = stored.tokens.refreshToken;
+          await this.#storage.clear();
         })
         .finally(() => (this.#clearing = false));
     }
     // After the store is cleared: an app that signs in again from this event keeps its session.
     if (wasSignedIn) this.#emit('signedOut', { reason });
+    return cleared;
   }
 
   /** Whether the proactive refresh of `tokens` is due (its timer may be late). */
@@ -409,7 +423,7 @@ export class SessionManager {
       case 'refreshed':
         return this.#apply(outcome.tokens, outcome.source);
       case 'signedOutElsewhere':
-        return this.#end('otherContext');
+        return void (await this.#end('otherContext'));
       case 'reauth':
         return this.#reauthenticate(outcome.reason, signal);
     }
@@ -434,7 +448,7 @@ export class SessionManager {
     this.#options.lock.holdShared?.(this.#reauthLock, held);
     const result = await chain;
     if (signal.aborted) return;
-    if (result.kind === 'failed') return this.#end('reauthFailed');
+    if (result.kind === 'failed') return void (await this.#end('reauthFailed'));
     this.#scheduler.reset();
     await this.#storage.save(result.tokens);
     if (signal.aborted) return;

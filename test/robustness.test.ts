@@ -6,7 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
 import type { StoredSession, TokenResponse } from '../src/types.ts';
-import { API } from './helpers/fake-auth-server.ts';
+import { API, TOKEN_URL } from './helpers/fake-auth-server.ts';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
@@ -21,6 +21,7 @@ function flakyStore() {
   const listeners = new Set<() => void>();
   const state = {
     failNextSave: false,
+    failAllSaves: false,
     slowLoads: false,
     release: () => {},
     notify: () => listeners.forEach((listener) => listener()),
@@ -31,7 +32,7 @@ function flakyStore() {
         ? new Promise<unknown>((resolve) => (state.release = () => resolve(inner.load())))
         : inner.load(),
     save: (session: StoredSession) => {
-      if (state.failNextSave) {
+      if (state.failNextSave || state.failAllSaves) {
         state.failNextSave = false;
         throw new Error('keychain locked');
       }
@@ -69,7 +70,7 @@ describe('a store that failed to save', () => {
     expect(await relaunched.restore()).toBe('active');
   });
 
-  it('another context does not adopt the older set the store still holds', async () => {
+  it('a store notice does not make the manager adopt the older set the store still holds', async () => {
     const { state, store } = flakyStore();
     const a = ctx.manager({ store, broadcast: false });
     await a.setTokens(ctx.server.issue());
@@ -103,6 +104,36 @@ describe('a store that failed to save', () => {
     expect(signInPrompt).not.toHaveBeenCalled();
     expect([a.state, b.state]).toEqual(['active', 'active']);
     expect(await a.getAccessToken()).toBe(await b.getAccessToken());
+  });
+
+  it('a store that keeps failing to save never has the set it holds presented, however many rotations later', async () => {
+    const { state, store } = flakyStore();
+    const session = ctx.manager({ store, broadcast: false });
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue()); // rt-1 saved
+    state.failAllSaves = true; // localStorage full (quota) from now on
+    for (let i = 0; i < 12; i++) {
+      await ctx.clock.advance(10 * MINUTE);
+      await session.refresh().catch(() => {});
+    }
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(session.state).toBe('active');
+    expect(ctx.server.refreshCalls).toBe(12);
+  });
+
+  it('restore() again (on resume) after a failed save keeps the live set in memory and catches the store up', async () => {
+    const { state, store } = flakyStore();
+    const session = ctx.manager({ store, broadcast: false });
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue()); // rt-1
+    await ctx.clock.advance(10 * MINUTE);
+    state.failNextSave = true;
+    await session.refresh(); // rt-1 -> rt-2 in memory; the store keeps rt-1
+    await session.restore(); // the app calls restore() again on resume
+    await ctx.clock.advance(10 * MINUTE);
+    await session.refresh().catch(() => {});
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(session.state).toBe('active');
   });
 });
 
@@ -186,6 +217,65 @@ describe('dispose() while the manager waits', () => {
     await ctx.clock.advance(0);
     expect((ctx.store.load() as StoredSession).refreshToken).toBe(signIn.refresh_token);
     expect(await second.getAccessToken()).toBe(signIn.access_token);
+  });
+
+  it("a disposed manager's late invalid_grant does not mark the sign-in made by the next manager dead", async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue()); // user A
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    let answer = () => {};
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+    void first.getAccessToken().catch(() => {});
+    await ctx.clock.advance(0);
+    expect(ctx.server.refreshCalls).toBe(1); // A's grant is at the server
+    first.dispose(); // "switch account"
+    ctx.server.revokeAll(); // A's session is revoked at the server (A logged out there)
+    const second = ctx.manager({ signInPrompt: async () => null });
+    const signIn = ctx.server.issue(); // user B signs in
+    await second.setTokens(signIn);
+    answer(); // A's grant is answered: invalid_grant
+    await ctx.clock.advance(0);
+    const stored = ctx.store.load() as StoredSession;
+    expect(stored.refreshToken).toBe(signIn.refresh_token);
+    expect(stored.refreshRejectedAt).toBeUndefined();
+    // consequence: user B's own manager, at its next refresh, takes A's dead set for "theirs"
+    // and prompts (then signs B out) without ever presenting B's valid refresh token
+    ctx.clock.set(ctx.clock.now() + 56 * MINUTE);
+    await ctx.clock.advance(3 * MINUTE);
+    expect(second.state).toBe('active');
+  });
+
+  it("a sign-out while a disposed manager's grant lands revokes the refresh token that grant saved", async () => {
+    const saved: string[] = [];
+    const save = ctx.store.save.bind(ctx.store);
+    ctx.store.save = (session: StoredSession) => (saved.push(session.refreshToken ?? ''), save(session));
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue()); // rt-1
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    let answer = () => {};
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+    void first.getAccessToken().catch(() => {});
+    await ctx.clock.advance(0);
+    expect(ctx.server.refreshCalls).toBe(1);
+    first.dispose(); // hot reload / unmount
+    const second = ctx.manager();
+    void second.restore(); // picks up rt-1; its refresh waits for the lock
+    await ctx.clock.advance(0);
+    const out = second.signOut(); // the user signs out
+    await ctx.clock.advance(0);
+    answer(); // rt-1 -> rt-2 at the server; the disposed manager saves rt-2, then the sign-out clears
+    await ctx.clock.advance(0);
+    await out;
+    await ctx.clock.advance(0);
+    expect(ctx.store.load()).toBeNull();
+    const live = saved.at(-1)!;
+    expect(live).not.toBe(saved[0]); // rt-2 was saved by the disposed manager
+    expect(ctx.server.revokeCalls).toContain(live);
+    const stillGood = await fetch(TOKEN_URL, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: live, client_id: 'test-app' }),
+    });
+    expect(stillGood.status).toBe(400); // no refresh token outlives the sign-out
   });
 
   it('a store notice being followed when dispose() runs arms nothing', async () => {
@@ -281,6 +371,51 @@ describe('re-authentication', () => {
     void session.restore(); // e.g. the app calls restore() again on resume
     await ctx.clock.advance(1000);
     expect(signals.filter((s) => !s.aborted)).toHaveLength(1); // a prompt is open
+  });
+
+  it('a captive portal answering the device-key exchange twice does not sign a biometric-only app out', async () => {
+    let portal = 2;
+    const fetchFn: typeof fetch = async (input, init) => {
+      if (String(init?.body ?? '').includes('jwt-bearer') && portal-- > 0) {
+        return new Response('<html>Hotel Wi-Fi: accept the terms</html>', {
+          status: 200,
+          headers: { 'content-type': 'text/html' },
+        });
+      }
+      return fetch(input, init);
+    };
+    const session = ctx.manager({
+      biometric: { isAvailable: async () => true, getAssertion: async () => 'good-assertion' },
+      fetch: fetchFn,
+    });
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(5 * MINUTE);
+    expect(events.types()).not.toContain('signedOut');
+    expect(session.state).toBe('active');
+  });
+
+  it('with a sign-in prompt, the same captive portal does not make it ask for the password', async () => {
+    let portal = 2;
+    const fetchFn: typeof fetch = async (input, init) => {
+      if (String(init?.body ?? '').includes('jwt-bearer') && portal-- > 0) {
+        return new Response('<html>Hotel Wi-Fi</html>', { status: 200, headers: { 'content-type': 'text/html' } });
+      }
+      return fetch(input, init);
+    };
+    const signInPrompt = vi.fn(async () => null);
+    const session = ctx.manager({
+      biometric: { isAvailable: async () => true, getAssertion: async () => 'good-assertion' },
+      signInPrompt,
+      fetch: fetchFn,
+    });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(5 * MINUTE);
+    expect(signInPrompt).not.toHaveBeenCalled();
   });
 
   it('a tab opened while another shows its prompt waits for that prompt instead of showing a second', async () => {

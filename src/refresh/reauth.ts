@@ -1,22 +1,26 @@
-import { InvalidTokenResponseError, isTransientError } from '../errors.ts';
+import { isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
 import { sleep } from '../ports/clock.ts';
 import { backoffDelay } from './backoff.ts';
-import { requestTokens, tokensFromGrant, withDeadline } from './grant.ts';
+import { requestTokens, withDeadline } from './grant.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-/** Garbled answers to the device-key exchange retried before the chain moves on to the prompt. */
-const GARBLED_ANSWERS_TRIED = 2;
+/** Unusable token responses to the device-key exchange tried before the chain moves on to the prompt. */
+const UNUSABLE_ANSWERS_TRIED = 2;
 
 /** How the re-authentication chain ended. */
 export type ReauthResult =
   | { kind: 'done'; tokens: SessionTokens; method: 'biometric' | 'signInPrompt' }
-  /** The device-key exchange could not reach the server: keep the session and try again later. */
-  | { kind: 'transient'; error: Error }
+  /**
+   * The device-key exchange could not reach the server (or got an answer a captive portal
+   * makes), or, `unusable`, got a token response that fails validation: keep the session and
+   * try again later.
+   */
+  | { kind: 'transient'; error: Error; unusable?: boolean }
   /** Every path failed or was declined: sign out. */
   | { kind: 'failed' };
 
@@ -55,8 +59,13 @@ export async function reauthenticate(
             (deadline) => requestTokens(options, { grant_type: JWT_BEARER_GRANT, assertion }, deadline),
             signal,
           );
-          // A garbled answer is retried like a network failure: the user did pass Face ID.
-          return { kind: 'done', tokens: tokensFromGrant(body, clock.now()), method: 'biometric' };
+          try {
+            return { kind: 'done', tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
+          } catch (error) {
+            // JSON, but not a usable token response: retried like a blip (the user did pass
+            // Face ID), and counted by the caller (a server that keeps answering so is broken).
+            return { kind: 'transient', error: error as Error, unusable: true };
+          }
         }
         logger.info('biometric cancelled');
       }
@@ -89,15 +98,16 @@ export async function reauthenticateUntilSettled(
   failed: (error: Error, attempt: number, retryInMs: number) => void,
   signal: AbortSignal,
 ): Promise<Exclude<ReauthResult, { kind: 'transient' }>> {
-  const { clock, network, backoff, logger } = options;
+  const { clock, network, backoff, logger, signInPrompt } = options;
   let { biometric } = options;
-  let garbled = 0;
+  let unusable = 0;
   for (let attempt = 1; ; attempt++) {
     const result = await reauthenticate(options, reason, subject, signal, { biometric });
     if (result.kind !== 'transient') return result;
-    if (result.error instanceof InvalidTokenResponseError && ++garbled >= GARBLED_ANSWERS_TRIED) {
-      // Not a blip: the server keeps answering the device-key exchange with something unusable.
-      // Showing Face ID again cannot help; the sign-in prompt can.
+    if (result.unusable && signInPrompt && ++unusable >= UNUSABLE_ANSWERS_TRIED) {
+      // Not a blip: the server keeps answering the device-key exchange with a token response
+      // that fails validation. Showing Face ID again cannot help; the sign-in prompt can.
+      // (Without a prompt this would be a sign-out: keep retrying instead.)
       logger.warn('device-key answers unusable; falling through to the sign-in prompt', { error: result.error });
       biometric = undefined;
       continue;

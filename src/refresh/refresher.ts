@@ -108,6 +108,22 @@ export async function refreshOnce(
     if (refreshToken === undefined) return { kind: 'reauth', reason: 'noRefreshToken' };
     if (now >= sessionExpiresAt) return { kind: 'reauth', reason: 'sessionEnded' };
     if (now >= refreshTokenExpiresAt) return { kind: 'reauth', reason: 'refreshTokenExpired' };
+    /**
+     * Whatever was saved while the grant was in flight wins over its answer: a sign-out in
+     * another context (a lock that timed out lets that happen), a sign-in (perhaps another
+     * user's, after this manager was disposed), another context's refresh.
+     */
+    const changedMeanwhile = async (): Promise<RefreshOutcome | undefined> => {
+      if (!storage.saved) return undefined;
+      const after = await storage.load().catch(() => undefined);
+      if (after?.kind === 'empty') return { kind: 'signedOutElsewhere' };
+      if (after?.kind !== 'ok' || after.tokens.refreshToken === base.refreshToken || storage.isRetired(after.tokens)) {
+        return undefined;
+      }
+      logger.warn('the store changed during the refresh; keeping what it holds');
+      if (usable(after.tokens)) return { kind: 'refreshed', tokens: after.tokens, source: 'otherContext' };
+      throw new TransientRefreshError('The stored session changed during the refresh');
+    };
     const { refreshTokens } = options;
     let body: unknown;
     const grant = new AbortController();
@@ -123,6 +139,8 @@ export async function refreshOnce(
       );
     } catch (error) {
       if (!(error instanceof RefreshRejectedError)) throw error;
+      const changed = await changedMeanwhile();
+      if (changed) return changed;
       // Tell the contexts sharing the store, before the lock is released: one prompt, not one per tab.
       await storage.save({ ...base, refreshRejectedAt: clock.now() });
       return { kind: 'reauth', reason: 'refreshRejected' };
@@ -130,19 +148,13 @@ export async function refreshOnce(
       unfollow();
     }
     const tokens = tokensFromGrant(body, clock.now(), base);
-    const after = storage.saved ? await storage.load().catch(() => undefined) : undefined;
-    if (after?.kind === 'empty') {
-      // The user signed out in another context while the grant was in flight (a lock that
-      // timed out lets that happen): do not bring the session back.
-      if (tokens.refreshToken) await revokeRefreshToken(options, tokens.refreshToken);
-      return { kind: 'signedOutElsewhere' };
-    }
-    if (after?.kind === 'ok' && after.tokens.refreshToken !== base.refreshToken && !storage.isRetired(after.tokens)) {
-      // A session was saved meanwhile that is not ours to replace: a sign-in (perhaps another
-      // user's) after this manager was disposed, or another context's refresh. It wins.
-      logger.warn('the store changed during the refresh; keeping what it holds');
-      if (usable(after.tokens)) return { kind: 'refreshed', tokens: after.tokens, source: 'otherContext' };
-      throw new TransientRefreshError('The stored session changed during the refresh');
+    const changed = await changedMeanwhile();
+    if (changed) {
+      // Signed out meanwhile: the tokens just issued must not outlive the session.
+      if (changed.kind === 'signedOutElsewhere' && tokens.refreshToken) {
+        await revokeRefreshToken(options, tokens.refreshToken);
+      }
+      return changed;
     }
     await storage.save(tokens);
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });

@@ -53,13 +53,16 @@ export function createSessionStorage({
 }: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast' | 'clock'>): SessionStorage {
   /** The newest write another context announced. */
   let announced = 0;
-  /** The last few refresh tokens this manager moved on from (what a failed save leaves stored). */
+  /**
+   * Refresh tokens this manager moved on from, newest last: what a failed save leaves in the
+   * store. Trimmed only once a save succeeded (the store then holds our newest set), so a store
+   * that keeps failing never has its content forgotten.
+   */
   const retired: string[] = [];
   const storage: SessionStorage = {
     saved: false,
     retire(refreshToken) {
-      if (refreshToken === undefined || retired.includes(refreshToken)) return;
-      if (retired.push(refreshToken) > 8) retired.shift();
+      if (refreshToken !== undefined && !retired.includes(refreshToken)) retired.push(refreshToken);
     },
     isRetired: ({ refreshToken }) => refreshToken !== undefined && retired.includes(refreshToken),
     isStale: (loaded) => loaded.kind === 'ok' && (loaded.tokens.savedAt ?? 0) < announced,
@@ -79,6 +82,7 @@ export function createSessionStorage({
         const savedAt = clock.now();
         await store.save(toStoredSession(tokens, persistAccessToken, savedAt));
         storage.saved = true;
+        retired.splice(0, retired.length - 8);
         broadcast?.post(savedAt);
       } catch (error) {
         logger.error('token store failed to save; session kept in memory', {
