@@ -43,3 +43,27 @@ export async function login(
   }
   return body;
 }
+
+/**
+ * The token endpoint the server names in its RFC 8414 metadata
+ * (`/.well-known/oauth-authorization-server`): the `aud` it checks device-key assertions
+ * against. The URL this app reaches the server at can be another name for the same server
+ * (`localhost` for `127.0.0.1`, the Mac's LAN address for a server that calls itself
+ * `0.0.0.0`): an assertion addressed to that name would be refused although Face ID passed.
+ * The metadata comes from the server the assertion goes to, so this widens nothing. (The SDK's
+ * `discoverEndpoints` is not used here on purpose: it rejects exactly such a name mismatch, and
+ * plain HTTP to a LAN address.) `null` when the metadata cannot be read (offline).
+ */
+export async function advertisedTokenEndpoint(serverUrl: string, signal?: AbortSignal): Promise<string | null> {
+  try {
+    const response = await fetch(`${serverUrl}/.well-known/oauth-authorization-server`, {
+      headers: { accept: 'application/json' },
+      ...(signal ? { signal } : {}),
+    });
+    if (!response.ok) return null;
+    const tokenEndpoint = ((await response.json()) as { token_endpoint?: unknown } | null)?.token_endpoint;
+    return typeof tokenEndpoint === 'string' && URL.canParse(tokenEndpoint) ? tokenEndpoint : null;
+  } catch {
+    return null;
+  }
+}

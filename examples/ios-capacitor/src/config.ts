@@ -1,8 +1,10 @@
 /**
  * Where the app finds its backend. The reference server (examples/server) listens on
- * http://localhost:4000 by default, which the iOS Simulator reaches on the Mac. A `?server=`
- * query parameter overrides it at run time (the browser test starts the server on a random
- * port), and `VITE_SERVER_URL` at build time (a device needs the Mac's address or an HTTPS host).
+ * http://127.0.0.1:4000 by default and calls itself that (its issuer), which the iOS Simulator
+ * reaches on the Mac (it shares the Mac's loopback). A `?server=` query parameter overrides it
+ * at run time (the browser test starts the server on a random port), and `VITE_SERVER_URL` at
+ * build time (a device needs the Mac's LAN address, with the server started as
+ * `ISSUER=http://<LAN-IP>:4000 HOST=0.0.0.0 npm run server`, or an HTTPS host).
  */
 export interface AppConfig {
   /** Base URL of the OAuth server and its API, without a trailing slash. */
@@ -20,7 +22,8 @@ export interface AppConfig {
   webBiometry: 'faceId' | 'touchId' | 'none';
 }
 
-const DEFAULT_SERVER_URL = 'http://localhost:4000';
+/** `npm run server`'s address and issuer: `localhost` would be another name for it, not its own. */
+const DEFAULT_SERVER_URL = 'http://127.0.0.1:4000';
 
 export function readConfig(location: Pick<Location, 'search'> = window.location): AppConfig {
   const params = new URLSearchParams(location.search);
@@ -33,7 +36,8 @@ export function readConfig(location: Pick<Location, 'search'> = window.location)
     serverUrl,
     clientId: 'ios-example',
     // The reference server's endpoints (its RFC 8414 metadata names the same ones). Fixed
-    // paths rather than discovery, so the app can restore a session while offline.
+    // paths rather than discovery, so the app can restore a session while offline. Only the
+    // device-key assertion's audience is read from the metadata (see `advertisedTokenEndpoint`).
     tokenEndpoint: `${serverUrl}/oauth/token`,
     revocationEndpoint: `${serverUrl}/oauth/revoke`,
     loginEndpoint: `${serverUrl}/auth/login`,

@@ -6,12 +6,12 @@
  */
 import { BiometricAuth, BiometryError } from '@aparajita/capacitor-biometric-auth';
 import { Capacitor } from '@capacitor/core';
-import { SessionManager, type ReauthReason, type SignOutReason, type TokenResponse } from 'session-keeper';
+import { SessionManager, StoreError, type ReauthReason, type SignOutReason, type TokenResponse } from 'session-keeper';
 import { createAppLifecycle } from './adapters/app-lifecycle.ts';
 import { biometryName, createBiometricProvider, simulateBiometryOnWeb } from './adapters/biometric-provider.ts';
 import { generateDeviceKeyPair, indexedDbDeviceKeyStore as deviceKeys, type DeviceKeyPair } from './adapters/device-key.ts';
 import { createKeychainTokenStore } from './adapters/keychain-token-store.ts';
-import { login, SignInError, type LoginResponse } from './auth-api.ts';
+import { advertisedTokenEndpoint, login, SignInError, type LoginResponse } from './auth-api.ts';
 import { readConfig } from './config.ts';
 import { ActivityLog } from './ui/activity-log.ts';
 import { byId, credentials, query, setFields, showError, showScreen } from './ui/dom.ts';
@@ -52,6 +52,35 @@ async function main(): Promise<void> {
     banner.hidden = text === null;
   };
   let currentUser: string | undefined;
+  /** The token endpoint the server advertises, once read: the device-key assertion's `aud`. */
+  let assertionAudience: string | undefined;
+  /** The user passed Face ID and an assertion was signed in the re-authentication running now. */
+  let assertionSigned = false;
+  /**
+   * The re-authentication went on past a signed assertion (to the sign-in sheet, or to a
+   * sign-out): the server refused the device key. An admin's `revokeUserSessions` deletes it
+   * there, and it will never be accepted again: forget it, rather than show Face ID for nothing
+   * at every re-authentication. A new sign-in enrolls a new key.
+   */
+  const dropRefusedKey = async () => {
+    if (!assertionSigned) return;
+    assertionSigned = false;
+    await deviceKeys.delete();
+    log.add('warn', 'The server no longer accepts this device key: Face ID unlock turned off (sign in again to turn it on)');
+    await refreshBiometricLabel();
+  };
+
+  const biometric = createBiometricProvider({
+    keys: deviceKeys,
+    onPrompt: (username) => setBanner(`Confirm it’s you, ${username}, to stay signed in.`),
+    onCancel: (error) => log.add('warn', `Biometric check not passed (${error.code || 'cancelled'})`),
+    onAssertion: () => (assertionSigned = true),
+    // What the server checks `aud` against; the SDK's own (the URL this app uses) when offline.
+    audience: async (requested, signal) => {
+      assertionAudience ??= (await advertisedTokenEndpoint(config.serverUrl, signal)) ?? undefined;
+      return assertionAudience ?? requested;
+    },
+  });
 
   const session = new SessionManager({
     tokenEndpoint: config.tokenEndpoint,
@@ -60,11 +89,7 @@ async function main(): Promise<void> {
     store,
     persistAccessToken: false, // the refresh token in the Keychain, the access token in memory
     lifecycle,
-    biometric: createBiometricProvider({
-      keys: deviceKeys,
-      onPrompt: (username) => setBanner(`Confirm it’s you, ${username}, to stay signed in.`),
-      onCancel: (error) => log.add('warn', `Biometric check not passed (${error.code || 'cancelled'})`),
-    }),
+    biometric,
     signInPrompt: (reason) => promptSignIn(reason),
   });
   const api = session.createClient({ prefix: config.apiPrefix, timeout: 20_000 });
@@ -93,6 +118,9 @@ async function main(): Promise<void> {
     setBanner('Your session needs to be confirmed…');
   });
   session.on('reauthenticated', ({ method }) => {
+    biometric.reauthenticationEnded();
+    if (method === 'biometric') assertionSigned = false;
+    else void dropRefusedKey();
     log.add('auth', method === 'biometric' ? 'Re-authenticated with biometrics' : 'Re-authenticated with password');
     setBanner(null);
     void loadProfile();
@@ -101,6 +129,10 @@ async function main(): Promise<void> {
     setBanner(`Your session ends in ${Math.ceil(remainingMs / 60_000)} min: you will be asked to sign in again.`),
   );
   session.on('signedOut', ({ reason }) => {
+    biometric.reauthenticationEnded();
+    // A sign-out the user chose is no verdict on the key (the sign-out deletes it anyway).
+    if (reason === 'user') assertionSigned = false;
+    else void dropRefusedKey();
     setBanner(null);
     showSignIn(SIGNED_OUT_MESSAGES[reason]);
   });
@@ -281,11 +313,39 @@ async function main(): Promise<void> {
   }
 
   // ---- launch: restore the Keychain session (one refresh, as the access token was in memory) ----
-  const state = await session.restore();
-  if (state === 'signedOut') showSignIn(null);
-  else await showHome();
+  // A Keychain that cannot be read (the device is locked: the app was launched in the
+  // background, or the phone locked during launch) is not an empty one: restore() rejects with
+  // StoreError and the session stays in the Keychain. Try again when the app is next active.
+  const loadingNotice = byId('loading-notice');
+  const stopRetrying = lifecycle.onChange((isActive) => {
+    if (isActive && !loadingNotice.hidden) {
+      launch().catch((error: unknown) => fail(error));
+    }
+  });
+  let restoring = false;
+  async function launch(): Promise<void> {
+    if (restoring) return;
+    restoring = true;
+    try {
+      const state = await session.restore();
+      stopRetrying();
+      loadingNotice.hidden = true;
+      if (state === 'signedOut') showSignIn(null);
+      else await showHome();
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      log.add('warn', `The Keychain could not be read (${(error.cause as Error | undefined)?.message ?? error.message})`);
+      loadingNotice.textContent = 'Your session is kept in the Keychain, which cannot be read right now. Unlock your iPhone and open the app again.';
+      loadingNotice.hidden = false;
+    } finally {
+      restoring = false;
+    }
+  }
+  await launch();
 }
 
-main().catch((error: unknown) => {
+function fail(error: unknown): void {
   document.body.textContent = `The app failed to start: ${(error as Error).message}`;
-});
+}
+
+main().catch(fail);

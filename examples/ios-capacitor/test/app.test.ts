@@ -4,7 +4,7 @@
  * fallbacks here (localStorage and a confirm dialog); the README says what only a device shows.
  */
 import { existsSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { startServer, type RunningServer } from '../../server/src/index.ts';
@@ -26,6 +26,8 @@ const clock = new SharedClock();
 let server: RunningServer;
 let app: { url: string; close(): Promise<void> };
 let session: Awaited<ReturnType<typeof launchApp>> | undefined;
+/** Servers a test started for itself (another issuer), closed after it. */
+const extraServers: RunningServer[] = [];
 
 beforeAll(async () => {
   if (!existsSync(`${exampleDir}/node_modules/@capacitor/core`)) {
@@ -43,8 +45,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
+  // Requests still being forwarded (see `forward`) end with the page, quietly.
+  await session?.page.unrouteAll({ behavior: 'ignoreErrors' });
   await session?.close();
   session = undefined;
+  await Promise.all(extraServers.splice(0).map((extra) => extra.close()));
 });
 
 afterAll(async () => {
@@ -52,16 +57,67 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function openApp(query: Record<string, string> = {}): Promise<Page> {
+interface OpenAppOptions {
+  /** The `?server=` parameter; `null` leaves it out (the app's default server URL). */
+  server?: string | null;
+  query?: Record<string, string>;
+  /** Lets the test make the "Keychain" item unreadable, see {@link setKeychainLocked}. */
+  lockableKeychain?: boolean;
+  /** The page's requests to this URL go to that server instead (a host the test cannot listen on). */
+  forward?: { from: string; to: RunningServer };
+}
+
+async function openApp({ server: serverUrl = server.url, query = {}, lockableKeychain = false, forward }: OpenAppOptions = {}): Promise<Page> {
   session = await launchApp(clock);
   const { page } = session;
   page.on('pageerror', (error) => console.error('page error:', error.message));
-  await page.goto(`${app.url}/?${new URLSearchParams({ server: server.url, ...query })}`);
+  if (forward) {
+    await page.route(`${forward.from}/**`, async (route) => {
+      const response = await route.fetch({ url: route.request().url().replace(forward.from, forward.to.url) });
+      await route.fulfill({ response });
+    });
+  }
+  if (lockableKeychain) {
+    // On iOS the secure-storage plugin answers `null` for ANY Keychain error (the device is
+    // locked: errSecInteractionNotAllowed; -34018 ...), as it does for a missing item. The web
+    // fallback reads localStorage: make that read answer null while the test says so.
+    await page.addInitScript((key) => {
+      const getItem = Storage.prototype.getItem;
+      Storage.prototype.getItem = function (this: Storage, name: string) {
+        if (name === key && getItem.call(sessionStorage, 'test:keychain-locked') === '1') return null;
+        return getItem.call(this, name);
+      };
+    }, KEYCHAIN_ITEM);
+  }
+  const params = new URLSearchParams(query);
+  if (serverUrl !== null) params.set('server', serverUrl);
+  await page.goto(`${app.url}/?${params}`);
   return page;
 }
 
-const grants = (grant: string, outcome: string) =>
-  server.grantLog.filter((entry) => entry.grant === grant && entry.outcome === outcome).length;
+/** Locks or unlocks the "Keychain" of a page opened with `lockableKeychain`. */
+async function setKeychainLocked(page: Page, locked: boolean): Promise<void> {
+  await page.evaluate((on) => (on ? sessionStorage.setItem('test:keychain-locked', '1') : sessionStorage.removeItem('test:keychain-locked')), locked);
+}
+
+/** Starts another reference server that calls itself `issuer`, as `ISSUER=... npm run server` does. */
+async function startServerCalled(issuer: string): Promise<RunningServer> {
+  const started = await startServer({ port: 0, issuer, databaseUrl: 'sqlite::memory:', accessTokenTtlSeconds: ACCESS_TOKEN_TTL_S, now: clock.now });
+  extraServers.push(started);
+  return started;
+}
+
+const grants = (grant: string, outcome: string, from: RunningServer = server) =>
+  from.grantLog.filter((entry) => entry.grant === grant && entry.outcome === outcome).length;
+
+/** Waits for `expected`; fails at once, rather than at the timeout, when `instead` shows first. */
+async function waitForUnless(expected: Locator, instead: Locator): Promise<void> {
+  const shown = await Promise.race([
+    expected.waitFor().then(() => 'expected'),
+    instead.waitFor().then(() => 'instead'),
+  ]);
+  expect(shown, `${instead} showed instead of ${expected}`).toBe('expected');
+}
 
 const logLine = (page: Page, text: string) => page.locator('[data-testid="log"] li', { hasText: text }).first();
 
@@ -89,10 +145,10 @@ async function signIn(page: Page, { faceId }: { faceId: boolean }): Promise<void
 }
 
 /** Revokes the refresh token the app holds, as the server would after a password change. */
-async function revokeRefreshToken(page: Page): Promise<void> {
+async function revokeRefreshToken(page: Page, at: RunningServer = server): Promise<void> {
   const refreshToken = (await storedSession(page))?.refreshToken;
   expect(typeof refreshToken).toBe('string');
-  const response = await fetch(server.revocationEndpoint, {
+  const response = await fetch(`${at.url}/oauth/revoke`, {
     method: 'POST',
     body: new URLSearchParams({ token: refreshToken as string, client_id: 'ios-example' }),
   });
@@ -229,7 +285,7 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
   });
 
   test('without biometrics: no offer, and a dead refresh token goes straight to the sign-in prompt', async () => {
-    const page = await openApp({ biometry: 'none' });
+    const page = await openApp({ query: { biometry: 'none' } });
     const dialogs: string[] = [];
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
@@ -286,5 +342,154 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     );
     expect(keyLeft).toBe(false);
     expect(await page.getByTestId('signin-notice').isHidden()).toBe(true);
+  });
+
+  // ---- where the app finds the server: the device-key assertion's audience ----
+
+  test.each([
+    {
+      setup: 'the default server URL and `npm run server` (the Simulator)',
+      appServer: null,
+      reached: 'http://127.0.0.1:4000',
+      issuer: 'http://127.0.0.1:4000',
+    },
+    {
+      setup: 'a device: VITE_SERVER_URL and ISSUER both the Mac’s LAN address',
+      appServer: 'http://192.0.2.10:4000',
+      reached: 'http://192.0.2.10:4000',
+      issuer: 'http://192.0.2.10:4000',
+    },
+    {
+      setup: 'a device and a server started without ISSUER (it calls itself http://0.0.0.0:4000)',
+      appServer: 'http://192.0.2.10:4000',
+      reached: 'http://192.0.2.10:4000',
+      issuer: 'http://0.0.0.0:4000',
+    },
+    {
+      setup: 'the app naming the server localhost while it calls itself 127.0.0.1',
+      appServer: 'http://localhost:4000',
+      reached: 'http://localhost:4000',
+      issuer: 'http://127.0.0.1:4000',
+    },
+  ])('Face ID re-authentication works with $setup', async ({ appServer, reached, issuer }) => {
+    const target = await startServerCalled(issuer);
+    const page = await openApp({ server: appServer, forward: { from: reached, to: target } });
+    await signIn(page, { faceId: true });
+    await revokeRefreshToken(page, target);
+
+    const prompt = answerNextDialog(page, 'accept');
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await prompt;
+    // The server checks the assertion's `aud` against its own token endpoint: a mismatch would
+    // refuse the key, and the password sheet would follow although Face ID passed.
+    await waitForUnless(logLine(page, 'Re-authenticated with biometrics'), page.getByTestId('signin-sheet'));
+    expect(grants('jwt-bearer', 'issued', target)).toBe(1);
+  });
+
+  // ---- a Keychain that cannot be read (a locked device) is not an empty one ----
+
+  test('a Keychain read that fails during a refresh does not sign the user out', async () => {
+    const page = await openApp({ lockableKeychain: true });
+    await signIn(page, { faceId: false });
+    const rotated = grants('refresh_token', 'rotated');
+
+    await setKeychainLocked(page, true);
+    await clock.fastForward(page, (ACCESS_TOKEN_TTL_S / 2 + 5) * 1000); // the proactive refresh reads the store
+    await waitForUnless(logLine(page, 'Access token refreshed silently'), page.getByTestId('screen-signin'));
+    expect(grants('refresh_token', 'rotated')).toBe(rotated + 1); // refreshed from memory
+    expect(await page.getByTestId('state').getAttribute('data-state')).toBe('active');
+
+    // The rotated token reached the Keychain: a relaunch once unlocked restores the session.
+    await setKeychainLocked(page, false);
+    await page.reload();
+    await page.getByTestId('profile').getByText('alice').waitFor();
+  });
+
+  test('launched while the Keychain cannot be read: it waits, and restores the session back in the foreground', async () => {
+    const page = await openApp({ lockableKeychain: true });
+    await signIn(page, { faceId: false });
+
+    await setKeychainLocked(page, true);
+    await page.reload();
+    const notice = page.getByTestId('loading-notice');
+    await waitForUnless(notice, page.getByTestId('screen-signin'));
+    expect(await notice.textContent()).toContain('Unlock');
+    expect(await page.getByText('The app failed to start').count()).toBe(0);
+    await screenshot(page, '09-keychain-locked');
+
+    await setKeychainLocked(page, false);
+    await setBackground(page, true);
+    await setBackground(page, false); // the user unlocked the phone and came back to the app
+    await page.getByTestId('profile').getByText('alice').waitFor();
+    await expect.poll(() => page.getByTestId('state').getAttribute('data-state')).toBe('active');
+  });
+
+  // ---- the device key: refused by the server, offline ----
+
+  test('a device key the server deleted is dropped after the first refusal, not offered with Face ID again', async () => {
+    const page = await openApp();
+    await signIn(page, { faceId: true });
+    await server.revokeUserSessions('alice'); // a password reset: refresh tokens and device keys gone
+    const refused = grants('jwt-bearer', 'invalid');
+
+    // Face ID passes, the server refuses the key, the password sheet follows.
+    const first = answerNextDialog(page, 'accept');
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await first;
+    const sheet = page.getByTestId('signin-sheet');
+    await sheet.getByLabel('Password').fill('secret');
+    await sheet.getByRole('button', { name: 'Sign in' }).click();
+    await logLine(page, 'Re-authenticated with password').waitFor();
+    expect(grants('jwt-bearer', 'invalid')).toBe(refused + 1);
+    await logLine(page, 'The server no longer accepts this device key').waitFor();
+    const biometric = page.getByTestId('session-panel').locator('[data-field="biometric"]');
+    await expect.poll(() => biometric.textContent()).toBe('Off');
+
+    // The next re-authentication goes straight to the sign-in sheet: no pointless Face ID prompt.
+    await revokeRefreshToken(page);
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await sheet.waitFor();
+    expect(dialogs).toEqual([]);
+    expect(grants('jwt-bearer', 'invalid')).toBe(refused + 1);
+  });
+
+  test('offline during Face ID re-authentication: the user is asked once, not on every retry', async () => {
+    const page = await openApp();
+    await signIn(page, { faceId: true });
+    await revokeRefreshToken(page);
+    // The refresh reaches the server (and is refused); the device-key exchange then finds no network.
+    await page.route('**/oauth/token', async (route) => {
+      if ((route.request().postData() ?? '').includes('jwt-bearer')) await route.abort('internetdisconnected');
+      else await route.continue();
+    });
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept(); // the user passes Face ID every time
+    });
+
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    for (const [attempt, ms] of [1000, 2000, 4000, 8000].entries()) {
+      await logLine(page, `Refresh failed (attempt ${attempt + 1})`).waitFor();
+      await clock.fastForward(page, ms); // the SDK's backoff: it runs the chain again
+    }
+    await logLine(page, 'Refresh failed (attempt 5)').waitFor();
+    expect(dialogs).toEqual(["Confirm it's you to stay signed in as alice"]);
+
+    // The network is back: the next run gets the session, still without asking again.
+    await page.unroute('**/oauth/token');
+    await clock.fastForward(page, 16_000);
+    await logLine(page, 'Re-authenticated with biometrics').waitFor();
+    expect(dialogs).toHaveLength(1);
+
+    // A later re-authentication is a new one: it asks again.
+    await revokeRefreshToken(page);
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await expect.poll(() => dialogs.length).toBe(2);
   });
 });

@@ -16,6 +16,8 @@ export interface KeychainTokenStoreOptions {
 }
 
 const INSTALL_MARKER = 'session-keeper:installed';
+/** Set once a session was saved to the Keychain, removed when it is cleared. */
+const SAVED_MARKER = 'session-keeper:keychain-has-session';
 
 /**
  * A session-keeper `TokenStore` in the iOS Keychain, through
@@ -31,8 +33,16 @@ const INSTALL_MARKER = 'session-keeper:installed';
  * - On the web (the browser preview and its tests) the plugin falls back to plain,
  *   unencrypted `localStorage`: fine for development, never for production.
  *
- * Unreadable data is handed to the SDK as a garbled session, which it clears; a failing
- * Keychain call throws, and the SDK wraps it in `StoreError` without losing the session.
+ * Failures, and what the SDK makes of them:
+ * - The native plugin cannot tell a missing item from a failed read: it answers `null` for
+ *   ANY Keychain error, e.g. `errSecInteractionNotAllowed` while the device is locked. So the
+ *   store keeps a marker in the WebView's storage while it holds a session (set after a save,
+ *   removed on clear and by the reinstall wipe), and a `null` read while the marker is set
+ *   throws. The SDK wraps that in `StoreError` and keeps the session: a refresh goes on from
+ *   memory, `restore()` rejects (the app tries again in the foreground). Without the marker,
+ *   a locked device would read as "signed out elsewhere" and sign the user out.
+ * - Data that is there but unreadable is handed to the SDK as a garbled session, which it clears.
+ * - Other failing plugin calls throw, and the SDK wraps them in `StoreError` as above.
  */
 export async function createKeychainTokenStore(options: KeychainTokenStoreOptions = {}): Promise<TokenStore> {
   const key = options.key ?? 'session';
@@ -42,6 +52,7 @@ export async function createKeychainTokenStore(options: KeychainTokenStoreOption
   await SecureStorage.setDefaultKeychainAccess(KeychainAccess.whenUnlockedThisDeviceOnly);
   if ((options.clearAfterReinstall ?? true) && localStorage.getItem(INSTALL_MARKER) === null) {
     await SecureStorage.remove(key, false);
+    localStorage.removeItem(SAVED_MARKER);
     localStorage.setItem(INSTALL_MARKER, '1');
   }
 
@@ -49,7 +60,12 @@ export async function createKeychainTokenStore(options: KeychainTokenStoreOption
     async load(): Promise<unknown> {
       try {
         // convertDate false: the session is plain JSON; sync false: the local Keychain only.
-        return await SecureStorage.get(key, false, false);
+        const value = await SecureStorage.get(key, false, false);
+        if (value === null && localStorage.getItem(SAVED_MARKER) !== null) {
+          // This app saved a session and has not cleared it: null is a read that failed.
+          throw new Error('The Keychain item could not be read (is the device locked?)');
+        }
+        return value;
       } catch (error) {
         if (error instanceof StorageError && error.code === StorageErrorType.invalidData) {
           return { corrupt: true }; // the SDK sees an unreadable session and clears it
@@ -65,9 +81,11 @@ export async function createKeychainTokenStore(options: KeychainTokenStoreOption
         false,
         KeychainAccess.whenUnlockedThisDeviceOnly,
       );
+      localStorage.setItem(SAVED_MARKER, '1');
     },
     async clear(): Promise<void> {
       await SecureStorage.remove(key, false);
+      localStorage.removeItem(SAVED_MARKER);
     },
   };
 }
