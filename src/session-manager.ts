@@ -56,6 +56,8 @@ export class SessionManager {
   #clearing = false;
   /** The refresh in flight has failed at least once (transiently). */
   #refreshFailing = false;
+  /** The store's save of a sign-in in progress: a sign-out waits for it, then clears. */
+  #signingIn: Promise<void> | undefined;
   /** Set while this manager holds the re-authentication lock (it is the one prompting). */
   #reauthHeld: Promise<unknown> | undefined;
 
@@ -120,8 +122,13 @@ export class SessionManager {
     const tokens = parseTokenResponse(response, this.#now());
     this.#replaceSession();
     this.#scheduler.reset();
-    await this.#storage.save(tokens);
-    this.#apply(tokens, 'signIn');
+    const session = this.#lifetime;
+    const saving = this.#storage.save(tokens);
+    this.#signingIn = saving;
+    await saving;
+    if (this.#signingIn === saving) this.#signingIn = undefined;
+    // A sign-out (or another sign-in) made while the store saved wins.
+    if (this.#lifetime === session) this.#apply(tokens, 'signIn');
   }
 
   /**
@@ -145,6 +152,11 @@ export class SessionManager {
     if (this.#tokens && this.#storage.isRetired(tokens)) {
       // Called again (on resume, say) after saving a rotation failed: memory holds the live set.
       await this.#storage.save(this.#tokens);
+      return this.#state;
+    }
+    if (this.#state !== 'signedOut' && tokens.refreshToken === this.#tokens?.refreshToken) {
+      // Called again on the session this manager runs (on resume, say): restarting it would
+      // abandon a refresh whose grant the server may already have answered.
       return this.#state;
     }
     const dead = tokens.refreshRejectedAt !== undefined;
@@ -352,6 +364,7 @@ export class SessionManager {
       await lock
         .run(lockName, async () => {
           if (this.#lifetime !== ended) return;
+          await this.#signingIn;
           const stored = await this.#storage.load().catch(() => undefined);
           if (stored?.kind === 'ok') cleared = stored.tokens.refreshToken;
           await this.#storage.clear();

@@ -135,6 +135,145 @@ describe('a store that failed to save', () => {
     expect(events.types()).not.toContain('reauthRequired');
     expect(session.state).toBe('active');
   });
+
+  it("persistAccessToken false: a token refreshed from another tab's stored set is never presented again after a failed save", async () => {
+    const { state, store } = flakyStore();
+    const a = ctx.manager({ store, persistAccessToken: false, broadcast: false });
+    const b = ctx.manager({ store, persistAccessToken: false, broadcast: false });
+    await a.setTokens(ctx.server.issue()); // rt-1 (stored without its access token)
+    await ctx.clock.advance(0);
+    expect(await b.restore()).toBe('active'); // B has no access token: refreshes rt-1 -> rt-2, saved
+    await ctx.clock.advance(0);
+    const events = recordEvents(a);
+    await ctx.clock.advance(10 * MINUTE);
+    state.failNextSave = true;
+    await a.refresh(); // A refreshes from the store's rt-2 -> rt-3; saving rt-3 fails, the store keeps rt-2
+    expect(ctx.server.refreshCalls).toBe(2);
+    await ctx.clock.advance(10 * MINUTE);
+    await a.refresh().catch(() => {}); // must present rt-3 (memory), not rt-2 (spent by A itself)
+    await ctx.clock.advance(0);
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(a.state).toBe('active');
+  });
+});
+
+/**
+ * A `fetch` whose first refresh grant reaches the server (which rotates) but whose answer is
+ * held back until `deliver()`, or dropped when the grant is aborted meanwhile.
+ */
+function answerHeldBack() {
+  let deliver = () => {};
+  let first = true;
+  const fetchFn: typeof fetch = async (input, init) => {
+    if (!first || !String(init?.body ?? '').includes('grant_type=refresh_token')) return fetch(input, init);
+    first = false;
+    const { signal, ...rest } = init ?? {};
+    const answer = await fetch(input, rest);
+    return new Promise<Response>((resolve, reject) => {
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      deliver = () => resolve(answer);
+    });
+  };
+  return { fetchFn, deliver: () => deliver() };
+}
+
+describe('restore() and signOut() called while the session is busy', () => {
+  it('restore() called again (on resume) while a refresh grant is at the server does not lose its rotation', async () => {
+    // The grant reached the server (rt-1 -> rt-2 there); its answer is still on the way back.
+    const { fetchFn, deliver } = answerHeldBack();
+    const signInPrompt = vi.fn(async () => null);
+    const session = ctx.manager({ signInPrompt, fetch: fetchFn });
+    await session.setTokens(ctx.server.issue()); // rt-1
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE); // back from the background: access token expired
+    const events = recordEvents(session);
+    void session.getAccessToken().catch(() => {}); // the refresh's grant goes out
+    await vi.waitFor(() => expect(ctx.server.refreshCalls).toBe(1)); // the server rotated rt-1 -> rt-2
+    const restoring = session.restore(); // the app's resume handler calls restore() again
+    await ctx.clock.advance(5000);
+    await restoring;
+    deliver(); // the answer (rt-2) arrives
+    await ctx.clock.advance(0);
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect(session.state).toBe('active');
+  });
+
+  it('on resume, the foreground refresh and the app calling restore() again keep the rotation', async () => {
+    const { fetchFn, deliver } = answerHeldBack();
+    const signInPrompt = vi.fn(async () => null);
+    const session = ctx.manager({ signInPrompt, fetch: fetchFn });
+    await session.setTokens(ctx.server.issue()); // rt-1, access token good for 60 min
+    ctx.clock.set(ctx.clock.now() + 57 * MINUTE); // the app was in the background; refresh is due
+    const events = recordEvents(session);
+    ctx.lifecycle.foreground(); // the manager's foreground refresh starts
+    await vi.waitFor(() => expect(ctx.server.refreshCalls).toBe(1));
+    await session.restore(); // the app's own resume handler, as the README's "call it again on resume"
+    deliver();
+    await ctx.clock.advance(5000);
+    expect(events.types()).not.toContain('reauthRequired');
+    expect(signInPrompt).not.toHaveBeenCalled();
+    expect(session.state).toBe('active');
+  });
+
+  it('signOut() while setTokens() is still saving: the manager ends signed out, not active on a revoked token', async () => {
+    const a = ctx.manager();
+    await a.setTokens(ctx.server.issue()); // rt-1
+    const signingIn = a.setTokens(ctx.server.issue()); // e.g. an account switch; rt-2 is being saved
+    await a.signOut(); // the user taps "sign out" meanwhile
+    await signingIn;
+    await ctx.clock.advance(0);
+    expect(a.state).toBe('signedOut');
+  });
+
+  it('signOut() while a slow store saves a sign-in: the sign-out sticks and the store ends empty', async () => {
+    const inner = new MemoryTokenStore();
+    let slow = false;
+    let finishWrite = () => {};
+    const store = {
+      load: () => inner.load(),
+      save: async (session: StoredSession) => {
+        if (slow) await new Promise<void>((resolve) => (finishWrite = resolve)); // a keychain write
+        inner.save(session);
+      },
+      clear: () => inner.clear(),
+      subscribe: (listener: () => void) => inner.subscribe(listener),
+    };
+    const a = ctx.manager({ store });
+    await a.setTokens(ctx.server.issue()); // rt-1
+    slow = true;
+    const signingIn = a.setTokens(ctx.server.issue()); // rt-2 being written to the keychain
+    const signingOut = a.signOut(); // the user taps "sign out" meanwhile
+    await ctx.clock.advance(0);
+    finishWrite();
+    await Promise.all([signingIn, signingOut]);
+    await ctx.clock.advance(0);
+    expect(inner.load()).toBeNull();
+    expect(a.state).toBe('signedOut');
+    expect(ctx.server.revokeCalls).toHaveLength(2); // rt-1 and the rt-2 that was being saved
+  });
+});
+
+describe('a server that does not rotate refresh tokens', () => {
+  it('tabs keep one refresh token through refreshes, a failed save and store notices', async () => {
+    ctx.server.rotate = false;
+    const { state, store } = flakyStore();
+    const a = ctx.manager({ store, broadcast: false });
+    const b = ctx.manager({ store, broadcast: false });
+    const events = [recordEvents(a), recordEvents(b)];
+    await a.setTokens(ctx.server.issue());
+    await b.restore();
+    for (let i = 0; i < 4; i++) {
+      await ctx.clock.advance(30 * MINUTE);
+      state.failNextSave = i === 1;
+      await (i % 2 ? b : a).refresh();
+      await ctx.clock.advance(0);
+    }
+    expect(events.flatMap((recorded) => recorded.types())).not.toContain('reauthRequired');
+    expect([a.state, b.state]).toEqual(['active', 'active']);
+    await ctx.clock.advance(0);
+    // B refreshed last: A follows its new access token instead of refreshing for itself.
+    expect(await a.getAccessToken()).toBe(await b.getAccessToken());
+  });
 });
 
 describe('dispose() while the manager waits', () => {

@@ -148,6 +148,8 @@ export async function refreshOnce(
       unfollow();
     }
     const tokens = tokensFromGrant(body, clock.now(), base);
+    // Rotated: spent now (it may be another context's, taken from the store), never presented again.
+    if (tokens.refreshToken !== refreshToken) storage.retire(refreshToken);
     const changed = await changedMeanwhile();
     if (changed) {
       // Signed out meanwhile: the tokens just issued must not outlive the session.

@@ -34,6 +34,8 @@ export class FakeAuthServer {
   rejectAllTokens = false;
   /** Extra fields in every token response. */
   extra: Record<string, unknown> = {};
+  /** `false`: a refresh answers a new access token only and the refresh token stays valid. */
+  rotate = true;
   readonly #access = new Map<string, number>();
   readonly #refresh = new Set<string>();
   #counter = 0;
@@ -93,8 +95,13 @@ export class FakeAuthServer {
         }
         if (grant === 'refresh_token') {
           const presented = form.get('refresh_token') ?? '';
-          if (!this.#refresh.delete(presented)) return HttpResponse.json({ error: 'invalid_grant' }, { status: 400 });
-          return HttpResponse.json(this.issue());
+          if (!this.#refresh.has(presented)) return HttpResponse.json({ error: 'invalid_grant' }, { status: 400 });
+          if (this.rotate) {
+            this.#refresh.delete(presented);
+            return HttpResponse.json(this.issue());
+          }
+          const { refresh_token: _unused, ...accessOnly } = this.issue();
+          return HttpResponse.json(accessOnly);
         }
         if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && form.get('assertion') === 'good-assertion') {
           return HttpResponse.json(this.issue());
