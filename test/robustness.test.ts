@@ -276,6 +276,23 @@ describe('a server that does not rotate refresh tokens', () => {
   });
 });
 
+/**
+ * A signed-in manager, its access token expired, disposed (an unmount, a hot reload, an
+ * account switch) while its refresh grant is at the server; `answer()` lets the server reply.
+ */
+async function disposedDuringGrant() {
+  const first = ctx.manager();
+  await first.setTokens(ctx.server.issue()); // rt-1
+  ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+  let answer = () => {};
+  ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
+  const waiting = first.getAccessToken().catch((error: unknown) => error);
+  await ctx.clock.advance(0);
+  expect(ctx.server.refreshCalls).toBe(1); // the grant is at the server
+  first.dispose();
+  return { answer: () => answer(), waiting };
+}
+
 describe('dispose() while the manager waits', () => {
   it('a restore whose load lands after dispose arms no timer and makes no refresh', async () => {
     const first = ctx.manager();
@@ -317,15 +334,7 @@ describe('dispose() while the manager waits', () => {
   });
 
   it('a grant at the server when dispose() runs lands and is saved for the next manager', async () => {
-    const first = ctx.manager();
-    await first.setTokens(ctx.server.issue());
-    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE); // access token expired
-    let answer = () => {};
-    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
-    const waiting = first.getAccessToken().catch((error: unknown) => error);
-    await ctx.clock.advance(0);
-    expect(ctx.server.refreshCalls).toBe(1); // the grant is at the server
-    first.dispose(); // unmount, hot reload, route change
+    const { answer, waiting } = await disposedDuringGrant();
     expect(await waiting).toMatchObject({ name: 'SessionExpiredError' });
     answer(); // the server rotated rt-1 -> rt-2
     await ctx.clock.advance(0);
@@ -340,15 +349,7 @@ describe('dispose() while the manager waits', () => {
   });
 
   it("a disposed manager's late grant does not overwrite a sign-in made by the next manager", async () => {
-    const first = ctx.manager();
-    await first.setTokens(ctx.server.issue()); // user A
-    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
-    let answer = () => {};
-    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
-    void first.getAccessToken().catch(() => {});
-    await ctx.clock.advance(0);
-    expect(ctx.server.refreshCalls).toBe(1); // A's grant is at the server
-    first.dispose(); // e.g. "switch account": the provider is torn down
+    const { answer } = await disposedDuringGrant();
     const second = ctx.manager();
     const signIn = ctx.server.issue(); // user B signs in
     await second.setTokens(signIn);
@@ -359,15 +360,7 @@ describe('dispose() while the manager waits', () => {
   });
 
   it("a disposed manager's late invalid_grant does not mark the sign-in made by the next manager dead", async () => {
-    const first = ctx.manager();
-    await first.setTokens(ctx.server.issue()); // user A
-    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
-    let answer = () => {};
-    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
-    void first.getAccessToken().catch(() => {});
-    await ctx.clock.advance(0);
-    expect(ctx.server.refreshCalls).toBe(1); // A's grant is at the server
-    first.dispose(); // "switch account"
+    const { answer } = await disposedDuringGrant();
     ctx.server.revokeAll(); // A's session is revoked at the server (A logged out there)
     const second = ctx.manager({ signInPrompt: async () => null });
     const signIn = ctx.server.issue(); // user B signs in
@@ -388,15 +381,7 @@ describe('dispose() while the manager waits', () => {
     const saved: string[] = [];
     const save = ctx.store.save.bind(ctx.store);
     ctx.store.save = (session: StoredSession) => (saved.push(session.refreshToken ?? ''), save(session));
-    const first = ctx.manager();
-    await first.setTokens(ctx.server.issue()); // rt-1
-    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
-    let answer = () => {};
-    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (answer = resolve)) }];
-    void first.getAccessToken().catch(() => {});
-    await ctx.clock.advance(0);
-    expect(ctx.server.refreshCalls).toBe(1);
-    first.dispose(); // hot reload / unmount
+    const { answer } = await disposedDuringGrant();
     const second = ctx.manager();
     void second.restore(); // picks up rt-1; its refresh waits for the lock
     await ctx.clock.advance(0);

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
@@ -11,9 +10,9 @@ import {
   postForm,
   refreshRequest,
   startTestServer,
+  JWT_BEARER,
+  signAssertion,
 } from './helpers.ts';
-
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 describeEachBackend('failed-login lockout under a burst', (backend) => {
   let server: RunningServer;
@@ -77,16 +76,7 @@ describeEachBackend('revokeUserSessions racing a sign-in', (backend) => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const tokens = await login(server, { username: 'bob', password: 'secret2', device_public_jwk: await exportJWK(publicKey) });
     const userId = decodeJwt(tokens.access_token).sub!;
-    const now = Math.floor(clock.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: tokens.device_key_id! })
-      .setIssuer(CLIENT_ID)
-      .setSubject(userId)
-      .setAudience(server.tokenEndpoint)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 120)
-      .setJti(randomUUID())
-      .sign(privateKey);
+    const assertion = await signAssertion(server, clock, { privateKey, kid: tokens.device_key_id!, userId });
 
     const revoked = revokeDuringNextGrant('bob');
     const response = await postForm(server.tokenEndpoint, { grant_type: JWT_BEARER, assertion, client_id: CLIENT_ID });
@@ -127,16 +117,7 @@ describeEachBackend('revokeUserSessions racing a sign-in', (backend) => {
     }
     // Either way the device key is not enrolled: an assertion signed with it is refused.
     const userId = decodeJwt(before.access_token).sub!;
-    const now = Math.floor(clock.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: await calculateJwkThumbprint(await exportJWK(publicKey)) })
-      .setIssuer(CLIENT_ID)
-      .setSubject(userId)
-      .setAudience(server.tokenEndpoint)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 120)
-      .setJti(randomUUID())
-      .sign(privateKey);
+    const assertion = await signAssertion(server, clock, { privateKey, kid: await calculateJwkThumbprint(await exportJWK(publicKey)), userId });
     expect((await postForm(server.tokenEndpoint, { grant_type: JWT_BEARER, assertion, client_id: CLIENT_ID })).status).toBe(400);
 
     // A sign-in after the revocation works as usual.

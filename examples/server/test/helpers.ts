@@ -2,10 +2,11 @@
  * Shared test helpers: the backends every suite runs against, a fake clock, and small
  * HTTP helpers for the server's endpoints.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import pg from 'pg';
 import { describe } from 'vitest';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/index.ts';
@@ -185,4 +186,32 @@ export function familyLog(server: RunningServer, familyId: string) {
 export function sessionIdOf(accessToken: string): string {
   const payload = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8')) as { sid: string };
   return payload.sid;
+}
+
+/** The RFC 7523 grant type of a device-key assertion. */
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** What signs an assertion: the enrolled device key, its `kid`, and the user it belongs to. */
+export type AssertionSigner = { privateKey: CryptoKey; kid: string; userId: string };
+
+/**
+ * A device-key assertion as the SDK's `createDeviceKeyAssertion` makes one (ES256, `iss` the
+ * client, `aud` the token endpoint, a fresh `jti`, 2 minutes), with `changes` to test the
+ * server's checks: `jti` may be anything (`null`, a number).
+ */
+export function signAssertion(
+  server: RunningServer,
+  clock: { now(): number },
+  signer: AssertionSigner,
+  changes: { aud?: string; iss?: string; sub?: string; lifetime?: number; jti?: unknown; key?: CryptoKey; kid?: string } = {},
+): Promise<string> {
+  const now = Math.floor(clock.now() / 1000);
+  return new SignJWT({ jti: 'jti' in changes ? changes.jti : randomUUID() } as JWTPayload)
+    .setProtectedHeader({ alg: 'ES256', kid: changes.kid ?? signer.kid })
+    .setIssuer(changes.iss ?? CLIENT_ID)
+    .setSubject(changes.sub ?? signer.userId)
+    .setAudience(changes.aud ?? server.tokenEndpoint)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (changes.lifetime ?? 120))
+    .sign(changes.key ?? signer.privateKey);
 }

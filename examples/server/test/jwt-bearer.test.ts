@@ -7,7 +7,6 @@ import {
   SignJWT,
   type CryptoKey,
   type JWK,
-  type JWTPayload,
 } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
@@ -22,9 +21,9 @@ import {
   refreshRequest,
   sessionIdOf,
   startTestServer,
+  JWT_BEARER,
+  signAssertion,
 } from './helpers.ts';
-
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
   let server: RunningServer;
@@ -46,20 +45,8 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
     return { privateKey, publicJwk, kid: tokens.device_key_id!, userId: decodeJwt(tokens.access_token).sub! };
   }
 
-  function assertion(
-    device: Device,
-    /** `jti` may be anything (`null`, a number) to test the server's checks; a fresh UUID when absent. */
-    changes: { aud?: string; iss?: string; sub?: string; lifetime?: number; jti?: unknown; key?: CryptoKey; kid?: string } = {},
-  ): Promise<string> {
-    const now = Math.floor(clock.now() / 1000);
-    return new SignJWT({ jti: 'jti' in changes ? changes.jti : randomUUID() } as JWTPayload)
-      .setProtectedHeader({ alg: 'ES256', kid: changes.kid ?? device.kid })
-      .setIssuer(changes.iss ?? CLIENT_ID)
-      .setSubject(changes.sub ?? device.userId)
-      .setAudience(changes.aud ?? server.tokenEndpoint)
-      .setIssuedAt(now)
-      .setExpirationTime(now + (changes.lifetime ?? 120))
-      .sign(changes.key ?? device.privateKey);
+  function assertion(device: Device, changes: Parameters<typeof signAssertion>[3] = {}): Promise<string> {
+    return signAssertion(server, clock, device, changes);
   }
 
   function exchange(jwt: string, clientId = CLIENT_ID): Promise<Response> {

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, decodeJwt } from 'jose';
+import { exportJWK, generateKeyPair, decodeJwt } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startServer, type GrantLogEntry, type RunningServer } from '../src/index.ts';
@@ -16,6 +15,7 @@ import {
   TEST_LIFETIMES,
   type TestDatabase,
   type Tokens,
+  signAssertion,
 } from './helpers.ts';
 
 const PASSWORD = 'carol-password-7f3a9c';
@@ -83,16 +83,8 @@ describeEachBackend('secrets stay out of the database and the logs', (backend) =
     clock.advanceSeconds(TEST_LIFETIMES.refreshGraceSeconds + 1);
     await refreshRequest(server, first.refresh_token); // reuse
 
-    const now = Math.floor(clock.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: first.device_key_id! })
-      .setIssuer(CLIENT_ID)
-      .setSubject(decodeJwt(first.access_token).sub!)
-      .setAudience(server.tokenEndpoint)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .setJti(randomUUID())
-      .sign(device.privateKey);
+    const signer = { privateKey: device.privateKey, kid: first.device_key_id!, userId: decodeJwt(first.access_token).sub! };
+    const assertion = await signAssertion(server, clock, signer, { lifetime: 60 });
     secrets.push(assertion);
     const reauth = await postForm(server.tokenEndpoint, {
       grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
