@@ -56,8 +56,11 @@ export class SessionManager {
   #clearing = false;
   /** The refresh in flight has failed at least once (transiently). */
   #refreshFailing = false;
-  /** The store's save of a sign-in in progress: a sign-out waits for it, then clears. */
+  /** The store's save of a sign-in in progress: store notices meanwhile are not followed. */
   #signingIn: Promise<void> | undefined;
+  /** Recent access tokens and whose session they were: a user, or a sign-in's number. */
+  readonly #owners = new Map<string, string>();
+  #signIns = 0;
   /** Set while this manager holds the re-authentication lock (it is the one prompting). */
   #reauthHeld: Promise<unknown> | undefined;
 
@@ -123,10 +126,12 @@ export class SessionManager {
     this.#replaceSession();
     this.#scheduler.reset();
     const session = this.#lifetime;
-    const saving = this.#storage.save(tokens);
+    // Under the lock: a refresh or a sign-out in flight (here or in another context) settles
+    // first, and cannot write over this sign-in afterwards.
+    const { lock, lockName } = this.#options;
+    const saving = lock.run(lockName, () => this.#storage.save(tokens));
     this.#signingIn = saving;
-    await saving;
-    if (this.#signingIn === saving) this.#signingIn = undefined;
+    await saving.finally(() => this.#signingIn === saving && (this.#signingIn = undefined));
     // A sign-out (or another sign-in) made while the store saved wins.
     if (this.#lifetime === session) this.#apply(tokens, 'signIn');
   }
@@ -215,14 +220,33 @@ export class SessionManager {
    * The server answered 401 to `usedToken`. Refreshes, unless the session already moved on to
    * a newer token, and resolves with the token to retry with. Used by the ky client; call it
    * yourself when you send requests another way.
+   * @throws SessionExpiredError - `usedToken` belonged to a session that has ended since (a
+   *   sign-out, and perhaps another user's sign-in): the request is not sent again with the
+   *   new session's token
    */
   async handleUnauthorized(usedToken: string | undefined, options: GetAccessTokenOptions = {}): Promise<string> {
     this.#assertSignedIn();
+    if (usedToken !== undefined) this.assertSameSession(usedToken);
     if (usedToken !== undefined && usedToken === this.#tokens?.accessToken) {
       this.#rejectedAccessToken = usedToken;
       void this.#startRefresh(usedToken);
     }
     return this.getAccessToken(options);
+  }
+
+  /**
+   * Throws when `usedToken` is an access token of a session that has ended since: another
+   * user may be signed in now, and a request made for the previous one must not be sent again
+   * with their token. A token of the same user (or one this manager never handed out) passes.
+   * Used by the ky client before it retries a request.
+   * @throws SessionExpiredError - the request belongs to an ended session
+   */
+  assertSameSession(usedToken: string): void {
+    const owner = this.#owners.get(usedToken);
+    const current = this.#tokens && this.#owners.get(this.#tokens.accessToken);
+    if (owner !== undefined && current !== undefined && owner !== current) {
+      throw new SessionExpiredError('The session this request was sent with has ended');
+    }
   }
 
   /**
@@ -325,6 +349,7 @@ export class SessionManager {
     // A disposed manager arms nothing (an await that began before `dispose()` may land here).
     if (this.#disposed) return;
     if (this.#tokens?.refreshToken !== tokens.refreshToken) this.#storage.retire(this.#tokens?.refreshToken);
+    this.#recordOwner(tokens, source);
     this.#tokens = tokens;
     this.#rejectedAccessToken = undefined;
     this.#scheduler.schedule(tokens);
@@ -334,6 +359,19 @@ export class SessionManager {
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
       sessionExpiresAt: tokens.sessionExpiresAt,
     });
+  }
+
+  /**
+   * Whose session `tokens` is, for {@link SessionManager.assertSameSession}: its user (the JWT
+   * `sub`), else the sign-in it descends from (refreshes and adopted rotations keep
+   * `sessionStartedAt`; a sign-in, or a sign-in prompt, starts anew).
+   */
+  #recordOwner(tokens: SessionTokens, source: TokenSource): void {
+    const previous = this.#tokens;
+    const signIn = source === 'signIn' || source === 'signInPrompt';
+    if (!previous || previous.sessionStartedAt !== tokens.sessionStartedAt || signIn) this.#signIns++;
+    this.#owners.set(tokens.accessToken, tokens.subject === undefined ? `#${this.#signIns}` : `sub:${tokens.subject}`);
+    if (this.#owners.size > 16) this.#owners.delete(this.#owners.keys().next().value!);
   }
 
   /** Stops whatever the previous session had running (its refresh loop exits quietly). */
@@ -364,7 +402,6 @@ export class SessionManager {
       await lock
         .run(lockName, async () => {
           if (this.#lifetime !== ended) return;
-          await this.#signingIn;
           const stored = await this.#storage.load().catch(() => undefined);
           if (stored?.kind === 'ok') cleared = stored.tokens.refreshToken;
           await this.#storage.clear();
@@ -487,7 +524,7 @@ export class SessionManager {
   async #followStore(): Promise<void> {
     // A refresh re-reads the store under the lock; a re-authentication is replaced below when
     // another context re-authenticated first.
-    if (this.#state === 'refreshing' || this.#clearing) return;
+    if (this.#state === 'refreshing' || this.#clearing || this.#signingIn) return;
     let loaded;
     try {
       loaded = await this.#storage.load();

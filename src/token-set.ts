@@ -43,11 +43,14 @@ function claimsOf(accessToken: string): JwtClaims {
  * which cancels the offset between the server's clock and ours.
  */
 function accessTokenExpiry(claims: JwtClaims, expiresAt: number | undefined, now: number): number | null {
-  if (expiresAt !== undefined) return expiresAt;
+  // `expires_in: 0` says nothing useful (some servers mean "does not expire"); taken at its
+  // word, every token would be due at once and refreshed in a loop.
+  if (expiresAt !== undefined && expiresAt > now) return expiresAt;
   // An opaque token without expires_in: we learn of its expiry from a 401.
   if (typeof claims.exp !== 'number') return null;
-  if (typeof claims.iat === 'number' && claims.exp >= claims.iat) return now + (claims.exp - claims.iat) * 1000;
-  return claims.exp * 1000;
+  if (typeof claims.iat === 'number' && claims.exp > claims.iat) return now + (claims.exp - claims.iat) * 1000;
+  // An `exp` already past on our clock (which runs ahead of the server's): learn from a 401.
+  return claims.exp * 1000 > now ? claims.exp * 1000 : null;
 }
 
 /**

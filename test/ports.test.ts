@@ -122,6 +122,19 @@ describe('token responses', () => {
     expect(next).toMatchObject({ accessToken: 'b', refreshToken: 'r', accessTokenExpiresAt: 121_000 });
   });
 
+  it('an expiry that is no expiry (expires_in 0, a JWT exp already past on our clock) reads as unknown', () => {
+    const jwt = (claims: object) =>
+      `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+    const now = 1_000_000_000_000;
+    expect(parseTokenResponse({ access_token: 'a', expires_in: 0 }, now).accessTokenExpiresAt).toBeNull();
+    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 - 60 }) }, now).accessTokenExpiresAt).toBeNull();
+    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 + 60 }) }, now).accessTokenExpiresAt).toBe(now + 60_000);
+    // expires_in 0 beside a good exp: the exp is used
+    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 + 60 }), expires_in: 0 }, now).accessTokenExpiresAt).toBe(
+      now + 60_000,
+    );
+  });
+
   it('setTokens with a malformed response keeps the previous session', async () => {
     const session = new SessionManager({ tokenEndpoint: 'https://a.test/t', clientId: 'c', broadcast: false });
     await session.setTokens({ access_token: 'good', expires_in: 600 });

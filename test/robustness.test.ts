@@ -253,6 +253,123 @@ describe('restore() and signOut() called while the session is busy', () => {
   });
 });
 
+describe('access token lifetimes a server should not send', () => {
+  it('expires_in: 0 does not make the manager refresh in a loop', async () => {
+    ctx.server.accessTtlSeconds = 0;
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    await ctx.clock.advance(10 * MINUTE); // nothing asks for a token
+    expect(ctx.server.refreshCalls).toBe(0);
+    expect(session.session?.accessTokenExpiresAt).toBeNull(); // unknown: a 401 will tell
+  });
+});
+
+describe('a sign-in, a sign-out and requests of the session before', () => {
+  it('signOut() then an immediate setTokens(): the new session is neither cleared nor revoked', async () => {
+    const { state, store, inner, answer } = slowAnswerStore();
+    const session = ctx.manager({ store });
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue());
+    state.slow = true;
+    const out = session.signOut(); // user A signs out; the clear waits for the store
+    await ctx.clock.advance(0); // the sign-out's task holds the lock and reads the store
+    const second = ctx.server.issue(); // user B signs in right away: its save waits for the lock
+    const signingIn = session.setTokens(second);
+    answer();
+    await out;
+    await signingIn;
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('active');
+    expect(ctx.server.revokeCalls).not.toContain(second.refresh_token);
+    // The sign-out's clear came first, then B's sign-in was written ...
+    expect((inner.load() as StoredSession | null)?.refreshToken).toBe(second.refresh_token);
+    // ... and 'signedOut' (for A) did not come after B's sign-in
+    expect(events.types().at(-1)).not.toBe('signedOut');
+  });
+
+  it("setTokens() while a refresh re-reads the store after its grant: the old session's rotation does not replace it", async () => {
+    const { state, store, inner, answer } = slowAnswerStore();
+    const session = ctx.manager({ store });
+    await session.setTokens(ctx.server.issue()); // user A
+    let grantLanded!: () => void;
+    ctx.server.faults.push({ defer: new Promise<void>((resolve) => (grantLanded = resolve)) });
+    const refreshing = session.refresh();
+    await ctx.clock.advance(0); // the grant is at the server
+    state.slow = true;
+    grantLanded();
+    await ctx.clock.advance(0); // the grant answered; the refresh re-reads the store (slowly)
+    expect(state.pending.length).toBe(1);
+    const b = ctx.server.issue(); // user B signs in meanwhile: its save waits for the lock
+    const signingIn = session.setTokens(b);
+    state.slow = false;
+    answer();
+    await refreshing.catch(() => {});
+    await signingIn;
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('active');
+    const token = await session.getAccessToken();
+    expect(token).toBe(b.access_token); // not A's rotated token
+    expect((inner.load() as StoredSession | null)?.refreshToken).toBe(b.refresh_token);
+  });
+
+  it("a 401 that arrives after a sign-out and another user's sign-in is not retried with the new user's token", async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue()); // user A
+    let answerLater!: () => void;
+    const held = new Promise<void>((resolve) => (answerLater = resolve));
+    let first = true;
+    const api = session.createClient({
+      prefix: 'https://api.test/v1/',
+      fetch: async (input, init) => {
+        if (first) {
+          first = false;
+          await held; // A's request is slow at the server
+        }
+        return globalThis.fetch(input, init);
+      },
+    });
+    const post = api.post('messages', { json: { from: 'A' }, retry: 0 }).json().then(
+      () => 'sent',
+      (error: unknown) => `failed: ${(error as Error).name}`,
+    );
+    await ctx.clock.advance(0);
+    await session.signOut(); // A signs out; the server drops A's tokens
+    ctx.server.expireAccessTokens();
+    const b = ctx.server.issue();
+    await session.setTokens(b); // B signs in on the same device
+    answerLater(); // A's request is answered 401 now
+    const outcome = await post;
+    expect(outcome).toBe('failed: SessionExpiredError'); // not sent again as user B
+  });
+
+  it("ky's own retry (after a 503) of a request made before another user's sign-in is not sent as that user", async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue()); // user A
+    let answerLater!: () => void;
+    const held = new Promise<void>((resolve) => (answerLater = resolve));
+    let calls = 0;
+    const api = session.createClient({
+      prefix: API,
+      retry: { limit: 2, delay: () => 0 },
+      fetch: async (input, init) => {
+        if (++calls > 1) return globalThis.fetch(input, init);
+        await held;
+        return new Response('busy', { status: 503 });
+      },
+    });
+    const get = api.get('items').json().then(
+      () => 'sent',
+      (error: unknown) => `failed: ${(error as Error).name}`,
+    );
+    await ctx.clock.advance(0);
+    await session.signOut();
+    await session.setTokens(ctx.server.issue()); // user B
+    answerLater(); // A's request is answered 503: ky retries it
+    expect(await get).toBe('failed: SessionExpiredError');
+    expect(calls).toBe(1);
+  });
+});
+
 describe('a server that does not rotate refresh tokens', () => {
   it('tabs keep one refresh token through refreshes, a failed save and store notices', async () => {
     ctx.server.rotate = false;
@@ -275,6 +392,24 @@ describe('a server that does not rotate refresh tokens', () => {
     expect(await a.getAccessToken()).toBe(await b.getAccessToken());
   });
 });
+
+/** A store whose loads read at once but answer only on `answer()` (a keychain that is slow to reply). */
+function slowAnswerStore() {
+  const inner = new MemoryTokenStore();
+  const state = { slow: false, pending: [] as (() => void)[] };
+  const store = {
+    load: () => {
+      const value = inner.load();
+      if (!state.slow) return value;
+      return new Promise<unknown>((resolve) => state.pending.push(() => resolve(value)));
+    },
+    save: (session: StoredSession) => inner.save(session),
+    clear: () => inner.clear(),
+    subscribe: (listener: () => void) => inner.subscribe(listener),
+  };
+  const answer = () => state.pending.splice(0).forEach((resolve) => resolve());
+  return { state, store, inner, answer };
+}
 
 /**
  * A signed-in manager, its access token expired, disposed (an unmount, a hot reload, an
@@ -351,9 +486,10 @@ describe('dispose() while the manager waits', () => {
   it("a disposed manager's late grant does not overwrite a sign-in made by the next manager", async () => {
     const { answer } = await disposedDuringGrant();
     const second = ctx.manager();
-    const signIn = ctx.server.issue(); // user B signs in
-    await second.setTokens(signIn);
-    answer(); // A's rotation lands
+    const signIn = ctx.server.issue(); // user B signs in: its save waits for the lock
+    const signingIn = second.setTokens(signIn);
+    answer(); // A's rotation lands, then B's sign-in is written
+    await signingIn;
     await ctx.clock.advance(0);
     expect((ctx.store.load() as StoredSession).refreshToken).toBe(signIn.refresh_token);
     expect(await second.getAccessToken()).toBe(signIn.access_token);
@@ -363,15 +499,15 @@ describe('dispose() while the manager waits', () => {
     const { answer } = await disposedDuringGrant();
     ctx.server.revokeAll(); // A's session is revoked at the server (A logged out there)
     const second = ctx.manager({ signInPrompt: async () => null });
-    const signIn = ctx.server.issue(); // user B signs in
-    await second.setTokens(signIn);
+    const signIn = ctx.server.issue(); // user B signs in: its save waits for the lock
+    const signingIn = second.setTokens(signIn);
     answer(); // A's grant is answered: invalid_grant
+    await signingIn;
     await ctx.clock.advance(0);
     const stored = ctx.store.load() as StoredSession;
     expect(stored.refreshToken).toBe(signIn.refresh_token);
     expect(stored.refreshRejectedAt).toBeUndefined();
-    // consequence: user B's own manager, at its next refresh, takes A's dead set for "theirs"
-    // and prompts (then signs B out) without ever presenting B's valid refresh token
+    // B's manager refreshes B's own session later: no prompt, no sign-out
     ctx.clock.set(ctx.clock.now() + 56 * MINUTE);
     await ctx.clock.advance(3 * MINUTE);
     expect(second.state).toBe('active');

@@ -7,6 +7,8 @@ export interface TokenSource {
   getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
   /** The server rejected `usedToken`: refresh unless that already happened; the token to retry with. */
   handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal }): Promise<string>;
+  /** Optional: throws when `usedToken` belongs to a session that has ended (checked before a retry). */
+  assertSameSession?(usedToken: string): void;
 }
 
 /** Where the access token may go, besides the origin of `prefix`/`baseUrl`. */
@@ -76,6 +78,12 @@ export function createSessionClient(
     const token = await session.getAccessToken({ signal: request.signal });
     request.headers.set('authorization', `Bearer ${token}`);
   };
+  // A retry (after a 503, a network error) never goes out for another session than its first try.
+  const reattachToken = async ({ request }: { request: Request }): Promise<void> => {
+    const used = request.headers.get('authorization');
+    if (used?.startsWith('Bearer ') && trusted(request.url)) session.assertSameSession?.(used.slice(7));
+    return attachToken({ request });
+  };
 
   const fetchWithOneRetry: typeof globalThis.fetch = async (input, init) => {
     const request = input instanceof Request ? input : new Request(input, init);
@@ -99,7 +107,7 @@ export function createSessionClient(
       ...hooks,
       beforeRequest: [attachToken, ...(hooks.beforeRequest ?? [])],
       // Whatever made ky retry (a 503, a network error), go out with the current token.
-      beforeRetry: [attachToken, ...(hooks.beforeRetry ?? [])],
+      beforeRetry: [reattachToken, ...(hooks.beforeRetry ?? [])],
     },
   });
 }

@@ -151,12 +151,14 @@ export async function refreshOnce(
     // Rotated: spent now (it may be another context's, taken from the store), never presented again.
     if (tokens.refreshToken !== refreshToken) storage.retire(refreshToken);
     const changed = await changedMeanwhile();
-    if (changed) {
+    // This session ended meanwhile (a sign-out, or a sign-in, in this manager): not saved.
+    const ended = signal.aborted && signal.reason !== DISPOSED;
+    if (changed || ended) {
       // Signed out meanwhile: the tokens just issued must not outlive the session.
-      if (changed.kind === 'signedOutElsewhere' && tokens.refreshToken) {
+      if ((ended || changed?.kind === 'signedOutElsewhere') && tokens.refreshToken) {
         await revokeRefreshToken(options, tokens.refreshToken);
       }
-      return changed;
+      return changed ?? { kind: 'signedOutElsewhere' };
     }
     await storage.save(tokens);
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });
