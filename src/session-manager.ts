@@ -118,7 +118,9 @@ export class SessionManager {
   }
 
   /**
-   * Starts a session from the token response of the app's own sign-in.
+   * Starts a session from the token response of the app's own sign-in. The store is written
+   * under the refresh lock: a refresh in flight (here or in another context) settles first and
+   * cannot write over the new session. A `signOut()` made meanwhile wins.
    * @throws InvalidTokenResponseError - the response is malformed; the previous session is kept
    */
   async setTokens(response: TokenResponse): Promise<void> {
