@@ -233,7 +233,10 @@ export class SessionManager {
       this.#rejectedAccessToken = usedToken;
       void this.#startRefresh(usedToken);
     }
-    return this.getAccessToken(options);
+    const token = await this.getAccessToken(options);
+    // Again after the wait: someone else may have signed in at the prompt meanwhile.
+    if (usedToken !== undefined) this.assertSameSession(usedToken);
+    return token;
   }
 
   /**
@@ -365,13 +368,12 @@ export class SessionManager {
 
   /**
    * Whose session `tokens` is, for {@link SessionManager.assertSameSession}: its user (the JWT
-   * `sub`), else the sign-in it descends from (refreshes and adopted rotations keep
-   * `sessionStartedAt`; a sign-in, or a sign-in prompt, starts anew).
+   * `sub`). Opaque tokens do not say: then the app's own sign-ins (`setTokens`, or any session
+   * after a sign-out) start a new owner, while refreshes and re-authentications continue the
+   * current one (the device key, or the sign-in prompt, re-authenticates the same user).
    */
   #recordOwner(tokens: SessionTokens, source: TokenSource): void {
-    const previous = this.#tokens;
-    const signIn = source === 'signIn' || source === 'signInPrompt';
-    if (!previous || previous.sessionStartedAt !== tokens.sessionStartedAt || signIn) this.#signIns++;
+    if (!this.#tokens || source === 'signIn') this.#signIns++;
     this.#owners.set(tokens.accessToken, tokens.subject === undefined ? `#${this.#signIns}` : `sub:${tokens.subject}`);
     if (this.#owners.size > 16) this.#owners.delete(this.#owners.keys().next().value!);
   }

@@ -12,6 +12,16 @@ import { recordEvents, useFakeAuth } from './helpers/setup.ts';
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
 
+/** An unsigned JWT with `claims` (the SDK decodes, never verifies). */
+const jwt = (claims: object) =>
+  `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+/** 'sent', or 'failed: <error name>'. */
+const outcomeOf = (request: Promise<unknown>) =>
+  request.then(
+    () => 'sent',
+    (error: unknown) => `failed: ${(error as Error).name}`,
+  );
+
 /**
  * A MemoryTokenStore with switches: the next save throws, or loads wait for `release()`;
  * `notify()` is a change notice without a change (a `storage` event can be one).
@@ -367,6 +377,89 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
     answerLater(); // A's request is answered 503: ky retries it
     expect(await get).toBe('failed: SessionExpiredError');
     expect(calls).toBe(1);
+  });
+
+  it('a 401 that leads to re-authentication is not re-sent as another user who signs in at the prompt', async () => {
+    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
+    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+    const session = ctx.manager({ signInPrompt: async () => carol }); // carol signs in at the sheet
+    await session.setTokens(alice);
+    const seen: string[] = [];
+    const api = session.createClient({
+      prefix: API,
+      retry: 0,
+      fetch: async (input, init) => {
+        const auth = new Request(input, init).headers.get('authorization') ?? '';
+        seen.push(auth);
+        // alice's session was revoked at the server: her token gets 401, carol's goes through
+        return auth === `Bearer ${alice.access_token}` ? new Response('{}', { status: 401 }) : Response.json({ ok: 1 });
+      },
+    });
+    const outcome = await outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
+    expect(seen).not.toContain(`Bearer ${carol.access_token}`); // alice's POST never goes out as carol
+    expect(outcome).toBe('failed: SessionExpiredError');
+  });
+
+  it("ky's retry (after a 503) that waited through a re-authentication is not sent as the prompt's other user", async () => {
+    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
+    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+    let answerPrompt!: (r: TokenResponse) => void;
+    const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
+    await session.setTokens(alice);
+    const seen: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const api = session.createClient({
+      prefix: API,
+      retry: { limit: 2, delay: () => 0 },
+      fetch: async (input, init) => {
+        seen.push(new Request(input, init).headers.get('authorization') ?? '');
+        if (++calls > 1) return Response.json({ ok: 1 });
+        await held;
+        return new Response('busy', { status: 503 });
+      },
+    });
+    const get = outcomeOf(api.get('items').json()); // sent as alice
+    await ctx.clock.advance(0);
+    expect(seen).toEqual([`Bearer ${alice.access_token}`]);
+    const refreshing = session.refresh().catch(() => {}); // alice's refresh token is dead: the sheet shows
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('reauthenticating');
+    release(); // alice's request is answered 503: ky retries it (the retry waits for a token)
+    await ctx.clock.advance(0); // the retry waits for a token
+    answerPrompt(carol); // carol signs in at the sheet
+    await refreshing;
+    const outcome = await get;
+    expect(seen).not.toContain(`Bearer ${carol.access_token}`);
+    expect(outcome).toBe('failed: SessionExpiredError');
+  });
+
+  it('opaque tokens: a 401 answered just after a Face ID re-authentication of the same user is retried', async () => {
+    const session = ctx.manager({
+      biometric: { isAvailable: async () => true, getAssertion: async () => 'good-assertion' },
+    });
+    await session.setTokens(ctx.server.issue());
+    await ctx.clock.advance(60_000); // a minute later
+    ctx.server.revokeAll(); // the server ended the session (an admin, a password change)
+    ctx.server.expireAccessTokens();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let n = 0;
+    const api = session.createClient({
+      prefix: API,
+      retry: 0,
+      fetch: async (input, init) => {
+        if (++n === 1) await held; // this response is a little slower than the other one
+        return globalThis.fetch(input, init);
+      },
+    });
+    const slow = outcomeOf(api.get('items').json());
+    await ctx.clock.advance(0);
+    await api.get('me').json(); // 401 -> refresh -> invalid_grant -> Face ID -> retried: fine
+    expect(ctx.server.assertionCalls).toBe(1);
+    release(); // the first request's 401 arrives now
+    expect(await slow).toBe('sent'); // the same user, the same device key: retried like its sibling
   });
 });
 

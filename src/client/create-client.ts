@@ -80,9 +80,12 @@ export function createSessionClient(
   };
   // A retry (after a 503, a network error) never goes out for another session than its first try.
   const reattachToken = async ({ request }: { request: Request }): Promise<void> => {
-    const used = request.headers.get('authorization');
-    if (used?.startsWith('Bearer ') && trusted(request.url)) session.assertSameSession?.(used.slice(7));
-    return attachToken({ request });
+    const header = request.headers.get('authorization');
+    const used = header?.startsWith('Bearer ') && trusted(request.url) ? header.slice(7) : undefined;
+    if (used !== undefined) session.assertSameSession?.(used);
+    await attachToken({ request });
+    // Again after the wait for a token: someone else may have signed in at the prompt meanwhile.
+    if (used !== undefined) session.assertSameSession?.(used);
   };
 
   const fetchWithOneRetry: typeof globalThis.fetch = async (input, init) => {
