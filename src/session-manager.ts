@@ -385,8 +385,10 @@ export class SessionManager {
     this.#inflight = null;
   }
 
-  /** Ends the session; the store is cleared unless another context already changed it. */
-  /** @returns the refresh token the store held when this context cleared it */
+  /**
+   * Ends the session; the store is cleared unless another context already changed it.
+   * @returns the refresh token the store held when this context cleared it
+   */
   async #end(reason: SignOutReason): Promise<string | undefined> {
     const wasSignedIn = this.#state !== 'signedOut';
     let cleared: string | undefined;
