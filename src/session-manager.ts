@@ -35,6 +35,8 @@ import type {
  * const api = session.createClient({ prefix: 'https://api.example.com/v1' });
  * const me = await api.get('me').json();
  */
+const ENDED = 'The session this request was made for has ended';
+
 export class SessionManager {
   readonly #options: ResolvedOptions;
   readonly #storage: SessionStorage;
@@ -60,6 +62,8 @@ export class SessionManager {
   #signingIn: Promise<void> | undefined;
   /** Recent access tokens and whose session they were: a user, or a sign-in's number. */
   readonly #owners = new Map<string, string>();
+  /** Whose session the current tokens are. */
+  #owner: string | undefined;
   #signIns = 0;
   /** Set while this manager holds the re-authentication lock (it is the one prompting). */
   #reauthHeld: Promise<unknown> | undefined;
@@ -176,6 +180,7 @@ export class SessionManager {
       this.#apply(tokens, 'restore');
       return this.#state;
     }
+    this.#recordOwner(tokens, 'restore');
     this.#tokens = tokens;
     // Found dead, and nobody is re-authenticating (the app was relaunched): prompt at once.
     // Another tab is: wait for its outcome like the contexts that were open all along.
@@ -215,7 +220,11 @@ export class SessionManager {
     if (this.#state === 'active') void this.#startRefresh(undefined);
     // The gate may have been opened early for a failing refresh: this request needs the new token.
     if (this.#state !== 'active') this.#gate.hold();
-    return this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
+    const owner = this.#owner;
+    const token = await this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
+    // Made for the user signed in when it asked: not for whoever signed in while it waited.
+    if (owner !== undefined && owner !== this.#owner) throw new SessionExpiredError(ENDED);
+    return token;
   }
 
   /**
@@ -248,10 +257,7 @@ export class SessionManager {
    */
   assertSameSession(usedToken: string): void {
     const owner = this.#owners.get(usedToken);
-    const current = this.#tokens && this.#owners.get(this.#tokens.accessToken);
-    if (owner !== undefined && current !== undefined && owner !== current) {
-      throw new SessionExpiredError('The session this request was sent with has ended');
-    }
+    if (owner !== undefined && this.#owner !== undefined && owner !== this.#owner) throw new SessionExpiredError(ENDED);
   }
 
   /**
@@ -374,7 +380,9 @@ export class SessionManager {
    */
   #recordOwner(tokens: SessionTokens, source: TokenSource): void {
     if (!this.#tokens || source === 'signIn') this.#signIns++;
-    this.#owners.set(tokens.accessToken, tokens.subject === undefined ? `#${this.#signIns}` : `sub:${tokens.subject}`);
+    this.#owner = tokens.subject === undefined ? `#${this.#signIns}` : `sub:${tokens.subject}`;
+    if (tokens.accessToken === '') return; // not persisted: there is no token to recognise
+    this.#owners.set(tokens.accessToken, this.#owner);
     if (this.#owners.size > 16) this.#owners.delete(this.#owners.keys().next().value!);
   }
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
+import type { SessionManager } from '../src/session-manager.ts';
 import type { StoredSession, TokenResponse } from '../src/types.ts';
 import { API, TOKEN_URL } from './helpers/fake-auth-server.ts';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';
@@ -461,6 +462,96 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
     release(); // the first request's 401 arrives now
     expect(await slow).toBe('sent'); // the same user, the same device key: retried like its sibling
   });
+
+  it('opaque tokens: after a sign-out, another user restored from the store (persistAccessToken false) does not get the retry of the old 401', async () => {
+    const a = ctx.manager({ persistAccessToken: false, broadcast: false }); // this tab
+    const b = ctx.manager({ persistAccessToken: false, broadcast: false }); // another tab
+    const userA = ctx.server.issue();
+    await a.setTokens(userA);
+    const { api, seen, release } = heldClient(a);
+    const post = outcomeOf(api.post('messages', { json: { from: 'A' } }).json());
+    await ctx.clock.advance(0); // A's POST is at the server
+    await a.signOut(); // A signs out
+    ctx.server.expireAccessTokens();
+    const userB = ctx.server.issue();
+    await b.setTokens(userB); // B signs in (another tab); its stored set has no access token: A's tab ignores the notice
+    await ctx.clock.advance(0);
+    expect(await a.restore()).toBe('active'); // this tab regains focus: restore() (README: call it on resume)
+    release(); // A's POST is answered 401
+    const outcome = await post;
+    expect(seen.slice(1)).toEqual([]); // never sent again (as B)
+    expect(outcome).toBe('failed: SessionExpiredError');
+  });
+
+  it('a request made as one user that waits through a re-authentication is not sent as the user who signed in at the prompt', async () => {
+    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
+    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+    let answerPrompt!: (r: TokenResponse) => void;
+    const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
+    await session.setTokens(alice);
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE); // alice's access token expired while the app slept
+    const seen: string[] = [];
+    const api = session.createClient({
+      prefix: API,
+      retry: 0,
+      fetch: async (input, init) => {
+        seen.push(new Request(input, init).headers.get('authorization') ?? '');
+        return Response.json({ ok: 1 });
+      },
+    });
+    const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json()); // alice's POST waits for a token
+    await ctx.clock.advance(0); // refresh -> invalid_grant -> the sheet shows
+    expect(session.state).toBe('reauthenticating');
+    answerPrompt(carol); // carol signs in at the sheet
+    const outcome = await post;
+    expect(seen).not.toContain(`Bearer ${carol.access_token}`);
+    expect(outcome).toBe('failed: SessionExpiredError');
+  });
+
+  it('the same POST sent once with the expired token (a 401) is refused too', async () => {
+    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), refresh_token: 'rt-alice-unknown' }; // no expiry known
+    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+    let answerPrompt!: (r: TokenResponse) => void;
+    const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
+    await session.setTokens(alice);
+    const api = session.createClient({
+      prefix: API,
+      retry: 0,
+      fetch: async (input, init) =>
+        new Request(input, init).headers.get('authorization') === `Bearer ${alice.access_token}`
+          ? new Response('{}', { status: 401 })
+          : Response.json({ ok: 1 }),
+    });
+    const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
+    await ctx.clock.advance(0);
+    answerPrompt(carol);
+    expect(await post).toBe('failed: SessionExpiredError'); // passes today: the contrast to F2a
+  });
+
+  it('a request made as one user that waits for a refresh is not sent as the user of an account switch (setTokens)', async () => {
+    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
+    const bob: TokenResponse = { access_token: jwt({ sub: 'bob' }), expires_in: 3600, refresh_token: 'rt-bob' };
+    const session = ctx.manager();
+    await session.setTokens(alice);
+    ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
+    ctx.server.faults = [{ defer: new Promise<void>(() => {}) }]; // alice's refresh is slow
+    const seen: string[] = [];
+    const api = session.createClient({
+      prefix: API,
+      retry: 0,
+      fetch: async (input, init) => {
+        seen.push(new Request(input, init).headers.get('authorization') ?? '');
+        return Response.json({ ok: 1 });
+      },
+    });
+    const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('refreshing');
+    await session.setTokens(bob); // the app switches to bob
+    const outcome = await post;
+    expect(seen).not.toContain(`Bearer ${bob.access_token}`);
+    expect(outcome).toBe('failed: SessionExpiredError');
+  });
 });
 
 describe('a server that does not rotate refresh tokens', () => {
@@ -502,6 +593,27 @@ function slowAnswerStore() {
   };
   const answer = () => state.pending.splice(0).forEach((resolve) => resolve());
   return { state, store, inner, answer };
+}
+
+/** A ky client of `session` whose first API request is held at the server until `release()`; records Authorization headers. */
+function heldClient(session: SessionManager) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const seen: string[] = [];
+  let first = true;
+  const api = session.createClient({
+    prefix: API,
+    retry: 0,
+    fetch: async (input, init) => {
+      seen.push((input instanceof Request ? input.headers : new Headers(init?.headers)).get('authorization') ?? '');
+      if (first) {
+        first = false;
+        await held;
+      }
+      return globalThis.fetch(input, init);
+    },
+  });
+  return { api, seen, release: () => release() };
 }
 
 /**
