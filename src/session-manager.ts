@@ -24,6 +24,9 @@ import type {
   TokenSource,
 } from './types.ts';
 
+/** The message of a request refused because another user signed in meanwhile. */
+const ENDED = 'The session this request was made for has ended';
+
 /**
  * Keeps a user signed in: holds the token set, refreshes it once for any number of concurrent
  * callers (across contexts too, through the lock port), retries transient failures, and when
@@ -35,8 +38,6 @@ import type {
  * const api = session.createClient({ prefix: 'https://api.example.com/v1' });
  * const me = await api.get('me').json();
  */
-const ENDED = 'The session this request was made for has ended';
-
 export class SessionManager {
   readonly #options: ResolvedOptions;
   readonly #storage: SessionStorage;
