@@ -16,6 +16,9 @@ const MINUTE = 60_000;
 /** An unsigned JWT with `claims` (the SDK decodes, never verifies). */
 const jwt = (claims: object) =>
   `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+/** Two users' sign-ins (JWTs say whose they are); the server knows neither refresh token. */
+const ALICE: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
+const CAROL: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
 /** 'sent', or 'failed: <error name>'. */
 const outcomeOf = (request: Promise<unknown>) =>
   request.then(
@@ -356,18 +359,7 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
   it("ky's own retry (after a 503) of a request made before another user's sign-in is not sent as that user", async () => {
     const session = ctx.manager();
     await session.setTokens(ctx.server.issue()); // user A
-    let answerLater!: () => void;
-    const held = new Promise<void>((resolve) => (answerLater = resolve));
-    let calls = 0;
-    const api = session.createClient({
-      prefix: API,
-      retry: { limit: 2, delay: () => 0 },
-      fetch: async (input, init) => {
-        if (++calls > 1) return globalThis.fetch(input, init);
-        await held;
-        return new Response('busy', { status: 503 });
-      },
-    });
+    const { api, seen, release: answerLater } = busyOnce(session);
     const get = api.get('items').json().then(
       () => 'sent',
       (error: unknown) => `failed: ${(error as Error).name}`,
@@ -377,14 +369,12 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
     await session.setTokens(ctx.server.issue()); // user B
     answerLater(); // A's request is answered 503: ky retries it
     expect(await get).toBe('failed: SessionExpiredError');
-    expect(calls).toBe(1);
+    expect(seen).toHaveLength(1);
   });
 
   it('a 401 that leads to re-authentication is not re-sent as another user who signs in at the prompt', async () => {
-    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
-    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
-    const session = ctx.manager({ signInPrompt: async () => carol }); // carol signs in at the sheet
-    await session.setTokens(alice);
+    const session = ctx.manager({ signInPrompt: async () => CAROL }); // carol signs in at the sheet
+    await session.setTokens(ALICE);
     const seen: string[] = [];
     const api = session.createClient({
       prefix: API,
@@ -393,46 +383,31 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
         const auth = new Request(input, init).headers.get('authorization') ?? '';
         seen.push(auth);
         // alice's session was revoked at the server: her token gets 401, carol's goes through
-        return auth === `Bearer ${alice.access_token}` ? new Response('{}', { status: 401 }) : Response.json({ ok: 1 });
+        return auth === `Bearer ${ALICE.access_token}` ? new Response('{}', { status: 401 }) : Response.json({ ok: 1 });
       },
     });
     const outcome = await outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
-    expect(seen).not.toContain(`Bearer ${carol.access_token}`); // alice's POST never goes out as carol
+    expect(seen).not.toContain(`Bearer ${CAROL.access_token}`); // alice's POST never goes out as carol
     expect(outcome).toBe('failed: SessionExpiredError');
   });
 
   it("ky's retry (after a 503) that waited through a re-authentication is not sent as the prompt's other user", async () => {
-    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
-    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
     let answerPrompt!: (r: TokenResponse) => void;
     const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
-    await session.setTokens(alice);
-    const seen: string[] = [];
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let calls = 0;
-    const api = session.createClient({
-      prefix: API,
-      retry: { limit: 2, delay: () => 0 },
-      fetch: async (input, init) => {
-        seen.push(new Request(input, init).headers.get('authorization') ?? '');
-        if (++calls > 1) return Response.json({ ok: 1 });
-        await held;
-        return new Response('busy', { status: 503 });
-      },
-    });
+    await session.setTokens(ALICE);
+    const { api, seen, release } = busyOnce(session);
     const get = outcomeOf(api.get('items').json()); // sent as alice
     await ctx.clock.advance(0);
-    expect(seen).toEqual([`Bearer ${alice.access_token}`]);
+    expect(seen).toEqual([`Bearer ${ALICE.access_token}`]);
     const refreshing = session.refresh().catch(() => {}); // alice's refresh token is dead: the sheet shows
     await ctx.clock.advance(0);
     expect(session.state).toBe('reauthenticating');
     release(); // alice's request is answered 503: ky retries it (the retry waits for a token)
     await ctx.clock.advance(0); // the retry waits for a token
-    answerPrompt(carol); // carol signs in at the sheet
+    answerPrompt(CAROL); // carol signs in at the sheet
     await refreshing;
     const outcome = await get;
-    expect(seen).not.toContain(`Bearer ${carol.access_token}`);
+    expect(seen).not.toContain(`Bearer ${CAROL.access_token}`);
     expect(outcome).toBe('failed: SessionExpiredError');
   });
 
@@ -484,66 +459,46 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
   });
 
   it('a request made as one user that waits through a re-authentication is not sent as the user who signed in at the prompt', async () => {
-    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
-    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
     let answerPrompt!: (r: TokenResponse) => void;
     const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
-    await session.setTokens(alice);
+    await session.setTokens(ALICE);
     ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE); // alice's access token expired while the app slept
-    const seen: string[] = [];
-    const api = session.createClient({
-      prefix: API,
-      retry: 0,
-      fetch: async (input, init) => {
-        seen.push(new Request(input, init).headers.get('authorization') ?? '');
-        return Response.json({ ok: 1 });
-      },
-    });
+    const { api, seen } = answeringClient(session);
     const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json()); // alice's POST waits for a token
     await ctx.clock.advance(0); // refresh -> invalid_grant -> the sheet shows
     expect(session.state).toBe('reauthenticating');
-    answerPrompt(carol); // carol signs in at the sheet
+    answerPrompt(CAROL); // carol signs in at the sheet
     const outcome = await post;
-    expect(seen).not.toContain(`Bearer ${carol.access_token}`);
+    expect(seen).not.toContain(`Bearer ${CAROL.access_token}`);
     expect(outcome).toBe('failed: SessionExpiredError');
   });
 
   it('the same POST sent once with the expired token (a 401) is refused too', async () => {
-    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), refresh_token: 'rt-alice-unknown' }; // no expiry known
-    const carol: TokenResponse = { access_token: jwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+    const { expires_in: _unknown, ...aliceWithoutExpiry } = ALICE; // no expiry known
     let answerPrompt!: (r: TokenResponse) => void;
     const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answerPrompt = resolve)) });
-    await session.setTokens(alice);
+    await session.setTokens(aliceWithoutExpiry);
     const api = session.createClient({
       prefix: API,
       retry: 0,
       fetch: async (input, init) =>
-        new Request(input, init).headers.get('authorization') === `Bearer ${alice.access_token}`
+        new Request(input, init).headers.get('authorization') === `Bearer ${aliceWithoutExpiry.access_token}`
           ? new Response('{}', { status: 401 })
           : Response.json({ ok: 1 }),
     });
     const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
     await ctx.clock.advance(0);
-    answerPrompt(carol);
-    expect(await post).toBe('failed: SessionExpiredError'); // passes today: the contrast to F2a
+    answerPrompt(CAROL);
+    expect(await post).toBe('failed: SessionExpiredError'); // after a 401, as when it waited
   });
 
   it('a request made as one user that waits for a refresh is not sent as the user of an account switch (setTokens)', async () => {
-    const alice: TokenResponse = { access_token: jwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
     const bob: TokenResponse = { access_token: jwt({ sub: 'bob' }), expires_in: 3600, refresh_token: 'rt-bob' };
     const session = ctx.manager();
-    await session.setTokens(alice);
+    await session.setTokens(ALICE);
     ctx.clock.set(ctx.clock.now() + 2 * 60 * MINUTE);
     ctx.server.faults = [{ defer: new Promise<void>(() => {}) }]; // alice's refresh is slow
-    const seen: string[] = [];
-    const api = session.createClient({
-      prefix: API,
-      retry: 0,
-      fetch: async (input, init) => {
-        seen.push(new Request(input, init).headers.get('authorization') ?? '');
-        return Response.json({ ok: 1 });
-      },
-    });
+    const { api, seen } = answeringClient(session);
     const post = outcomeOf(api.post('messages', { json: { from: 'alice' } }).json());
     await ctx.clock.advance(0);
     expect(session.state).toBe('refreshing');
@@ -611,6 +566,41 @@ function heldClient(session: SessionManager) {
         await held;
       }
       return globalThis.fetch(input, init);
+    },
+  });
+  return { api, seen, release: () => release() };
+}
+
+/** A ky client of `session` whose requests all succeed (no retry); records their Authorization headers. */
+function answeringClient(session: SessionManager) {
+  const seen: string[] = [];
+  const api = session.createClient({
+    prefix: API,
+    retry: 0,
+    fetch: async (input, init) => {
+      seen.push(new Request(input, init).headers.get('authorization') ?? '');
+      return Response.json({ ok: 1 });
+    },
+  });
+  return { api, seen };
+}
+
+/**
+ * A ky client of `session` whose first request is held until `release()`, then answered 503
+ * (ky retries it); records the Authorization header of every request sent.
+ */
+function busyOnce(session: SessionManager) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const seen: string[] = [];
+  const api = session.createClient({
+    prefix: API,
+    retry: { limit: 2, delay: () => 0 },
+    fetch: async (input, init) => {
+      seen.push(new Request(input, init).headers.get('authorization') ?? '');
+      if (seen.length > 1) return globalThis.fetch(input, init);
+      await held;
+      return new Response('busy', { status: 503 });
     },
   });
   return { api, seen, release: () => release() };
