@@ -245,14 +245,19 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     await expect.poll(() => grants('refresh_token', 'rotated')).toBe(rotated + 1);
   });
 
-  test('revoked refresh token: Face ID dismissed -> sign-in prompt -> password gets a new session', async () => {
+  /** Signed in with Face ID, refresh token revoked, a refresh: the Face ID prompt is dismissed. */
+  async function faceIdDismissedAfterRevocation() {
     const page = await openApp();
     await signIn(page, { faceId: true });
     await revokeRefreshToken(page);
-
     const prompt = answerNextDialog(page, 'dismiss');
     await page.getByRole('button', { name: 'Refresh now' }).click();
     await prompt;
+    return page;
+  }
+
+  test('revoked refresh token: Face ID dismissed -> sign-in prompt -> password gets a new session', async () => {
+    const page = await faceIdDismissedAfterRevocation();
     const sheet = page.getByTestId('signin-sheet');
     await sheet.waitFor();
     expect(await sheet.getByLabel('Username').inputValue()).toBe('alice');
@@ -270,13 +275,7 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
   });
 
   test('revoked refresh token: Face ID dismissed and sign-in cancelled -> signed out', async () => {
-    const page = await openApp();
-    await signIn(page, { faceId: true });
-    await revokeRefreshToken(page);
-
-    const prompt = answerNextDialog(page, 'dismiss');
-    await page.getByRole('button', { name: 'Refresh now' }).click();
-    await prompt;
+    const page = await faceIdDismissedAfterRevocation();
     await page.getByTestId('signin-sheet').getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('screen-signin').waitFor();
     expect(await page.getByTestId('signin-notice').textContent()).toContain('could not be renewed');

@@ -121,26 +121,24 @@ describeEachBackend('protected resources', (backend) => {
     await expectInvalidToken(await getApi(server, '/api/me', ownKid));
   });
 
+  /** The claims of a valid access token for this server, on either kind of jose builder. */
+  function validClaims<T extends SignJWT | UnsecuredJWT>(jwt: T, iat: number): T {
+    return jwt
+      .setIssuer(server.issuer)
+      .setAudience(`${server.issuer}/api`)
+      .setSubject('someone')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 60)
+      .setJti('j') as T;
+  }
+
   it('alg none and HS256 (keyed with the public key) are rejected', async () => {
     const iat = Math.floor(clock.now() / 1000);
-    const none = new UnsecuredJWT({ client_id: 'c', sid: 's' })
-      .setIssuer(server.issuer)
-      .setAudience(`${server.issuer}/api`)
-      .setSubject('someone')
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 60)
-      .setJti('j')
-      .encode();
+    const none = validClaims(new UnsecuredJWT({ client_id: 'c', sid: 's' }), iat).encode();
     await expectInvalidToken(await getApi(server, '/api/me', none));
     const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
-    const hs256 = await new SignJWT({ client_id: 'c', sid: 's' })
+    const hs256 = await validClaims(new SignJWT({ client_id: 'c', sid: 's' }), iat)
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: serverKid })
-      .setIssuer(server.issuer)
-      .setAudience(`${server.issuer}/api`)
-      .setSubject('someone')
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 60)
-      .setJti('j')
       .sign(new TextEncoder().encode(JSON.stringify(jwks.keys[0])));
     await expectInvalidToken(await getApi(server, '/api/me', hs256));
   });
