@@ -1,4 +1,5 @@
 import { DiscoveryError } from './errors.ts';
+import { isSecureUrl } from './utils/secure-url.ts';
 
 /** The endpoints session-keeper uses, from an authorization server's metadata (RFC 8414). */
 export interface DiscoveredEndpoints {
@@ -11,21 +12,10 @@ export interface DiscoveredEndpoints {
   grantTypesSupported: string[] | undefined;
 }
 
-/** https, or http on the loopback interface (development). */
-function isSecureUrl(value: unknown): value is string {
-  try {
-    const url = new URL(value as string);
-    const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    return url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
-  } catch {
-    return false;
-  }
-}
-
 function endpoint(metadata: Record<string, unknown>, field: string, required: boolean): string | undefined {
   const value = metadata[field];
   if (value === undefined && !required) return undefined;
-  if (isSecureUrl(value)) return value;
+  if (typeof value === 'string' && isSecureUrl(value)) return value;
   throw new DiscoveryError(`Metadata field "${field}" is not an https URL`);
 }
 

@@ -102,15 +102,40 @@ export class RefreshRejectedError extends SessionKeeperError {
   }
 }
 
+/** Why a request found no session; see {@link SessionExpiredError.reason}. */
+export type SessionEndReason =
+  /** Nobody is signed in (never, or not yet: `setTokens`/`restore` first). */
+  | 'notSignedIn'
+  /** The app signed out (here or in another context sharing the store). */
+  | 'signedOut'
+  /** Every re-authentication path failed or was declined: the user was signed out. */
+  | 'reauthFailed'
+  /** The request was made for a session that has ended since, and another session (perhaps another user's) is in use now. */
+  | 'sessionReplaced'
+  /** The session manager was disposed. */
+  | 'disposed';
+
+const SESSION_END_MESSAGES: Record<SessionEndReason, string> = {
+  notSignedIn: 'Not signed in',
+  signedOut: 'The session has ended: signed out',
+  reauthFailed: 'The session has ended: re-authentication failed',
+  sessionReplaced: 'The session this request was made for has ended',
+  disposed: 'Session manager disposed',
+};
+
 /**
- * There is no session: the user signed out, never signed in, or every re-authentication path
- * failed. Requests that waited for a refresh reject with it after a sign-out.
+ * There is no session for this request: see {@link SessionExpiredError.reason}. Requests that
+ * waited for a refresh reject with it when the session ends meanwhile.
  */
 export class SessionExpiredError extends SessionKeeperError {
   override name = 'SessionExpiredError';
 
-  constructor(message = 'The session has ended', options?: { cause?: unknown }) {
-    super('ERR_SESSION_EXPIRED', message, options);
+  /** Why: branch on it to tell "sign in first" from "signed out" from "another user now". */
+  readonly reason: SessionEndReason;
+
+  constructor(reason: SessionEndReason = 'signedOut', options?: { cause?: unknown }) {
+    super('ERR_SESSION_EXPIRED', SESSION_END_MESSAGES[reason] ?? SESSION_END_MESSAGES.signedOut, options);
+    this.reason = reason;
   }
 }
 

@@ -22,17 +22,18 @@ export {
   DiscoveryError,
   isTransientError,
   type SessionKeeperErrorCode,
+  type SessionEndReason,
 } from './errors.ts';
 export type {
   TokenResponse,
-  SessionTokens,
   StoredSession,
   SessionState,
   SessionEvents,
   SessionEventHandler,
   SignOutReason,
   ReauthReason,
-  TokenSource,
+  TokenChangeCause,
+  TokenEvent,
   SessionInfo,
   GetAccessTokenOptions,
 } from './types.ts';

@@ -1,4 +1,5 @@
 import { ConfigurationError } from './errors.ts';
+import { isSecureUrl } from './utils/secure-url.ts';
 import type { BiometricProvider } from './ports/biometric.ts';
 import { broadcastChannel, type BroadcastPort } from './ports/broadcast.ts';
 import { systemClock, type Clock } from './ports/clock.ts';
@@ -48,7 +49,12 @@ export interface SessionManagerOptions {
   refreshTokens?: ((refreshToken: string, signal: AbortSignal) => Promise<TokenResponse>) | undefined;
   /** The lock that makes one refresh across contexts. Default: Web Locks, else in-process. */
   lock?: LockPort;
-  /** Name of that lock; contexts sharing a store must share it. Default `session-keeper:<clientId>`. */
+  /**
+   * Name of that lock (and of the broadcast channel); contexts sharing a store must share it,
+   * sessions that do not share a store must not. Default: `session-keeper:<clientId>:<store>`,
+   * where `<store>` is the store's {@link TokenStore.id} (the same in every context that opens
+   * that storage) or, for a store without one, this store object's own number.
+   */
   lockName?: string;
   /**
    * Tells other contexts sharing the store about changes at once. Default: a `BroadcastChannel`
@@ -73,6 +79,8 @@ export interface SessionManagerOptions {
   tokenWaitTimeout?: number;
   /** Backoff between transient refresh failures. Default `{ initialDelay: 1000, maxDelay: 60000 }`. */
   backoff?: Partial<BackoffOptions>;
+  /** The source of backoff jitter: a number in [0, 1). Default `Math.random`; tests pin it. */
+  random?: () => number;
 }
 
 /** Options with every default applied. */
@@ -87,18 +95,46 @@ export type ResolvedOptions = Required<
     broadcast: BroadcastPort | undefined;
   };
 
+function fail(name: string, expected: string): never {
+  throw new ConfigurationError(`"${name}" must be ${expected}`);
+}
+
 function checkUrl(name: string, value: unknown): void {
   try {
     new URL(value as string);
   } catch {
     throw new ConfigurationError(`"${name}" must be an absolute URL, got ${JSON.stringify(value)}`);
   }
+  if (!isSecureUrl(value)) fail(name, 'an https: URL (plain http: only on a loopback host, for development)');
 }
 
-function checkDuration(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigurationError(`"${name}" must be a number of ms >= 0`);
+function checkDuration(name: string, value: unknown, min = 0): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    fail(name, min > 0 ? 'a number of ms > 0' : 'a number of ms >= 0');
   }
+}
+
+/** The methods a port must have; `optional` ones are checked when present. */
+function checkPort(name: string, value: unknown, methods: string[], optional: string[] = []): void {
+  const port = value as Record<string, unknown> | null;
+  if (typeof port !== 'object' || port === null) fail(name, `an object with ${methods.join(', ')}()`);
+  for (const method of methods) {
+    if (typeof port[method] !== 'function') fail(name, `an object with ${methods.join(', ')}(); "${method}" is missing`);
+  }
+  for (const method of optional) {
+    if (port[method] !== undefined && typeof port[method] !== 'function') fail(`${name}.${method}`, 'a function');
+  }
+}
+
+/** Numbers for store objects that do not name themselves, so that each gets its own lock. */
+const storeNumbers = new WeakMap<object, number>();
+let nextStoreNumber = 1;
+
+function storeName(store: TokenStore): string {
+  if (typeof store.id === 'string' && store.id !== '') return store.id;
+  let number = storeNumbers.get(store);
+  if (number === undefined) storeNumbers.set(store, (number = nextStoreNumber++));
+  return `#${number}`;
 }
 
 /** Applies defaults and validates; the one place where defaults live. */
@@ -106,14 +142,35 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('Options are required');
   checkUrl('tokenEndpoint', options.tokenEndpoint);
   if (options.revocationEndpoint !== undefined) checkUrl('revocationEndpoint', options.revocationEndpoint);
-  if (typeof options.clientId !== 'string' || options.clientId === '') {
-    throw new ConfigurationError('"clientId" must be a non-empty string');
+  if (typeof options.clientId !== 'string' || options.clientId === '') fail('clientId', 'a non-empty string');
+  if (options.store !== undefined) checkPort('store', options.store, ['load', 'save', 'clear'], ['subscribe']);
+  if (options.clock !== undefined) checkPort('clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
+  if (options.lock !== undefined) checkPort('lock', options.lock, ['run'], ['holdShared', 'isHeld']);
+  if (options.logger !== undefined) checkPort('logger', options.logger, ['debug', 'info', 'warn', 'error']);
+  if (options.biometric !== undefined) checkPort('biometric', options.biometric, ['isAvailable', 'getAssertion']);
+  if (options.lifecycle !== undefined) checkPort('lifecycle', options.lifecycle, ['subscribe']);
+  if (options.network !== undefined) checkPort('network', options.network, ['subscribe'], ['isOnline']);
+  if (options.broadcast !== undefined && options.broadcast !== false) {
+    checkPort('broadcast', options.broadcast, ['post', 'subscribe']);
+  }
+  if (options.persistAccessToken !== undefined && typeof options.persistAccessToken !== 'boolean') {
+    fail('persistAccessToken', 'a boolean');
+  }
+  if (options.lockName !== undefined && (typeof options.lockName !== 'string' || options.lockName === '')) {
+    fail('lockName', 'a non-empty string');
+  }
+  if (options.backoff !== undefined && (typeof options.backoff !== 'object' || options.backoff === null)) {
+    fail('backoff', 'an object like { initialDelay: 1000, maxDelay: 60000 }');
+  }
+  for (const name of ['signInPrompt', 'refreshTokens', 'fetch', 'random'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') fail(name, 'a function');
   }
   const logger = redactingLogger(options.logger ?? silentLogger);
-  const lockName = options.lockName ?? `session-keeper:${options.clientId}`;
+  const store = options.store ?? new MemoryTokenStore();
+  const lockName = options.lockName ?? `session-keeper:${options.clientId}:${storeName(store)}`;
   const resolved: ResolvedOptions = {
     ...options,
-    store: options.store ?? new MemoryTokenStore(),
+    store,
     persistAccessToken: options.persistAccessToken ?? true,
     clock: options.clock ?? systemClock,
     refreshMargin: options.refreshMargin ?? 300_000,
@@ -128,16 +185,13 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     refreshTimeout: options.refreshTimeout ?? 15_000,
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,
     backoff: { ...defaultBackoff, ...options.backoff },
+    random: options.random ?? Math.random,
   };
-  for (const name of ['refreshMargin', 'sessionWarning', 'refreshTimeout', 'tokenWaitTimeout'] as const) {
-    checkDuration(name, resolved[name]);
-  }
-  checkDuration('backoff.initialDelay', resolved.backoff.initialDelay);
-  checkDuration('backoff.maxDelay', resolved.backoff.maxDelay);
-  for (const name of ['signInPrompt', 'refreshTokens', 'fetch'] as const) {
-    if (resolved[name] !== undefined && typeof resolved[name] !== 'function') {
-      throw new ConfigurationError(`"${name}" must be a function`);
-    }
-  }
+  for (const name of ['refreshMargin', 'sessionWarning'] as const) checkDuration(name, resolved[name]);
+  // Zero cannot work: every grant would be abandoned at once, every wait would time out at once.
+  for (const name of ['refreshTimeout', 'tokenWaitTimeout'] as const) checkDuration(name, resolved[name], 1);
+  checkDuration('backoff.initialDelay', resolved.backoff.initialDelay, 1);
+  checkDuration('backoff.maxDelay', resolved.backoff.maxDelay, 1);
+  if (resolved.backoff.maxDelay < resolved.backoff.initialDelay) fail('backoff.maxDelay', 'at least backoff.initialDelay');
   return resolved;
 }

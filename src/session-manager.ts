@@ -1,36 +1,31 @@
 import type { KyInstance, Options as KyOptions } from 'ky';
-import mitt, { type Emitter } from 'mitt';
 import { createSessionClient, type SessionClientOptions } from './client/create-client.ts';
 import { createTokenGate, type TokenGate } from './client/token-gate.ts';
 import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
 import { reauthenticateUntilSettled } from './refresh/reauth.ts';
-import { DISPOSED, hasUsableAccessToken } from './refresh/refresher.ts';
-import { refreshUntilSettled } from './refresh/refresh-loop.ts';
-import { createScheduler, refreshDueAt, type SessionScheduler } from './session/scheduler.ts';
+import { DISPOSED, refreshUntilSettled } from './refresh/refresher.ts';
+import { decideFollow, decideRestore, decideStart, decideTokenUse, isBusyWithStore } from './session/decisions.ts';
+import { createEmitter, type SessionEmitter } from './session/events.ts';
+import { Ownership } from './session/ownership.ts';
+import { createPersistence, type Persistence } from './session/persistence.ts';
+import { createScheduler, type SessionScheduler } from './session/scheduler.ts';
+import { SessionScope } from './session/scope.ts';
+import { INITIAL, isEnded, isGateOpen, publicState, reduce, servableToken } from './session/state.ts';
+import type { SessionAction, SessionRecord } from './session/state.ts';
 import { createSessionStorage, type SessionStorage } from './session/storage.ts';
+import { isRefreshDue } from './session/tokens.ts';
 import { parseTokenResponse } from './token-set.ts';
 import { combineCleanups, whenAborted } from './utils/listeners.ts';
-import type {
-  GetAccessTokenOptions,
-  ReauthReason,
-  SessionInfo,
-  SessionEvents,
-  SessionState,
-  SessionTokens,
-  SignOutReason,
-  TokenResponse,
-  TokenSource,
-} from './types.ts';
-
-/** The message of a request refused because another user signed in meanwhile. */
-const ENDED = 'The session this request was made for has ended';
+import type { GetAccessTokenOptions, ReauthReason, SessionEvents, SessionInfo, SessionState } from './types.ts';
+import type { SessionTokens, SignOutReason, TokenChangeCause, TokenResponse } from './types.ts';
 
 /**
  * Keeps a user signed in: holds the token set, refreshes it once for any number of concurrent
  * callers (across contexts too, through the lock port), retries transient failures, and when
  * the refresh token is dead runs the re-authentication chain before it ever signs out.
+ * The session's state is one record changed by one reducer (docs/ARCHITECTURE.md).
  *
  * @example
  * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt });
@@ -41,44 +36,28 @@ const ENDED = 'The session this request was made for has ended';
 export class SessionManager {
   readonly #options: ResolvedOptions;
   readonly #storage: SessionStorage;
-  readonly #events: Emitter<SessionEvents> = mitt<SessionEvents>();
+  readonly #persistence: Persistence;
+  readonly #events: SessionEmitter;
   readonly #gate: TokenGate;
   readonly #scheduler: SessionScheduler;
-  /** Removes the listeners set up by the constructor. */
+  readonly #scope = new SessionScope();
+  readonly #ownership = new Ownership();
   readonly #unsubscribe: () => void;
-  #state: SessionState = 'signedOut';
-  #tokens: SessionTokens | null = null;
-  /** An access token the server answered 401 to: not used again, whatever its `exp` says. */
-  #rejectedAccessToken: string | undefined;
-  /** The refresh (or re-authentication) in flight: one at a time. Never rejects. */
-  #inflight: Promise<void> | null = null;
-  /** Aborted when the session ends or is replaced, which stops the loops of the old one. */
-  #lifetime = new AbortController();
-  #disposed = false;
-  /** Set while this context clears the store: the writes it waits for are not to be adopted. */
-  #clearing = false;
-  /** The refresh in flight has failed at least once (transiently). */
-  #refreshFailing = false;
-  /** The store's save of a sign-in in progress: store notices meanwhile are not followed. */
-  #signingIn: Promise<void> | undefined;
-  /** Recent access tokens and whose session they were: a user, or a sign-in's number. */
-  readonly #owners = new Map<string, string>();
-  /** Whose session the current tokens are. */
-  #owner: string | undefined;
-  #signIns = 0;
-  /** Set while this manager holds the re-authentication lock (it is the one prompting). */
-  #reauthHeld: Promise<unknown> | undefined;
+  #record: SessionRecord = INITIAL;
+  #restoring: Promise<SessionState> | undefined;
 
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
-    const { clock, lifecycle, network } = this.#options;
+    const { clock, lifecycle, network, logger } = this.#options;
+    this.#events = createEmitter(logger);
     this.#storage = createSessionStorage(this.#options);
-    this.#gate = createTokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
+    this.#persistence = createPersistence(this.#options, this.#storage);
+    this.#gate = createTokenGate(clock, () => this.#tokenForWaiter(), () => this.#record.phase !== 'reauthenticating');
     this.#scheduler = createScheduler(
       this.#options,
       () => this.#refreshIfDue('timer'),
       (sessionExpiresAt) =>
-        this.#emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
+        this.#events.emit('sessionExpiring', { sessionExpiresAt, remainingMs: sessionExpiresAt - clock.now() }),
     );
     this.#unsubscribe = combineCleanups(
       lifecycle.subscribe(() => this.#refreshIfDue('foreground')),
@@ -89,15 +68,15 @@ export class SessionManager {
 
   /** The current state: `signedOut`, `active`, `refreshing` or `reauthenticating`. */
   get state(): SessionState {
-    return this.#state;
+    return publicState(this.#record);
   }
 
   /** Session age, expiries and state; `null` when signed out. Contains no token. */
-  get session(): SessionInfo | null {
-    const tokens = this.#tokens;
+  get info(): SessionInfo | null {
+    const { tokens } = this.#record;
     if (!tokens) return null;
     return {
-      state: this.#state,
+      state: this.state,
       startedAt: tokens.sessionStartedAt,
       ageMs: this.#now() - tokens.sessionStartedAt,
       accessTokenExpiresAt: tokens.accessTokenExpiresAt,
@@ -111,10 +90,9 @@ export class SessionManager {
     return this.#gate.size;
   }
 
-  /** Subscribes to an event (a typed mitt map; see {@link SessionEvents}). */
+  /** Subscribes to an event (a typed mitt map; see {@link SessionEvents}); returns the unsubscribe. */
   on<K extends keyof SessionEvents>(type: K, handler: (event: SessionEvents[K]) => void): () => void {
-    this.#events.on(type, handler);
-    return () => this.#events.off(type, handler);
+    return this.#events.on(type, handler);
   }
 
   /** Unsubscribes a handler given to {@link SessionManager.on}. */
@@ -127,20 +105,17 @@ export class SessionManager {
    * under the refresh lock: a refresh in flight (here or in another context) settles first and
    * cannot write over the new session. A `signOut()` made meanwhile wins.
    * @throws InvalidTokenResponseError - the response is malformed; the previous session is kept
+   * @throws SessionExpiredError - the manager was disposed (reason `disposed`); nothing is saved
    */
   async setTokens(response: TokenResponse): Promise<void> {
+    if (this.#record.phase === 'disposed') throw new SessionExpiredError('disposed');
     const tokens = parseTokenResponse(response, this.#now());
-    this.#replaceSession();
+    this.#scope.replace();
     this.#scheduler.reset();
-    const session = this.#lifetime;
-    // Under the lock: a refresh or a sign-out in flight (here or in another context) settles
-    // first, and cannot write over this sign-in afterwards.
-    const { lock, lockName } = this.#options;
-    const saving = lock.run(lockName, () => this.#storage.save(tokens));
-    this.#signingIn = saving;
-    await saving.finally(() => this.#signingIn === saving && (this.#signingIn = undefined));
-    // A sign-out (or another sign-in) made while the store saved wins.
-    if (this.#lifetime === session) this.#apply(tokens, 'signIn');
+    this.#dispatch({ type: 'signInStarted' });
+    const { signal } = this.#scope;
+    await this.#persistence.saveSignIn(tokens);
+    if (this.#scope.isCurrent(signal)) this.#apply(tokens, 'signIn');
   }
 
   /**
@@ -148,99 +123,48 @@ export class SessionManager {
    * without a network call; an expired one is refreshed once; a dead refresh token starts the
    * re-authentication chain; nothing stored, or something unreadable (which is cleared), leaves
    * the session signed out. Resolves with the resulting state once the first attempt settled
-   * (offline, it resolves `refreshing` and keeps retrying in the background).
+   * (offline, it resolves `refreshing` and keeps retrying in the background). Calls made while
+   * one runs join it.
    * @throws StoreError - the store itself failed; it was left untouched
    */
-  async restore(): Promise<SessionState> {
-    const loaded = await this.#storage.load();
-    // Disposed while the store answered (an unmount, a hot reload): the next manager restores.
-    if (this.#disposed) return this.#state;
-    if (loaded.kind === 'garbled') {
-      this.#options.logger.warn('stored session unreadable; cleared');
-      await this.#storage.clear();
-    }
-    if (loaded.kind !== 'ok') return this.#state;
-    const { tokens } = loaded;
-    if (this.#tokens && this.#storage.isRetired(tokens)) {
-      // Called again (on resume, say) after saving a rotation failed: memory holds the live set.
-      await this.#storage.save(this.#tokens);
-      return this.#state;
-    }
-    if (this.#state !== 'signedOut' && tokens.refreshToken === this.#tokens?.refreshToken) {
-      // Called again on the session this manager runs (on resume, say): restarting it would
-      // abandon a refresh whose grant the server may already have answered.
-      return this.#state;
-    }
-    const dead = tokens.refreshRejectedAt !== undefined;
-    // A dead refresh token: is a context (another tab) re-authenticating right now?
-    const reauthElsewhere = dead && (await this.#isReauthenticatingElsewhere());
-    if (this.#disposed) return this.#state;
-    this.#replaceSession();
-    this.#storage.saved = true;
-    if (!dead && hasUsableAccessToken(tokens, this.#now())) {
-      this.#apply(tokens, 'restore');
-      return this.#state;
-    }
-    this.#recordOwner(tokens, 'restore');
-    this.#tokens = tokens;
-    // Found dead, and nobody is re-authenticating (the app was relaunched): prompt at once.
-    // Another tab is: wait for its outcome like the contexts that were open all along.
-    const run =
-      dead && !reauthElsewhere
-        ? this.#exclusive((signal) => this.#reauthenticate('refreshRejected', signal))
-        : this.#startRefresh(undefined);
-    // Resolves at the first failure (offline: the refresh goes on) or when the refresh settles.
-    await new Promise<void>((resolve) => {
-      const settled = () => {
-        off();
-        resolve();
-      };
-      const off = this.on('refreshFailed', settled);
-      void run.finally(settled);
-    });
-    return this.#state;
+  restore(): Promise<SessionState> {
+    return (this.#restoring ??= this.#restore().finally(() => (this.#restoring = undefined)));
   }
 
   /**
    * A usable access token, for callers outside the ky client (WebSocket, fetch, ...). While a
    * refresh or re-authentication runs, waits for its new token; a refresh that has failed
    * (transiently) no longer holds up callers whose current token is still good.
-   * @throws SessionExpiredError - signed out, or every re-authentication path failed
+   * @throws SessionExpiredError - no session (see its `reason`), or it ended while this waited
    * @throws TokenWaitTimeoutError - no token within `tokenWaitTimeout` (network down); the session is kept
    */
   async getAccessToken(options: GetAccessTokenOptions = {}): Promise<string> {
-    this.#assertSignedIn();
-    const tokens = this.#tokens;
-    const now = this.#now();
-    if (tokens && hasUsableAccessToken(tokens, now, this.#rejectedAccessToken)) {
-      if (this.#state === 'active' && !this.#isRefreshDue(tokens, now)) return tokens.accessToken;
-      // A refresh that keeps failing does not hold up requests a good token can serve.
-      if (this.#usableWhileFailing(tokens)) return tokens.accessToken;
+    for (;;) {
+      const use = decideTokenUse(this.#record, this.#now(), this.#options.refreshMargin);
+      if (use.kind === 'refuse') throw new SessionExpiredError(use.reason);
+      if (use.kind === 'serve') return use.token;
+      if (use.kind === 'refresh') void this.#startRefresh();
+      this.#syncGate();
+      const owner = this.#ownership.current;
+      const token = await this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
+      // Made for the user signed in when it asked: not for whoever signed in while it waited.
+      if (owner !== undefined && owner !== this.#ownership.current) throw new SessionExpiredError('sessionReplaced');
+      if (token !== undefined) return token;
     }
-    // Wait for the shared refresh (started here when none runs yet, its timer perhaps late).
-    if (this.#state === 'active') void this.#startRefresh(undefined);
-    // The gate may have been opened early for a failing refresh: this request needs the new token.
-    if (this.#state !== 'active') this.#gate.hold();
-    const owner = this.#owner;
-    const token = await this.#gate.wait(this.#options.tokenWaitTimeout, options.signal);
-    // Made for the user signed in when it asked: not for whoever signed in while it waited.
-    if (owner !== undefined && owner !== this.#owner) throw new SessionExpiredError(ENDED);
-    return token;
   }
 
   /**
    * The server answered 401 to `usedToken`. Refreshes, unless the session already moved on to
    * a newer token, and resolves with the token to retry with. Used by the ky client; call it
    * yourself when you send requests another way.
-   * @throws SessionExpiredError - `usedToken` belonged to a session that has ended since (a
-   *   sign-out, and perhaps another user's sign-in): the request is not sent again with the
-   *   new session's token
+   * @throws SessionExpiredError - `usedToken` belonged to a session that has ended since
+   *   (reason `sessionReplaced`): the request is not sent again with the new session's token
    */
   async handleUnauthorized(usedToken: string | undefined, options: GetAccessTokenOptions = {}): Promise<string> {
     this.#assertSignedIn();
     if (usedToken !== undefined) this.assertSameSession(usedToken);
-    if (usedToken !== undefined && usedToken === this.#tokens?.accessToken) {
-      this.#rejectedAccessToken = usedToken;
+    if (usedToken !== undefined && usedToken === this.#record.tokens?.accessToken) {
+      this.#dispatch({ type: 'accessTokenRejected', accessToken: usedToken });
       void this.#startRefresh(usedToken);
     }
     const token = await this.getAccessToken(options);
@@ -253,12 +177,10 @@ export class SessionManager {
    * Throws when `usedToken` is an access token of a session that has ended since: another
    * user may be signed in now, and a request made for the previous one must not be sent again
    * with their token. A token of the same user (or one this manager never handed out) passes.
-   * Used by the ky client before it retries a request.
-   * @throws SessionExpiredError - the request belongs to an ended session
+   * @throws SessionExpiredError - the request belongs to an ended session (reason `sessionReplaced`)
    */
   assertSameSession(usedToken: string): void {
-    const owner = this.#owners.get(usedToken);
-    if (owner !== undefined && this.#owner !== undefined && owner !== this.#owner) throw new SessionExpiredError(ENDED);
+    if (!this.#ownership.isCurrent(usedToken)) throw new SessionExpiredError('sessionReplaced');
   }
 
   /**
@@ -268,8 +190,8 @@ export class SessionManager {
    */
   async refresh(): Promise<void> {
     this.#assertSignedIn();
-    await this.#startRefresh(this.#tokens?.accessToken);
-    if ((this.#state as SessionState) === 'signedOut') throw new SessionExpiredError();
+    await this.#startRefresh(this.#record.tokens?.accessToken);
+    if (isEnded(this.#record)) throw new SessionExpiredError(this.#record.endReason);
   }
 
   /**
@@ -278,7 +200,7 @@ export class SessionManager {
    * configured. Never throws: a failed revocation (network down) is logged.
    */
   async signOut(): Promise<void> {
-    const refreshToken = this.#tokens?.refreshToken;
+    const refreshToken = this.#record.tokens?.refreshToken;
     // The store may hold a newer one: a refresh that landed while the sign-out waited for the lock.
     const cleared = await this.#end('user');
     for (const token of new Set([refreshToken, cleared])) {
@@ -297,101 +219,57 @@ export class SessionManager {
 
   /**
    * Removes every listener and timer this manager set up and stops its refresh; requests still
-   * waiting reject with `SessionExpiredError`. The stored session is kept for the next manager.
+   * waiting reject with `SessionExpiredError` (reason `disposed`). The stored session is kept
+   * for the next manager.
    */
   dispose(): void {
     this.#unsubscribe();
     this.#scheduler.cancel();
-    this.#events.all.clear();
-    this.#replaceSession(DISPOSED);
-    this.#disposed = true;
-    this.#gate.release();
+    this.#events.clear();
+    this.#scope.close(DISPOSED);
+    this.#dispatch({ type: 'disposed' });
   }
 
-  /**
-   * Emits to each handler in turn; a handler that throws is logged and does not stop the
-   * others, nor the sign-out or refresh that emitted.
-   */
-  #emit<K extends keyof SessionEvents>(type: K, event: SessionEvents[K]): void {
-    for (const handler of [...(this.#events.all.get(type) ?? [])]) {
-      try {
-        (handler as (event: SessionEvents[K]) => void)(event);
-      } catch (error) {
-        this.#options.logger.error('an event handler threw', { event: type, error });
-      }
-    }
+  /** The one way the record changes; the gate and `stateChange` follow from the transition. */
+  #dispatch(action: SessionAction): void {
+    const before = this.#record;
+    this.#record = reduce(before, action);
+    if (this.#record === before) return;
+    this.#syncGate();
+    const from = publicState(before);
+    const to = publicState(this.#record);
+    if (from !== to) this.#events.emit('stateChange', { from, to });
   }
 
-  #assertSignedIn(): void {
-    if (this.#state === 'signedOut') throw new SessionExpiredError('Not signed in');
-  }
-
-  #setState(to: SessionState): void {
-    const from = this.#state;
-    if (from === to) return;
-    this.#state = to;
-    this.#refreshFailing = false;
-    if (to === 'refreshing' || to === 'reauthenticating') this.#gate.hold();
-    else this.#gate.release();
-    this.#emit('stateChange', { from, to });
+  #syncGate(): void {
+    if (isGateOpen(this.#record, this.#now())) this.#gate.release();
+    else this.#gate.hold();
   }
 
   /** The token handed to a request that waited; throws when the session ended meanwhile. */
-  #tokenForWaiter(): string {
-    if (this.#disposed) throw new SessionExpiredError('Session manager disposed');
-    const tokens = this.#tokens;
-    if (tokens && (this.#state === 'active' || this.#usableWhileFailing(tokens))) return tokens.accessToken;
-    throw new SessionExpiredError();
+  #tokenForWaiter(): string | undefined {
+    const token = servableToken(this.#record, this.#now());
+    if (token === undefined && isEnded(this.#record)) throw new SessionExpiredError(this.#record.endReason);
+    return token;
   }
 
-  /**
-   * Whether requests may use the current token although a refresh runs: only once that refresh
-   * has failed (transiently) and while the token is still good. Until then they wait for the
-   * new token; after it, a flaky token endpoint does not hold up requests a good token serves.
-   */
-  #usableWhileFailing(tokens: SessionTokens): boolean {
-    return (
-      this.#state === 'refreshing' &&
-      this.#refreshFailing &&
-      hasUsableAccessToken(tokens, this.#now(), this.#rejectedAccessToken)
-    );
+  #assertSignedIn(): void {
+    if (this.state === 'signedOut') throw new SessionExpiredError(isEnded(this.#record) ? this.#record.endReason : 'notSignedIn');
   }
 
-  #apply(tokens: SessionTokens, source: TokenSource): void {
-    // A disposed manager arms nothing (an await that began before `dispose()` may land here).
-    if (this.#disposed) return;
-    if (this.#tokens?.refreshToken !== tokens.refreshToken) this.#storage.retire(this.#tokens?.refreshToken);
-    this.#recordOwner(tokens, source);
-    this.#tokens = tokens;
-    this.#rejectedAccessToken = undefined;
+  #now(): number {
+    return this.#options.clock.now();
+  }
+
+  /** Puts `tokens` in use. A disposed manager arms nothing (an await begun before `dispose()` may land here). */
+  #apply(tokens: SessionTokens, cause: TokenChangeCause): void {
+    if (this.#record.phase === 'disposed') return;
+    const previous = this.#record.tokens;
+    if (previous?.refreshToken !== tokens.refreshToken) this.#storage.retire(previous?.refreshToken);
+    this.#ownership.record(tokens, cause, previous !== null);
     this.#scheduler.schedule(tokens);
-    this.#setState('active');
-    this.#emit('refreshed', {
-      source,
-      accessTokenExpiresAt: tokens.accessTokenExpiresAt,
-      sessionExpiresAt: tokens.sessionExpiresAt,
-    });
-  }
-
-  /**
-   * Whose session `tokens` is, for {@link SessionManager.assertSameSession}: its user (the JWT
-   * `sub`). Opaque tokens do not say: then the app's own sign-ins (`setTokens`, or any session
-   * after a sign-out) start a new owner, while refreshes and re-authentications continue the
-   * current one (the device key, or the sign-in prompt, re-authenticates the same user).
-   */
-  #recordOwner(tokens: SessionTokens, source: TokenSource): void {
-    if (!this.#tokens || source === 'signIn') this.#signIns++;
-    this.#owner = tokens.subject === undefined ? `#${this.#signIns}` : `sub:${tokens.subject}`;
-    if (tokens.accessToken === '') return; // not persisted: there is no token to recognise
-    this.#owners.set(tokens.accessToken, this.#owner);
-    if (this.#owners.size > 16) this.#owners.delete(this.#owners.keys().next().value!);
-  }
-
-  /** Stops whatever the previous session had running (its refresh loop exits quietly). */
-  #replaceSession(reason?: unknown): void {
-    this.#lifetime.abort(reason);
-    this.#lifetime = new AbortController();
-    this.#inflight = null;
+    this.#dispatch({ type: 'tokensApplied', tokens, cause });
+    this.#events.tokensChanged(tokens, cause);
   }
 
   /**
@@ -399,126 +277,119 @@ export class SessionManager {
    * @returns the refresh token the store held when this context cleared it
    */
   async #end(reason: SignOutReason): Promise<string | undefined> {
-    const wasSignedIn = this.#state !== 'signedOut';
-    let cleared: string | undefined;
-    this.#replaceSession();
+    const wasSignedIn = this.state !== 'signedOut';
+    this.#scope.replace();
     this.#scheduler.reset();
-    this.#tokens = null;
-    this.#rejectedAccessToken = undefined;
-    this.#setState('signedOut'); // waiting requests now reject with SessionExpiredError
-    if (reason === 'otherContext') this.#storage.saved = false;
+    this.#dispatch({ type: 'signOutStarted', reason }); // waiting requests now reject
+    let cleared: string | undefined;
+    if (reason === 'otherContext') this.#storage.forget();
     else {
-      // Under the lock: a refresh another context has in flight lands first, then is cleared
-      // (and that context follows), instead of bringing the session back after the sign-out.
-      // A new session started meanwhile (setTokens) is not cleared.
-      const ended = this.#lifetime;
-      this.#clearing = true;
-      const { lock, lockName } = this.#options;
-      await lock
-        .run(lockName, async () => {
-          if (this.#lifetime !== ended) return;
-          const stored = await this.#storage.load().catch(() => undefined);
-          if (stored?.kind === 'ok') cleared = stored.tokens.refreshToken;
-          await this.#storage.clear();
-        })
-        .finally(() => (this.#clearing = false));
+      const { signal } = this.#scope;
+      cleared = await this.#persistence.clearSignOut(() => this.#scope.isCurrent(signal));
     }
+    this.#dispatch({ type: 'signOutFinished' });
     // After the store is cleared: an app that signs in again from this event keeps its session.
-    if (wasSignedIn) this.#emit('signedOut', { reason });
+    if (wasSignedIn) this.#events.emit('signedOut', { reason });
     return cleared;
   }
 
-  /** Whether the proactive refresh of `tokens` is due (its timer may be late). */
-  #isRefreshDue(tokens: SessionTokens, now = this.#now()): boolean {
-    const due = refreshDueAt(tokens, this.#options.refreshMargin);
-    return due !== null && now >= due;
-  }
-
-  #now(): number {
-    return this.#options.clock.now();
+  async #restore(): Promise<SessionState> {
+    const loaded = await this.#storage.load();
+    // Disposed while the store answered (an unmount, a hot reload): the next manager restores.
+    if (this.#record.phase === 'disposed') return this.state;
+    if (loaded.kind === 'garbled') {
+      this.#options.logger.warn('stored session unreadable; cleared');
+      await this.#storage.clear();
+    }
+    if (loaded.kind !== 'ok') return this.state;
+    const { tokens } = loaded;
+    const decision = decideRestore(this.#record, tokens, this.#storage.isRetired(tokens));
+    if (decision === 'catchUpStore') await this.#storage.save(this.#record.tokens!);
+    if (decision !== 'start') return this.state;
+    const reauthElsewhere = tokens.refreshRejectedAt !== undefined && (await this.#isReauthenticatingElsewhere());
+    if ((this.#record as SessionRecord).phase === 'disposed') return this.state;
+    this.#scope.replace();
+    this.#storage.followed();
+    const start = decideStart(tokens, this.#now(), reauthElsewhere);
+    if (start === 'use') {
+      this.#apply(tokens, 'restore');
+      return this.state;
+    }
+    this.#ownership.record(tokens, 'restore', this.#record.tokens !== null);
+    this.#dispatch({ type: 'tokensLoaded', tokens });
+    const run =
+      start === 'reauthenticate'
+        ? this.#exclusive((signal) => this.#reauthenticate('refreshRejected', signal))
+        : this.#startRefresh();
+    // Resolves at the first failure (offline: the refresh goes on) or when the refresh settles.
+    await new Promise<void>((resolve) => {
+      const off = this.on('refreshFailed', () => resolve());
+      void run.finally(resolve).finally(off);
+    });
+    return this.state;
   }
 
   #refreshIfDue(trigger: 'timer' | 'foreground' | 'online'): void {
-    const tokens = this.#tokens;
-    if (this.#state !== 'active' || !tokens) return;
-    if (this.#isRefreshDue(tokens)) {
+    const { phase, tokens } = this.#record;
+    if (phase !== 'active' || !tokens) return;
+    if (isRefreshDue(tokens, this.#now(), this.#options.refreshMargin)) {
       this.#options.logger.debug('refresh due', { trigger });
-      void this.#startRefresh(undefined);
+      void this.#startRefresh();
     } else if (trigger === 'foreground') {
       // Timers may have been frozen in the background: re-arm them from the clock.
       this.#scheduler.schedule(tokens);
     }
   }
 
-  #startRefresh(rejectedAccessToken: string | undefined): Promise<void> {
+  /** Starts the refresh (or joins the one in flight). Only an active or restoring session refreshes. */
+  #startRefresh(rejectedAccessToken = this.#record.rejectedAccessToken): Promise<void> {
+    const { phase } = this.#record;
+    if (!this.#scope.inflight && phase !== 'active' && phase !== 'refreshing') return Promise.resolve();
     return this.#exclusive((signal) => this.#refreshLoop(rejectedAccessToken, signal));
   }
 
-  /** Runs `task` unless a refresh or re-authentication already runs: then joins that one. */
   #exclusive(task: (signal: AbortSignal) => Promise<void>): Promise<void> {
-    if (this.#inflight) return this.#inflight;
-    if (this.#disposed) return Promise.resolve();
-    const run = task(this.#lifetime.signal).finally(() => {
-      if (this.#inflight === run) this.#inflight = null;
-    });
-    this.#inflight = run;
-    return run;
+    return this.#scope.exclusive(task, (error) => this.#options.logger.error('session task failed', { error }));
   }
 
-  /** Runs one refresh to its end and acts on the outcome. */
   async #refreshLoop(rejectedAccessToken: string | undefined, signal: AbortSignal): Promise<void> {
-    this.#setState('refreshing');
+    this.#dispatch({ type: 'refreshStarted' });
     const outcome = await refreshUntilSettled(
-      this.#options,
-      this.#storage,
-      rejectedAccessToken,
+      { options: this.#options, storage: this.#storage, rejectedAccessToken, signal },
       {
-        current: () => this.#tokens,
+        current: () => this.#record.tokens,
         failed: (error, attempt, retryInMs) => {
-          this.#refreshFailing = true;
-          // Requests waiting with a token that is still good go out with it now.
-          if (this.#tokens && this.#usableWhileFailing(this.#tokens)) this.#gate.release();
-          this.#emit('refreshFailed', { error, attempt, retryInMs });
+          this.#dispatch({ type: 'refreshFailed' }); // requests a still-good token serves go out now
+          this.#events.emit('refreshFailed', { error, attempt, retryInMs });
         },
-        waitingForOtherContext: () => this.#setState('reauthenticating'),
+        waitingForOtherContext: () => this.#dispatch({ type: 'reauthStarted', by: 'elsewhere' }),
       },
-      signal,
     );
-    switch (outcome.kind) {
-      case 'refreshed':
-        return this.#apply(outcome.tokens, outcome.source);
-      case 'signedOutElsewhere':
-        return void (await this.#end('otherContext'));
-      case 'reauth':
-        return this.#reauthenticate(outcome.reason, signal);
-    }
+    if (outcome?.kind === 'refreshed') this.#apply(outcome.tokens, outcome.source);
+    else if (outcome?.kind === 'signedOutElsewhere') await this.#end('otherContext');
+    else if (outcome?.kind === 'reauth') await this.#reauthenticate(outcome.reason, signal);
   }
 
   async #reauthenticate(reason: ReauthReason, signal: AbortSignal): Promise<void> {
-    this.#setState('reauthenticating');
-    this.#emit('reauthRequired', { reason });
+    this.#dispatch({ type: 'reauthStarted', by: 'own' });
+    this.#events.emit('reauthRequired', { reason });
     const chain = reauthenticateUntilSettled(
       this.#options,
       reason,
-      this.#tokens?.subject,
-      (error, attempt, retryInMs) => this.#emit('refreshFailed', { error, attempt, retryInMs }),
+      this.#record.tokens?.subject,
+      (error, attempt, retryInMs) => this.#events.emit('refreshFailed', { error, attempt, retryInMs }),
       signal,
     );
-    // Tells a tab opened meanwhile that this one is alive and prompting (until the chain ends,
-    // or this session does: a prompt that ignores its signal does not hold it forever).
+    // Tells a context opened meanwhile that this one is alive and prompting (until the chain
+    // ends, or this session does: a prompt that ignores its signal does not hold it forever).
     const ended = new Promise<void>((resolve) => whenAborted(signal, resolve));
-    const held = Promise.race([chain, ended]);
-    this.#reauthHeld = held;
-    void held.then(() => this.#reauthHeld === held && (this.#reauthHeld = undefined));
-    this.#options.lock.holdShared?.(this.#reauthLock, held);
+    this.#options.lock.holdShared?.(this.#reauthLock, Promise.race([chain, ended]));
     const result = await chain;
     if (signal.aborted) return;
     if (result.kind === 'failed') return void (await this.#end('reauthFailed'));
     this.#scheduler.reset();
     await this.#storage.save(result.tokens);
-    if (signal.aborted) return;
-    this.#apply(result.tokens, result.method);
-    this.#emit('reauthenticated', { method: result.method });
+    if (!signal.aborted) this.#apply(result.tokens, result.method);
   }
 
   get #reauthLock(): string {
@@ -527,7 +398,7 @@ export class SessionManager {
 
   /** Whether a live context runs the re-authentication chain; `false` when the lock cannot tell. */
   async #isReauthenticatingElsewhere(): Promise<boolean> {
-    if (this.#reauthHeld) return false; // the holder is this manager
+    if (this.#record.reauth === 'own') return false; // the holder is this manager
     try {
       return (await this.#options.lock.isHeld?.(this.#reauthLock)) ?? false;
     } catch {
@@ -537,9 +408,7 @@ export class SessionManager {
 
   /** Another context changed the store: adopt its newer tokens, or follow its sign-out. */
   async #followStore(): Promise<void> {
-    // A refresh re-reads the store under the lock; a re-authentication is replaced below when
-    // another context re-authenticated first.
-    if (this.#state === 'refreshing' || this.#clearing || this.#signingIn) return;
+    if (isBusyWithStore(this.#record)) return;
     let loaded;
     try {
       loaded = await this.#storage.load();
@@ -547,18 +416,14 @@ export class SessionManager {
       if (error instanceof StoreError) this.#options.logger.warn('store read after a change failed', { error });
       return;
     }
-    if (this.#disposed) return;
-    const now = this.#now();
-    if (loaded.kind === 'ok') {
-      const { tokens } = loaded;
-      if (tokens.refreshToken === this.#tokens?.refreshToken && tokens.accessToken === this.#tokens?.accessToken) return;
-      // Nothing better than what we have: an unusable token, or a set we already moved on from.
-      if (!hasUsableAccessToken(tokens, now) || this.#storage.isRetired(tokens)) return;
-      if (this.#state === 'signedOut') this.#scheduler.reset();
-      this.#replaceSession();
-      this.#storage.saved = true;
-      this.#apply(tokens, 'otherContext');
-    } else if (this.#state !== 'signedOut' && this.#storage.saved) {
+    const retired = loaded.kind === 'ok' && this.#storage.isRetired(loaded.tokens);
+    const decision = decideFollow(this.#record, loaded, retired, this.#storage.holdsOurs, this.#now());
+    if (decision === 'adopt' && loaded.kind === 'ok') {
+      if (this.state === 'signedOut') this.#scheduler.reset();
+      this.#scope.replace();
+      this.#storage.followed();
+      this.#apply(loaded.tokens, 'otherContext');
+    } else if (decision === 'signOut') {
       // Signed out elsewhere; a sign-in prompt this context shows is closed (its signal aborts).
       await this.#end('otherContext');
     }

@@ -97,10 +97,10 @@ export function parseTokenResponse(input: unknown, now: number, previous?: Sessi
   };
 }
 
-/** The persisted form, stamped `savedAt`; the access token is left out when it lives in memory only. */
-export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean, savedAt: number): StoredSession {
+/** The persisted form, stamped with its `revision`; the access token is left out when it lives in memory only. */
+export function toStoredSession(tokens: SessionTokens, persistAccessToken: boolean, revision: number): StoredSession {
   const { accessToken, refreshRejectedAt, ...persisted } = tokens;
-  const stored: StoredSession = { version: 1, ...persisted, savedAt };
+  const stored: StoredSession = { version: 1, ...persisted, revision };
   // An access token this context never had (restored from a store without one) stays out too.
   if (persistAccessToken && accessToken !== '') stored.accessToken = accessToken;
   if (refreshRejectedAt !== undefined) stored.refreshRejectedAt = refreshRejectedAt;
@@ -127,7 +127,7 @@ const STORED_FIELDS: Record<Exclude<keyof StoredSession, 'version'>, (value: unk
   scope: optional((value) => typeof value === 'string'),
   refreshRejectedAt: optional(isInstant),
   subject: optional((value) => typeof value === 'string'),
-  savedAt: optional(isInstant),
+  revision: optional(isInstant),
 };
 
 /**

@@ -47,8 +47,11 @@ export interface SessionTokens {
    * can name them even when the access token is not persisted.
    */
   subject?: string | undefined;
-  /** When this context last saved the set (a version other contexts compare against). */
-  savedAt?: number | undefined;
+  /**
+   * The store's write counter when this set was last saved: contexts compare it with the
+   * revision another context announced (a counter, so a clock set back changes nothing).
+   */
+  revision?: number | undefined;
 }
 
 /**
@@ -66,25 +69,41 @@ export interface StoredSession {
   sessionStartedAt: number;
   receivedAt: number;
   scope?: string | undefined;
-  /** See {@link SessionTokens.refreshRejectedAt}. */
+  /**
+   * Set when the token endpoint rejected this refresh token: the context that found out is
+   * re-authenticating, and the others sharing the store wait for its outcome.
+   */
   refreshRejectedAt?: number | undefined;
-  /** See {@link SessionTokens.subject}. */
+  /** The user (the access token's `sub`), for a device-key assertion when no access token is stored. */
   subject?: string | undefined;
-  /** See {@link SessionTokens.savedAt}. */
-  savedAt?: number | undefined;
+  /** Incremented by every save: how contexts tell a newer write from an older one. */
+  revision?: number | undefined;
 }
 
 /** The states of a session. */
 export type SessionState = 'signedOut' | 'active' | 'refreshing' | 'reauthenticating';
 
-/** Why a session ended. */
-export type SignOutReason = 'user' | 'reauthFailed' | 'sessionEnded' | 'otherContext';
+/**
+ * Why a session ended: the app called `signOut()`, every re-authentication path failed (the
+ * refresh token was dead, or the session reached its absolute end), or another context signed out.
+ */
+export type SignOutReason = 'user' | 'reauthFailed' | 'otherContext';
 
 /** Why the app is asked to re-authenticate. */
 export type ReauthReason = 'refreshRejected' | 'refreshTokenExpired' | 'sessionEnded' | 'noRefreshToken';
 
-/** Where a new token set came from. */
-export type TokenSource = 'signIn' | 'refresh' | 'biometric' | 'signInPrompt' | 'otherContext' | 'restore';
+/**
+ * Why the session's tokens changed: the app's sign-in (`setTokens`), a stored session put back
+ * in use (`restore`), this context's refresh, a re-authentication (`biometric`, `signInPrompt`),
+ * or tokens another context sharing the store obtained.
+ */
+export type TokenChangeCause = 'signIn' | 'restore' | 'refresh' | 'biometric' | 'signInPrompt' | 'otherContext';
+
+/** What every token event says about the new tokens (never a token). */
+export interface TokenEvent {
+  accessTokenExpiresAt: number | null;
+  sessionExpiresAt: number | undefined;
+}
 
 /**
  * Events emitted by the session manager (a typed mitt map). No event carries a token.
@@ -92,14 +111,18 @@ export type TokenSource = 'signIn' | 'refresh' | 'biometric' | 'signInPrompt' | 
 export type SessionEvents = {
   /** Every state transition. */
   stateChange: { from: SessionState; to: SessionState };
-  /** A new token set is in use. */
-  refreshed: { source: TokenSource; accessTokenExpiresAt: number | null; sessionExpiresAt: number | undefined };
+  /** Any new token set is in use, whatever its cause: for UIs that show the session. */
+  tokensChanged: TokenEvent & { cause: TokenChangeCause };
+  /** The app's sign-in (`setTokens`) is saved and in use. */
+  signedIn: TokenEvent;
+  /** This context refreshed the tokens (one event per refresh grant; sign-ins, restores and adoptions are not refreshes). */
+  refreshed: TokenEvent;
   /** A refresh attempt failed transiently; it will be retried (`retryInMs`, or when back online). */
   refreshFailed: { error: Error; attempt: number; retryInMs: number };
   /** The refresh token is dead; the re-authentication chain starts. */
   reauthRequired: { reason: ReauthReason };
-  /** Re-authentication succeeded. */
-  reauthenticated: { method: 'biometric' | 'signInPrompt' };
+  /** Re-authentication succeeded; its tokens are in use. */
+  reauthenticated: TokenEvent & { method: 'biometric' | 'signInPrompt' };
   /** The session ended. */
   signedOut: { reason: SignOutReason };
   /** The absolute session end is near (see `sessionWarning`). */

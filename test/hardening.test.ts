@@ -162,7 +162,7 @@ describe('token bookkeeping', () => {
     await session.setTokens({ ...ctx.server.issue(), refresh_expires_in: 3600 });
     await ctx.clock.advance(55 * MINUTE); // proactive refresh; the answer has no refresh expiry
     expect(ctx.server.refreshCalls).toBe(1);
-    expect(session.session?.refreshTokenExpiresAt).toBeUndefined();
+    expect(session.info?.refreshTokenExpiresAt).toBeUndefined();
     await ctx.clock.advance(55 * MINUTE);
     expect(ctx.server.refreshCalls).toBe(2);
     expect(session.state).toBe('active');

@@ -274,7 +274,7 @@ describe('access token lifetimes a server should not send', () => {
     await session.setTokens(ctx.server.issue());
     await ctx.clock.advance(10 * MINUTE); // nothing asks for a token
     expect(ctx.server.refreshCalls).toBe(0);
-    expect(session.session?.accessTokenExpiresAt).toBeNull(); // unknown: a 401 will tell
+    expect(session.info?.accessTokenExpiresAt).toBeNull(); // unknown: a 401 will tell
   });
 });
 

@@ -108,9 +108,9 @@ const session = new SessionManager({
     return login('alice', 'secret');
   },
 });
-const expiresIn = () => ((session.session!.accessTokenExpiresAt! - deviceClock.now()) / 1000).toFixed(1);
+const expiresIn = () => ((session.info!.accessTokenExpiresAt! - deviceClock.now()) / 1000).toFixed(1);
 session.on('stateChange', ({ from, to }) => line('sdk', `state ${from} → ${to}`));
-session.on('refreshed', ({ source }) => line('sdk', `new tokens in use (source: ${source}); access token valid ${expiresIn()} s`));
+session.on('tokensChanged', ({ cause }) => line('sdk', `new tokens in use (cause: ${cause}); access token valid ${expiresIn()} s`));
 session.on('refreshFailed', ({ error, attempt, retryInMs }) =>
   line('sdk', `refresh attempt ${attempt} failed (${error.name}); session kept, retry in ${Math.round(retryInMs)} ms or when online`),
 );

@@ -15,16 +15,23 @@ export interface TokenGate {
   release(): void;
   /** How many requests are waiting. */
   readonly size: number;
-  /** Waits for the gate to open, for `timeoutMs` at most, or until `signal` aborts. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<string>;
+  /**
+   * Waits for the gate to open, for `timeoutMs` at most, or until `signal` aborts; then reads
+   * the outcome: a token, or `undefined` when the session needs another decision.
+   */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<string | undefined>;
 }
 
 /**
- * @param read - returns the token to use, or throws why there is none
+ * @param read - returns the token to use, `undefined` to decide again, or throws why there is none
  * @param mayTimeOut - whether a wait that reached its timeout should fail now (waiting
  *   through a re-authentication, the user is at the prompt: the timer is re-armed)
  */
-export function createTokenGate(clock: Clock, read: () => string, mayTimeOut: () => boolean): TokenGate {
+export function createTokenGate(
+  clock: Clock,
+  read: () => string | undefined,
+  mayTimeOut: () => boolean,
+): TokenGate {
   const queue = new PQueue({ autoStart: false });
   return {
     hold: () => void queue.pause(),

@@ -76,14 +76,22 @@ interface LockManagerLike {
 const TAKEN = Symbol('taken');
 
 /**
+ * The one in-process lock of this realm, for runtimes without Web Locks: managers of one
+ * process that share a lock name must share one lock, or they race to present the same
+ * refresh token.
+ */
+let processLock: LockPort | undefined;
+
+/**
  * The Web Locks API (`navigator.locks`: browsers, WebViews, Node.js 22+), with a bounded wait.
  * A lock held by a frozen tab, or orphaned by a reload, must not stall refreshes forever: after
  * `maxWaitMs` the task runs without the lock (the server's rotation grace window makes a rare
- * duplicate refresh harmless). Falls back to {@link inProcessLock} where there is no Web Locks.
+ * duplicate refresh harmless). Falls back to one {@link inProcessLock} shared by every caller in
+ * this realm where there is no Web Locks (Node.js before 24, some WebViews).
  */
 export function webLock(options: { maxWaitMs?: number; logger?: Logger } = {}): LockPort {
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
-  if (!locks?.request) return inProcessLock();
+  if (!locks?.request) return (processLock ??= inProcessLock());
   const maxWaitMs = options.maxWaitMs ?? 10_000;
   const settled = (until: Promise<unknown>) => until.then(
     () => {},

@@ -37,14 +37,21 @@ export function redact(fields: LogFields): LogFields {
   return out;
 }
 
-/** Wraps a logger so every line's fields go through {@link redact}. */
+/**
+ * Wraps a logger so every line's fields go through {@link redact}, and so that a logger that
+ * throws is contained like an event handler: logging never breaks a refresh.
+ */
 export function redactingLogger(logger: Logger): Logger {
-  return {
-    debug: (m, f) => logger.debug(m, f && redact(f)),
-    info: (m, f) => logger.info(m, f && redact(f)),
-    warn: (m, f) => logger.warn(m, f && redact(f)),
-    error: (m, f) => logger.error(m, f && redact(f)),
-  };
+  const line =
+    (level: keyof Logger) =>
+    (message: string, fields?: LogFields): void => {
+      try {
+        logger[level](message, fields && redact(fields));
+      } catch {
+        // Nowhere left to report it: the logger itself is what failed.
+      }
+    };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
 /**

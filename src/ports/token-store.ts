@@ -20,6 +20,13 @@ export interface TokenStore {
    * session, so this one adopts the new tokens or follows a sign-out. Returns the cleanup.
    */
   subscribe?(listener: () => void): () => void;
+  /**
+   * Optional: names the storage this store reads and writes, the same in every context that
+   * opens it (for example `web-storage:<key>`). Managers derive their default lock and channel
+   * name from it: contexts sharing a store coordinate, sessions that do not share one never
+   * wait for each other. Without it, each store object gets a name of its own.
+   */
+  readonly id?: string;
 }
 
 /**
@@ -87,6 +94,11 @@ export class WebStorageTokenStore implements TokenStore {
     if (!storage) throw new TypeError('No localStorage: pass a storage');
     this.#storage = storage;
     this.#key = options.key ?? 'session-keeper';
+  }
+
+  /** `web-storage:<key>`: the same in every tab, so tabs sharing the key share one lock. */
+  get id(): string {
+    return `web-storage:${this.#key}`;
   }
 
   /** The parsed JSON under the key; something unreadable comes back as a value the manager rejects (and clears). */

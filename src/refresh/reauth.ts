@@ -2,9 +2,8 @@ import { isTransientError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { parseTokenResponse } from '../token-set.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
-import { sleep } from '../ports/clock.ts';
-import { backoffDelay } from './backoff.ts';
 import { requestTokens, withDeadline } from './grant.ts';
+import { retryUntilSettled, type Attempt } from './retry.ts';
 
 /** The RFC 7523 grant type for a JWT assertion. */
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -88,7 +87,8 @@ export async function reauthenticate(
 
 /**
  * {@link reauthenticate}, run again after a backoff (or as soon as the network is back) while
- * the device-key exchange cannot reach the server: the session is kept meanwhile.
+ * the device-key exchange cannot reach the server: the session is kept meanwhile. Resolves
+ * `failed` when `signal` aborts (the caller sees the abort).
  * @param failed - told of each transient failure, with the wait before the next run
  */
 export async function reauthenticateUntilSettled(
@@ -98,26 +98,23 @@ export async function reauthenticateUntilSettled(
   failed: (error: Error, attempt: number, retryInMs: number) => void,
   signal: AbortSignal,
 ): Promise<Exclude<ReauthResult, { kind: 'transient' }>> {
-  const { clock, network, backoff, logger, signInPrompt } = options;
+  const { logger, signInPrompt, network } = options;
   let { biometric } = options;
   let unusable = 0;
-  for (let attempt = 1; ; attempt++) {
-    const result = await reauthenticate(options, reason, subject, signal, { biometric });
-    if (result.kind !== 'transient') return result;
-    if (result.unusable && signInPrompt && ++unusable >= UNUSABLE_ANSWERS_TRIED) {
+  const attempt = async (): Promise<Attempt<Exclude<ReauthResult, { kind: 'transient' }>>> => {
+    for (;;) {
+      const result = await reauthenticate(options, reason, subject, signal, { biometric });
+      if (result.kind !== 'transient') return { kind: 'settled', value: result };
+      if (!(result.unusable && signInPrompt && ++unusable >= UNUSABLE_ANSWERS_TRIED)) {
+        return { kind: 'failed', error: result.error };
+      }
       // Not a blip: the server keeps answering the device-key exchange with a token response
       // that fails validation. Showing Face ID again cannot help; the sign-in prompt can.
       // (Without a prompt this would be a sign-out: keep retrying instead.)
       logger.warn('device-key answers unusable; falling through to the sign-in prompt', { error: result.error });
       biometric = undefined;
-      continue;
     }
-    const retryInMs = backoffDelay(attempt, backoff, Math.random());
-    failed(result.error, attempt, retryInMs);
-    try {
-      await sleep(clock, retryInMs, { signal, wake: (wakeUp) => network.subscribe(wakeUp) });
-    } catch {
-      return { kind: 'failed' }; // the session ended while we waited: the caller sees the abort
-    }
-  }
+  };
+  const wake = (wakeUp: () => void) => network.subscribe(wakeUp);
+  return (await retryUntilSettled(options, attempt, { wake, wakeAlways: wake }, failed, signal)) ?? { kind: 'failed' };
 }

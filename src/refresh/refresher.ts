@@ -1,12 +1,20 @@
-import { RefreshRejectedError, TransientRefreshError } from '../errors.ts';
+import { isTransientError, RefreshRejectedError, TransientRefreshError } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { sleep } from '../ports/clock.ts';
+import {
+  decideChangeDuringGrant,
+  decideGrant,
+  decideUnderLock,
+  REAUTH_HANDOFF_MS,
+  type LockedDecision,
+} from '../session/decisions.ts';
 import type { Loaded, SessionStorage } from '../session/storage.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
+import { combineCleanups, whenAborted } from '../utils/listeners.ts';
 import { requestTokens, revokeRefreshToken, tokensFromGrant, withDeadline } from './grant.ts';
-import { whenAborted } from '../utils/listeners.ts';
+import { retryUntilSettled, type Attempt } from './retry.ts';
 
-/** How one refresh attempt ended. */
+/** How a refresh ended, for the session manager to act on. */
 export type RefreshOutcome =
   /** New tokens: from our own refresh, or adopted from another context that refreshed first. */
   | { kind: 'refreshed'; tokens: SessionTokens; source: 'refresh' | 'otherContext' }
@@ -15,24 +23,6 @@ export type RefreshOutcome =
   | { kind: 'reauth'; reason: ReauthReason }
   /** Another context found the refresh token dead and is re-authenticating: wait for it. */
   | { kind: 'reauthElsewhere' };
-
-/**
- * How long the other contexts wait for the one re-authenticating (the user may be typing a
- * password) before they run their own chain; a change of the store ends the wait at once.
- */
-export const REAUTH_HANDOFF_MS = 120_000;
-
-// A token this close to expiry is treated as expired: it could expire in transit.
-export const EXPIRY_LEEWAY_MS = 1000;
-
-/** Whether `tokens` has an access token worth sending now. */
-export function hasUsableAccessToken(tokens: SessionTokens, now: number, rejected?: string): boolean {
-  return (
-    tokens.accessToken !== '' &&
-    tokens.accessToken !== rejected &&
-    (tokens.accessTokenExpiresAt === null || tokens.accessTokenExpiresAt - now > EXPIRY_LEEWAY_MS)
-  );
-}
 
 /**
  * The abort reason of a disposed manager's session. A grant already at the server is let
@@ -44,97 +34,98 @@ export const DISPOSED = new Error('Session manager disposed');
 /** How long a context that waited for the lock gives another context's store write to arrive. */
 export const STORE_HANDOFF_MS = 250;
 
+/** What the refresher needs to know of the session while it runs. */
+export interface RefreshContext {
+  options: ResolvedOptions;
+  storage: SessionStorage;
+  /** The access token the server rejected, if any: an adopted set must not carry it. */
+  rejectedAccessToken: string | undefined;
+  signal: AbortSignal;
+}
+
 /** Resolves on the store's next change notice, or after `timeoutMs` (at once for a store without notices). */
 async function storeChanged({ store, clock }: ResolvedOptions, timeoutMs: number): Promise<void> {
   if (store.subscribe) await sleep(clock, timeoutMs, { wake: (wakeUp) => store.subscribe!(wakeUp) });
+}
+
+/** Reads the store under the lock and decides, giving another context's write a moment when needed. */
+async function readUnderLock(
+  { options, storage, rejectedAccessToken }: RefreshContext,
+  current: SessionTokens,
+  waited: boolean,
+): Promise<Exclude<LockedDecision, { kind: 'waitForStore' }>> {
+  const decide = (stored: Loaded, reread: boolean) =>
+    decideUnderLock({
+      stored,
+      current,
+      storedIsRetired: stored.kind === 'ok' && storage.isRetired(stored.tokens),
+      storedIsStale: storage.isStale(stored),
+      waited,
+      reread,
+      holdsOurs: storage.holdsOurs,
+      now: options.clock.now(),
+      rejectedAccessToken,
+    });
+  try {
+    const first = decide(await storage.load(), false);
+    if (first.kind !== 'waitForStore') return first;
+    // Before spending a refresh token, give the store's change notice a moment, then read
+    // again (the notice may also have come before we listened).
+    await storeChanged(options, STORE_HANDOFF_MS);
+    const second = decide(await storage.load(), true);
+    return second.kind === 'waitForStore' ? { kind: 'refresh', base: current, catchUp: false } : second;
+  } catch (error) {
+    options.logger.warn('store re-read failed; refreshing from memory', { error });
+    return { kind: 'refresh', base: current, catchUp: false };
+  }
 }
 
 /**
  * One refresh attempt, under the cross-context lock. Inside the lock the store is read again:
  * when another context already rotated, its tokens are adopted instead of refreshing (a second
  * refresh with the retired token would be reuse to the server).
+ * @throws a transient error (to be retried)
  */
-export async function refreshOnce(
-  options: ResolvedOptions,
-  storage: SessionStorage,
-  current: SessionTokens,
-  rejectedAccessToken: string | undefined,
-  signal: AbortSignal,
-): Promise<RefreshOutcome> {
+export async function refreshOnce(context: RefreshContext, current: SessionTokens): Promise<RefreshOutcome> {
+  const { options, storage, rejectedAccessToken, signal } = context;
   const { clock, logger } = options;
   return options.lock.run(options.lockName, async (lockContext) => {
-    const usable = (tokens?: SessionTokens) =>
-      tokens !== undefined && hasUsableAccessToken(tokens, clock.now(), rejectedAccessToken);
-    let base = current;
-    try {
-      let stored = await storage.load();
-      /** Another context's newer set in the store, when there is one. */
-      const newer = (loaded: Loaded) =>
-        loaded.kind === 'ok' &&
-        loaded.tokens.refreshToken !== current.refreshToken &&
-        !storage.isRetired(loaded.tokens)
-          ? loaded.tokens
-          : undefined;
-      if (storage.isStale(stored) || (lockContext?.waited && stored.kind === 'ok' && !usable(newer(stored)))) {
-        // Another context wrote (it said so), or the one we waited for may have: its write can
-        // still be on the way. Before spending a refresh token, give the store's change notice
-        // a moment, then read again (the notice may also have come before we listened).
-        await storeChanged(options, STORE_HANDOFF_MS);
-        stored = await storage.load();
-      }
-      const theirs = newer(stored);
-      if (theirs) {
-        if (usable(theirs)) return { kind: 'refreshed', tokens: theirs, source: 'otherContext' };
-        base = theirs;
-      } else if (stored.kind === 'ok' && stored.tokens.refreshToken === current.refreshToken) {
-        base = { ...current, refreshRejectedAt: stored.tokens.refreshRejectedAt };
-      } else if (stored.kind === 'ok') {
-        // The store is behind: saving our last rotation failed, and it holds a retired refresh
-        // token. Refresh from memory, and catch the store up first (a relaunch reads it).
-        logger.warn('store holds an older session; refreshing from memory');
-        await storage.save(current);
-      } else if (storage.saved) {
-        return { kind: 'signedOutElsewhere' };
-      }
-    } catch (error) {
-      logger.warn('store re-read failed; refreshing from memory', { error });
+    const read = await readUnderLock(context, current, lockContext?.waited ?? false);
+    if (read.kind === 'adopt') return { kind: 'refreshed', tokens: read.tokens, source: 'otherContext' };
+    if (read.kind === 'signedOutElsewhere') return read;
+    const { base } = read;
+    if (read.catchUp) {
+      // The store is behind (it holds a retired refresh token): catch it up first, a relaunch reads it.
+      logger.warn('store holds an older session; refreshing from memory');
+      await storage.save(current);
     }
-    const now = clock.now();
-    const { refreshToken, refreshRejectedAt, sessionExpiresAt = Infinity, refreshTokenExpiresAt = Infinity } = base;
-    if (refreshRejectedAt !== undefined) {
-      if (now - refreshRejectedAt < REAUTH_HANDOFF_MS) return { kind: 'reauthElsewhere' };
-      return { kind: 'reauth', reason: 'refreshRejected' };
-    }
-    if (refreshToken === undefined) return { kind: 'reauth', reason: 'noRefreshToken' };
-    if (now >= sessionExpiresAt) return { kind: 'reauth', reason: 'sessionEnded' };
-    if (now >= refreshTokenExpiresAt) return { kind: 'reauth', reason: 'refreshTokenExpired' };
-    /**
-     * Whatever was saved while the grant was in flight wins over its answer: a sign-out in
-     * another context (a lock that timed out lets that happen), a sign-in (perhaps another
-     * user's, after this manager was disposed), another context's refresh.
-     */
+    const decision = decideGrant(base, clock.now());
+    if (decision.kind !== 'grant') return decision;
+    const { refreshToken } = decision;
+
+    /** Whatever was saved while the grant was in flight wins over its answer. */
     const changedMeanwhile = async (): Promise<RefreshOutcome | undefined> => {
-      if (!storage.saved) return undefined;
+      if (!storage.holdsOurs) return undefined;
       const after = await storage.load().catch(() => undefined);
-      if (after?.kind === 'empty') return { kind: 'signedOutElsewhere' };
-      if (after?.kind !== 'ok' || after.tokens.refreshToken === base.refreshToken || storage.isRetired(after.tokens)) {
-        return undefined;
-      }
+      const retired = after?.kind === 'ok' && storage.isRetired(after.tokens);
+      const change = decideChangeDuringGrant(after, base, retired, clock.now(), rejectedAccessToken);
+      if (change.kind === 'none') return undefined;
+      if (change.kind === 'signedOutElsewhere') return change;
       logger.warn('the store changed during the refresh; keeping what it holds');
-      if (usable(after.tokens)) return { kind: 'refreshed', tokens: after.tokens, source: 'otherContext' };
+      if (change.kind === 'adopt') return { kind: 'refreshed', tokens: change.tokens, source: 'otherContext' };
       throw new TransientRefreshError('The stored session changed during the refresh');
     };
-    const { refreshTokens } = options;
+
     let body: unknown;
     const grant = new AbortController();
     const unfollow = whenAborted(signal, () => signal.reason !== DISPOSED && grant.abort(signal.reason));
     try {
       body = await withDeadline(
         options,
-        (deadlineSignal) =>
-          refreshTokens
-            ? refreshTokens(refreshToken, deadlineSignal)
-            : requestTokens(options, { grant_type: 'refresh_token', refresh_token: refreshToken }, deadlineSignal),
+        (deadline) =>
+          options.refreshTokens
+            ? options.refreshTokens(refreshToken, deadline)
+            : requestTokens(options, { grant_type: 'refresh_token', refresh_token: refreshToken }, deadline),
         grant.signal,
       );
     } catch (error) {
@@ -164,4 +155,54 @@ export async function refreshOnce(
     logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });
     return { kind: 'refreshed', tokens, source: 'refresh' };
   });
+}
+
+/** What the refresh loop reports while it runs. */
+export interface RefreshHooks {
+  /** The tokens to refresh from now (they may change while the loop waits). */
+  current(): SessionTokens | null;
+  /** A transient failure; the next attempt comes after `retryInMs`. */
+  failed(error: Error, attempt: number, retryInMs: number): void;
+  /** Another context is re-authenticating the user; the loop waits for its outcome. */
+  waitingForOtherContext(): void;
+}
+
+/**
+ * Refreshes until it succeeds, the refresh token proves dead, another context ends the
+ * session, or the signal aborts (`undefined`). Transient failures wait with backoff and jitter;
+ * coming back online, or another context changing the store, ends a wait early, since the next
+ * attempt re-reads the store under the lock.
+ */
+export async function refreshUntilSettled(
+  context: RefreshContext,
+  hooks: RefreshHooks,
+): Promise<Exclude<RefreshOutcome, { kind: 'reauthElsewhere' }> | undefined> {
+  const { options, storage, signal } = context;
+  const attempt = async (): Promise<Attempt<Exclude<RefreshOutcome, { kind: 'reauthElsewhere' }> | undefined>> => {
+    const current = hooks.current();
+    if (!current) return { kind: 'settled', value: undefined };
+    try {
+      const outcome = await refreshOnce(context, current);
+      if (outcome.kind !== 'reauthElsewhere') return { kind: 'settled', value: outcome };
+      hooks.waitingForOtherContext();
+      return { kind: 'later', ms: REAUTH_HANDOFF_MS };
+    } catch (error) {
+      if (signal.aborted) return { kind: 'settled', value: undefined };
+      return { kind: 'failed', error: error as Error, retryAfterMs: (error as { retryAfterMs?: number }).retryAfterMs };
+    }
+  };
+  return retryUntilSettled(
+    options,
+    attempt,
+    {
+      wake: (wakeUp) => combineCleanups(storage.subscribe(wakeUp), options.network.subscribe(wakeUp)),
+      wakeAlways: (wakeUp) => storage.subscribe(wakeUp),
+    },
+    (error, number, retryInMs) => {
+      if (!isTransientError(error)) options.logger.error('unexpected refresh failure; retrying', { error });
+      hooks.failed(error, number, retryInMs);
+      options.logger.info('refresh failed; will retry', { attempt: number, retryInMs, error });
+    },
+    signal,
+  );
 }

@@ -1,17 +1,7 @@
 import type { ResolvedOptions } from '../options.ts';
 import { unrefTimer } from '../ports/clock.ts';
 import type { SessionTokens } from '../types.ts';
-
-/**
- * When the access token is due for a proactive refresh: `refreshMargin` before expiry, but
- * never earlier than halfway through its lifetime (a 60-second token with a 5-minute margin
- * would otherwise be refreshed in a loop). `null` when its expiry is unknown.
- */
-export function refreshDueAt(tokens: SessionTokens, refreshMargin: number): number | null {
-  if (tokens.accessTokenExpiresAt === null) return null;
-  const lifetime = Math.max(0, tokens.accessTokenExpiresAt - tokens.receivedAt);
-  return tokens.accessTokenExpiresAt - Math.min(refreshMargin, lifetime / 2);
-}
+import { refreshDueAt } from './tokens.ts';
 
 /**
  * The session's two background timers: the proactive refresh and the warning before the

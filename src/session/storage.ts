@@ -9,12 +9,16 @@ export type Loaded = { kind: 'empty' } | { kind: 'garbled' } | { kind: 'ok'; tok
 
 /**
  * The manager's view of its `TokenStore`: validates what it loads, wraps the store's own
- * failures in {@link StoreError}, and remembers whether this manager has saved a session
+ * failures in {@link StoreError}, and remembers whether the store holds this manager's session
  * (an empty store then means another context signed out).
  */
 export interface SessionStorage {
-  /** Whether the store holds (as far as we know) the session this manager saved. */
-  saved: boolean;
+  /** Whether the store holds (as far as we know) the session this manager runs. */
+  readonly holdsOurs: boolean;
+  /** The session in use came from the store (restored, or adopted from another context). */
+  followed(): void;
+  /** Another context cleared the store: it no longer holds our session. */
+  forget(): void;
   /** Remembers a refresh token this manager moved on from (rotated, or replaced by a newer one). */
   retire(refreshToken: string | undefined): void;
   /**
@@ -49,10 +53,10 @@ export function createSessionStorage({
   persistAccessToken,
   logger,
   broadcast,
-  clock,
-}: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast' | 'clock'>): SessionStorage {
-  /** The newest write another context announced. */
+}: Pick<ResolvedOptions, 'store' | 'persistAccessToken' | 'logger' | 'broadcast'>): SessionStorage {
+  /** The newest revision written or announced: every save writes a higher one. */
   let announced = 0;
+  let holdsOurs = false;
   /**
    * Refresh tokens this manager moved on from, newest last: what a failed save leaves in the
    * store. Trimmed only once a save succeeded (the store then holds our newest set), so a store
@@ -60,12 +64,16 @@ export function createSessionStorage({
    */
   const retired: string[] = [];
   const storage: SessionStorage = {
-    saved: false,
+    get holdsOurs() {
+      return holdsOurs;
+    },
+    followed: () => void (holdsOurs = true),
+    forget: () => void (holdsOurs = false),
     retire(refreshToken) {
       if (refreshToken !== undefined && !retired.includes(refreshToken)) retired.push(refreshToken);
     },
     isRetired: ({ refreshToken }) => refreshToken !== undefined && retired.includes(refreshToken),
-    isStale: (loaded) => loaded.kind === 'ok' && (loaded.tokens.savedAt ?? 0) < announced,
+    isStale: (loaded) => loaded.kind === 'ok' && (loaded.tokens.revision ?? 0) < announced,
     async load() {
       let value: unknown;
       try {
@@ -75,15 +83,19 @@ export function createSessionStorage({
       }
       if (value === null || value === undefined) return { kind: 'empty' };
       const tokens = fromStoredSession(value);
-      return tokens === null ? { kind: 'garbled' } : { kind: 'ok', tokens };
+      if (tokens === null) return { kind: 'garbled' };
+      // What we read is at least as new as this revision: the next save goes above it.
+      announced = Math.max(announced, tokens.revision ?? 0);
+      return { kind: 'ok', tokens };
     },
     async save(tokens) {
       try {
-        const savedAt = clock.now();
-        await store.save(toStoredSession(tokens, persistAccessToken, savedAt));
-        storage.saved = true;
+        const revision = announced + 1;
+        await store.save(toStoredSession(tokens, persistAccessToken, revision));
+        announced = Math.max(announced, revision);
+        holdsOurs = true;
         retired.splice(0, retired.length - 8);
-        broadcast?.post(savedAt);
+        broadcast?.post(revision);
       } catch (error) {
         logger.error('token store failed to save; session kept in memory', {
           error: new StoreError('save', error),
@@ -91,10 +103,10 @@ export function createSessionStorage({
       }
     },
     async clear() {
-      storage.saved = false;
+      holdsOurs = false;
       try {
         await store.clear();
-        broadcast?.post(clock.now());
+        broadcast?.post(++announced);
       } catch (error) {
         logger.error('token store failed to clear', { error: new StoreError('clear', error) });
       }

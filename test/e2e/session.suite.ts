@@ -52,9 +52,9 @@ export function sessionSuite(backend: Backend): void {
       const events = recordEvents(session);
       const mark = short.mark();
       await session.setTokens(await short.login());
-      const firstExpiry = session.session!.accessTokenExpiresAt!;
+      const firstExpiry = session.info!.accessTokenExpiresAt!;
       // A 2-second token: the SDK's margin is capped at half the lifetime, so about 1 s.
-      await vi.waitFor(() => expect(events.of('refreshed').some((e) => e.source === 'refresh')).toBe(true), {
+      await vi.waitFor(() => expect(events.of('refreshed').length).toBeGreaterThan(0), {
         timeout: 4000,
         interval: 50,
       });
@@ -102,7 +102,7 @@ export function sessionSuite(backend: Backend): void {
       expect(results.rejected).toEqual([]);
       expect(calls).toEqual(['biometric']);
       expect(events.of('reauthRequired')).toEqual([{ reason: 'refreshRejected' }]);
-      expect(events.of('reauthenticated')).toEqual([{ method: 'biometric' }]);
+      expect(events.of('reauthenticated').map((e) => e.method)).toEqual(['biometric']);
       expect(tally(main.grantsSince(mark))).toEqual({ 'refresh_token:revoked': 1, 'jwt-bearer:issued': 1 });
       expect(session.state).toBe('active');
     });
@@ -128,7 +128,7 @@ export function sessionSuite(backend: Backend): void {
       const results = await settleAll(Array.from({ length: 5 }, () => api(session).get('me').json()));
       expect(results.rejected).toEqual([]);
       expect(calls).toEqual(['biometric', 'signInPrompt:refreshRejected']);
-      expect(events.of('reauthenticated')).toEqual([{ method: 'signInPrompt' }]);
+      expect(events.of('reauthenticated').map((e) => e.method)).toEqual(['signInPrompt']);
       expect(events.of('signedOut')).toEqual([]);
     });
 

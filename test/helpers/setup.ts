@@ -61,6 +61,7 @@ export function recordEvents(manager: SessionManager) {
   const log: { type: keyof SessionEvents; event: unknown }[] = [];
   const types: (keyof SessionEvents)[] = [
     'stateChange',
+    'signedIn',
     'refreshed',
     'refreshFailed',
     'reauthRequired',

@@ -200,7 +200,7 @@ export class ModelSystem {
     const { stats } = this.server;
     if (stats.reuse > 0) this.violations.push(`${step}: a rotated refresh token was presented again (${stats.reuse}x)`);
     for (const { manager, index } of this.contexts) {
-      const { state, session } = manager;
+      const { state, info: session } = manager;
       if ((state === 'signedOut') !== (session === null)) {
         this.violations.push(`${step}: context ${index} is ${state} but session info is ${JSON.stringify(session)}`);
       }

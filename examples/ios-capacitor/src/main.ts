@@ -97,7 +97,7 @@ async function main(): Promise<void> {
 
   // ---- the SDK's events -> the activity log and the screens ----
   session.on('stateChange', () => panel.render());
-  session.on('refreshed', ({ source, accessTokenExpiresAt }) => {
+  session.on('tokensChanged', ({ cause: source, accessTokenExpiresAt }) => {
     const until = accessTokenExpiresAt === null ? '' : `, valid until ${formatTime(accessTokenExpiresAt)}`;
     const what = {
       signIn: 'Signed in',

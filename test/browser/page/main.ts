@@ -199,7 +199,7 @@ session.on('stateChange', ({ from, to }) => {
   note(`state ${from} -> ${to}`);
   render();
 });
-session.on('refreshed', ({ source }) => note(`refreshed (${source})`));
+session.on('tokensChanged', ({ cause }) => note(`tokens changed (${cause})`));
 session.on('refreshFailed', ({ error, attempt }) => note(`refresh failed #${attempt}: ${error.name}`));
 session.on('reauthRequired', ({ reason }) => note(`re-auth required: ${reason}`));
 session.on('signedOut', ({ reason }) => note(`signed out (${reason})`));
@@ -248,7 +248,7 @@ function render(): void {
   $('tab').textContent = tab;
   $('state').textContent = state;
   $('state').dataset['state'] = state;
-  const info = session.session;
+  const info = session.info;
   $('expires').textContent =
     info?.accessTokenExpiresAt == null ? '-' : `${Math.round((info.accessTokenExpiresAt - clock.now()) / 1000)} s`;
   $('token').textContent = state === 'signedOut' ? '-' : `…${[...batch.tokens].at(-1) ?? '(no request yet)'}`;

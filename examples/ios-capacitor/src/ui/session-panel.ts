@@ -34,7 +34,7 @@ export class SessionPanel {
     const state = this.#session.state;
     this.#badge.dataset.state = state;
     this.#badge.textContent = STATE_LABELS[state];
-    const info = this.#session.session;
+    const info = this.#session.info;
     const now = this.#now();
     setFields(this.#panel, {
       state: STATE_LABELS[state],
