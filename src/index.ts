@@ -8,7 +8,7 @@ export type { SessionManagerOptions } from './options.ts';
 export {
   createSessionClient,
   type SessionClientOptions,
-  type TokenSource as SessionTokenSource,
+  type TokenProvider,
 } from './client/create-client.ts';
 export {
   SessionKeeperError,
