@@ -68,9 +68,18 @@ export class ManualClock implements Clock {
   }
 }
 
+/**
+ * Yields one macrotask: `setImmediate` where there is one (Node.js: after pending I/O, with no
+ * 1 ms clamp), else a zero-delay timer.
+ */
+const nextMacrotask: () => Promise<void> =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
+    ? () => new Promise<void>((resolve) => (globalThis as unknown as { setImmediate(fn: () => void): void }).setImmediate(resolve))
+    : () => new Promise<void>((resolve) => globalThis.setTimeout(resolve, 0));
+
 /** Lets pending promise callbacks (and a macrotask's worth of I/O callbacks) run. */
 export async function flushMicrotasks(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => globalThis.setTimeout(resolve, 0));
+  for (let i = 0; i < 5; i++) await nextMacrotask();
 }
 
 /** A lifecycle port driven by the test: `foreground()` plays "the app came back". */

@@ -14,7 +14,7 @@ describe('model-based counterexamples', () => {
     // Found as: [EndpointFaults(503), EndpointFaults(500, 429 retry-after 31s), Advance(301000),
     // Requests(ctx0 x1), Advance(200)]. Context 0 slept out the server's Retry-After while
     // context 1 had already refreshed, so its request timed out with fresh tokens in the store.
-    system = new ModelSystem();
+    system = new ModelSystem(() => 0.5);
     await system.contexts[0]!.manager.setTokens(system.server.login());
     await flushMicrotasks();
     system.server.faults.push({ status: 429, retryAfterSeconds: 45 });
@@ -28,7 +28,7 @@ describe('model-based counterexamples', () => {
   });
 
   it('a context in backoff follows another context that signed out, instead of retrying', async () => {
-    system = new ModelSystem();
+    system = new ModelSystem(() => 0.5);
     await system.contexts[0]!.manager.setTokens(system.server.login());
     await flushMicrotasks();
     system.server.faults.push({ status: 503 }, { status: 503 });

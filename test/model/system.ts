@@ -12,10 +12,28 @@ import { SessionManager } from '../../src/index.ts';
 import { inProcessLock, type LockPort } from '../../src/ports/lock.ts';
 import { MemoryTokenStore } from '../../src/ports/token-store.ts';
 import { ManualClock, ManualLifecycle, ManualNetwork, flushMicrotasks } from '../../src/testing.ts';
-import type { SessionState, StoredSession } from '../../src/types.ts';
+import { publicState, TRANSITIONS, type Phase, type SessionRecord } from '../../src/session/state.ts';
+import type { SessionState, SessionTokens, StoredSession } from '../../src/types.ts';
 import { API_URL, FakeOAuthServer, TOKEN_URL } from './fake-oauth.ts';
 
 export const ACCESS_TTL_SECONDS = 600;
+
+/**
+ * Every change of the public state the transition table allows: for each row `p -> q` of
+ * `TRANSITIONS`, the public states `p` and `q` can show (a phase whose public state depends on
+ * whether it holds tokens counts both ways).
+ */
+export const ALLOWED_STATE_CHANGES: ReadonlySet<string> = (() => {
+  const shown = (phase: Phase) =>
+    new Set([null, {} as SessionTokens].map((tokens) => publicState({ phase, tokens } as SessionRecord)));
+  const allowed = new Set<string>();
+  for (const [from, row] of Object.entries(TRANSITIONS) as [Phase, Partial<Record<string, Phase>>][]) {
+    for (const to of Object.values(row)) {
+      for (const a of shown(from)) for (const b of shown(to!)) if (a !== b) allowed.add(`${a}->${b}`);
+    }
+  }
+  return allowed;
+})();
 /** The SDK's default margin (5 minutes) is half this lifetime: due every 300 s. */
 export const REFRESH_INTERVAL_MS = (ACCESS_TTL_SECONDS * 1000) / 2;
 
@@ -73,7 +91,13 @@ export class ModelSystem {
     return this.server.fetch(input, init);
   };
 
-  constructor() {
+  /** Every public state change seen, `from->to`, with how often. */
+  readonly stateChanges = new Map<string, number>();
+  /** The backoff jitter of every manager (seeded by the run, so a failure replays exactly). */
+  readonly #random: () => number;
+
+  constructor(random: () => number) {
+    this.#random = random;
     this.contexts.push(this.#createContext(0), this.#createContext(1));
   }
 
@@ -89,6 +113,7 @@ export class ModelSystem {
       lifecycle,
       network: this.network,
       fetch: this.#fetch,
+      random: this.#random,
       signInPrompt: async () => {
         this.promptCalls++;
         // The user gave up after a revocation: the sign-outs that follow (here and, through the
@@ -122,8 +147,13 @@ export class ModelSystem {
       this.lastRefreshFailed = true;
       this.markPending('sawTransientFault');
     });
-    manager.on('refreshed', () => {
+    manager.on('tokensChanged', () => {
       this.lastRefreshFailed = false;
+    });
+    manager.on('stateChange', ({ from, to }) => {
+      const change = `${from}->${to}`;
+      this.stateChanges.set(change, (this.stateChanges.get(change) ?? 0) + 1);
+      if (!ALLOWED_STATE_CHANGES.has(change)) this.violations.push(`context ${index}: ${change} is not in the transition table`);
     });
     return context;
   }
@@ -195,7 +225,7 @@ export class ModelSystem {
     return this.store.load();
   }
 
-  /** The invariants of ARCHITECTURE.md that hold after every step. */
+  /** The invariants of docs/ARCHITECTURE.md that hold after every step. */
   checkInvariants(step: string): void {
     const { stats } = this.server;
     if (stats.reuse > 0) this.violations.push(`${step}: a rotated refresh token was presented again (${stats.reuse}x)`);
