@@ -4,6 +4,7 @@ import type { Clock } from '../src/ports/clock.ts';
 import type { TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';
 import { captureLogs, recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
+import { unsignedJwt } from './helpers/tokens.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
@@ -16,8 +17,6 @@ function skewed(clock: Clock, skewMs: number): Clock {
   };
 }
 
-const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const unsignedJwt = (claims: Record<string, unknown>) => `${base64url({ alg: 'none' })}.${base64url(claims)}.sig`;
 
 describe('proactive refresh', () => {
   it('fires refreshMargin before expiry, and again after each refresh', async () => {

@@ -7,6 +7,7 @@ import { WebStorageTokenStore, type StorageLike } from '../src/ports/token-store
 import { backoffDelay, defaultBackoff } from '../src/refresh/backoff.ts';
 import { parseRetryAfter } from '../src/refresh/grant.ts';
 import { fromStoredSession, parseTokenResponse, toStoredSession } from '../src/token-set.ts';
+import { unsignedJwt } from './helpers/tokens.ts';
 
 describe('locks', () => {
   it('inProcessLock runs tasks of one name one at a time, in order', async () => {
@@ -123,14 +124,12 @@ describe('token responses', () => {
   });
 
   it('an expiry that is no expiry (expires_in 0, a JWT exp already past on our clock) reads as unknown', () => {
-    const jwt = (claims: object) =>
-      `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
     const now = 1_000_000_000_000;
     expect(parseTokenResponse({ access_token: 'a', expires_in: 0 }, now).accessTokenExpiresAt).toBeNull();
-    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 - 60 }) }, now).accessTokenExpiresAt).toBeNull();
-    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 + 60 }) }, now).accessTokenExpiresAt).toBe(now + 60_000);
+    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 - 60 }) }, now).accessTokenExpiresAt).toBeNull();
+    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }) }, now).accessTokenExpiresAt).toBe(now + 60_000);
     // expires_in 0 beside a good exp: the exp is used
-    expect(parseTokenResponse({ access_token: jwt({ exp: now / 1000 + 60 }), expires_in: 0 }, now).accessTokenExpiresAt).toBe(
+    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }), expires_in: 0 }, now).accessTokenExpiresAt).toBe(
       now + 60_000,
     );
   });
