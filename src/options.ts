@@ -81,6 +81,11 @@ export interface SessionManagerOptions {
   backoff?: Partial<BackoffOptions>;
   /** The source of backoff jitter: a number in [0, 1). Default `Math.random`; tests pin it. */
   random?: () => number;
+  /**
+   * Accept plain `http:` endpoints on any host, for development only (a device reaching a dev
+   * server on the LAN). Default `false`: `https:`, or `http:` on a loopback host.
+   */
+  allowInsecureHttp?: boolean;
 }
 
 /** Options with every default applied. */
@@ -99,13 +104,15 @@ function fail(name: string, expected: string): never {
   throw new ConfigurationError(`"${name}" must be ${expected}`);
 }
 
-function checkUrl(name: string, value: unknown): void {
+function checkUrl(name: string, value: unknown, allowInsecureHttp: boolean): void {
   try {
     new URL(value as string);
   } catch {
     throw new ConfigurationError(`"${name}" must be an absolute URL, got ${JSON.stringify(value)}`);
   }
-  if (!isSecureUrl(value)) fail(name, 'an https: URL (plain http: only on a loopback host, for development)');
+  if (!isSecureUrl(value, allowInsecureHttp)) {
+    fail(name, 'an https: URL (plain http: only on a loopback host, or with allowInsecureHttp for development)');
+  }
 }
 
 function checkDuration(name: string, value: unknown, min = 0): void {
@@ -140,8 +147,12 @@ function storeName(store: TokenStore): string {
 /** Applies defaults and validates; the one place where defaults live. */
 export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('Options are required');
-  checkUrl('tokenEndpoint', options.tokenEndpoint);
-  if (options.revocationEndpoint !== undefined) checkUrl('revocationEndpoint', options.revocationEndpoint);
+  if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== 'boolean') {
+    fail('allowInsecureHttp', 'a boolean');
+  }
+  const insecure = options.allowInsecureHttp ?? false;
+  checkUrl('tokenEndpoint', options.tokenEndpoint, insecure);
+  if (options.revocationEndpoint !== undefined) checkUrl('revocationEndpoint', options.revocationEndpoint, insecure);
   if (typeof options.clientId !== 'string' || options.clientId === '') fail('clientId', 'a non-empty string');
   if (options.store !== undefined) checkPort('store', options.store, ['load', 'save', 'clear'], ['subscribe']);
   if (options.clock !== undefined) checkPort('clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
@@ -186,6 +197,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,
     backoff: { ...defaultBackoff, ...options.backoff },
     random: options.random ?? Math.random,
+    allowInsecureHttp: insecure,
   };
   for (const name of ['refreshMargin', 'sessionWarning'] as const) checkDuration(name, resolved[name]);
   // Zero cannot work: every grant would be abandoned at once, every wait would time out at once.
