@@ -18,7 +18,10 @@ import { backends, CLIENT_ID, startE2EServer, tally, type E2EServer } from './ha
 const script = (name: string) => fileURLToPath(new URL(`./processes/${name}`, import.meta.url));
 
 /** Starts a child on Node 24 (vitest's node) with an IPC channel; resolves with its first message. */
-async function start(name: string, args: string[]): Promise<{ child: ChildProcess; first: unknown; stderr: () => string }> {
+async function start(
+  name: string,
+  args: string[],
+): Promise<{ child: ChildProcess; first: unknown; stderr: () => string }> {
   const child = spawn(process.execPath, [script(name), ...args], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -51,7 +54,12 @@ describe('processes sharing a FileTokenStore', () => {
   it('three processes, 10 requests each, all rejected with 401 at once: one refresh, every request succeeds, all end on the stored token', async () => {
     const path = join(dir, 'session.json');
     const store = new FileTokenStore(path);
-    const signIn = new SessionManager({ tokenEndpoint: e2e.server.tokenEndpoint, clientId: CLIENT_ID, store, lock: store.lock });
+    const signIn = new SessionManager({
+      tokenEndpoint: e2e.server.tokenEndpoint,
+      clientId: CLIENT_ID,
+      store,
+      lock: store.lock,
+    });
     await signIn.setTokens(await e2e.quickLogin());
     signIn.dispose();
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -67,7 +75,7 @@ describe('processes sharing a FileTokenStore', () => {
     );
     for (const { child } of processes) child.send('go');
     const results = await Promise.all(reports);
-    await Promise.all(processes.map(({ child }) => (child.exitCode === null ? once(child, 'exit') : undefined)));
+    await Promise.all(processes.filter(({ child }) => child.exitCode === null).map(({ child }) => once(child, 'exit')));
 
     expect(tally(e2e.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1 });
     expect(results.map((r) => r.state)).toEqual(['active', 'active', 'active']);
