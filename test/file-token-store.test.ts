@@ -60,7 +60,9 @@ describe('FileTokenStore', () => {
     await store.save(SESSION);
     const inodeBefore = statSync(path).ino;
     const reads: unknown[] = [];
-    const saves = Array.from({ length: 20 }, (_, i) => store.save({ ...SESSION, refreshToken: `refresh-${i}`.padEnd(5000, 'x') }));
+    const saves = Array.from({ length: 20 }, (_, i) =>
+      store.save({ ...SESSION, refreshToken: `refresh-${i}`.padEnd(5000, 'x') }),
+    );
     for (let i = 0; i < 20; i++) reads.push(await store.load());
     await Promise.all(saves);
     expect(reads.every((value) => typeof value === 'object' && value !== null && !('corrupt' in value))).toBe(true);
@@ -72,7 +74,12 @@ describe('FileTokenStore', () => {
     const path = join(dir, 'session.json');
     writeFileSync(path, '{"version":1,"refreshTo', { mode: 0o600 });
     const store = new FileTokenStore(path);
-    const session = new SessionManager({ tokenEndpoint: 'https://auth.example/token', clientId: 'app', store, clock: new ManualClock() });
+    const session = new SessionManager({
+      tokenEndpoint: 'https://auth.example/token',
+      clientId: 'app',
+      store,
+      clock: new ManualClock(),
+    });
     expect(await session.restore()).toBe('signedOut');
     expect(await store.load()).toBeNull();
     session.dispose();
@@ -162,7 +169,10 @@ describe('fileLock', () => {
   });
 
   it('takes over a lock this pid left in an earlier life (a restarted container)', async () => {
-    writeFileSync(join(dir, 'session.json.app.lock'), JSON.stringify({ pid: process.pid, host: hostname(), token: 'earlier' }));
+    writeFileSync(
+      join(dir, 'session.json.app.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), token: 'earlier' }),
+    );
     const lock = fileLock(join(dir, 'session.json'), { clock: new ManualClock() });
     expect(await lock.run('app', async () => 'ran')).toBe('ran');
   });

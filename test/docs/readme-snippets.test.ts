@@ -14,7 +14,9 @@ import { startServer, type RunningServer } from '../../examples/server/src/index
 import { extractSnippets, moduleSource, READMES, snippetFileName, snippetFolder, type Snippet } from './snippets.ts';
 
 const run = promisify(execFile);
-const runnable = READMES.filter((readme) => readme.base === '.').flatMap((readme) => extractSnippets(readme).filter((s) => s.runs));
+const runnable = READMES.filter((readme) => readme.base === '.').flatMap((readme) =>
+  extractSnippets(readme).filter((s) => s.runs),
+);
 
 describe('README blocks run on Node.js against the reference server', () => {
   let server: RunningServer;
@@ -38,7 +40,9 @@ describe('README blocks run on Node.js against the reference server', () => {
       const file = join(folder, snippetFileName(snippet));
       writeFileSync(file, code);
       const home = mkdtempSync(join(tmpdir(), 'sk-snippet-home-'));
-      const flags = snippet.localStorage ? ['--experimental-webstorage', `--localstorage-file=${join(home, 'localstorage')}`] : [];
+      const flags = snippet.localStorage
+        ? ['--experimental-webstorage', `--localstorage-file=${join(home, 'localstorage')}`]
+        : [];
       const clientId = /clientId: '([^']+)'/.exec(snippet.code)?.[1] ?? 'my-app';
       const { stderr } = await run(process.execPath, ['--no-warnings', ...flags, file], {
         cwd: folder,

@@ -29,7 +29,10 @@ export async function login(credentials: Credentials): Promise<TokenResponse> {
 }
 
 /** The sign-in dialog; here the user always dismisses it. */
-export async function showSignInDialog(_reason: ReauthReason, _options: { signal: AbortSignal }): Promise<Credentials | null> {
+export async function showSignInDialog(
+  _reason: ReauthReason,
+  _options: { signal: AbortSignal },
+): Promise<Credentials | null> {
   return null;
 }
 

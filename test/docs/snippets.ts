@@ -64,7 +64,9 @@ export function extractSnippets(readme: Readme): Snippet[] {
 /** What snippet-env.ts offers: the names a README block may use without defining them. */
 function envExports(): string[] {
   const source = readFileSync(ENV, 'utf8');
-  return [...source.matchAll(/^export (?:declare )?(?:async )?(?:const|let|function|class|interface|type) (\w+)/gm)].map((m) => m[1]!);
+  return [
+    ...source.matchAll(/^export (?:declare )?(?:async )?(?:const|let|function|class|interface|type) (\w+)/gm),
+  ].map((m) => m[1]!);
 }
 
 function definesOrImports(code: string, name: string): boolean {
@@ -76,9 +78,14 @@ function definesOrImports(code: string, name: string): boolean {
 
 /** The block as a module: the env import on its first line (so line numbers match), relative imports made absolute. */
 export function moduleSource(snippet: Snippet, envPath: string): string {
-  const used = envExports().filter((name) => new RegExp(`\\b${name}\\b`).test(snippet.code) && !definesOrImports(snippet.code, name));
+  const used = envExports().filter(
+    (name) => new RegExp(`\\b${name}\\b`).test(snippet.code) && !definesOrImports(snippet.code, name),
+  );
   const base = join(ROOT, snippet.readme.base);
-  const code = snippet.code.replace(/(from\s+')(\.\.?\/[^']+)(')/g, (_m, head: string, path: string, tail: string) => `${head}${join(base, path)}${tail}`);
+  const code = snippet.code.replace(
+    /(from\s+')(\.\.?\/[^']+)(')/g,
+    (_m, head: string, path: string, tail: string) => `${head}${join(base, path)}${tail}`,
+  );
   const envImport = used.length > 0 ? `import { ${used.join(', ')} } from '${envPath}'; ` : '';
   return `${envImport}export {}; ${code}\n`;
 }
@@ -98,7 +105,10 @@ export function snippetFolder(readme: Readme): string {
     mkdirSync(join(dir, 'node_modules', '@capacitor', 'app'), { recursive: true });
     symlinkSync(ROOT, join(dir, 'node_modules', 'session-keeper'), 'dir');
     // The Capacitor block's one import, as @capacitor/app 8 types it (only compiled here).
-    writeFileSync(join(dir, 'node_modules/@capacitor/app/package.json'), '{"name":"@capacitor/app","types":"index.d.ts"}');
+    writeFileSync(
+      join(dir, 'node_modules/@capacitor/app/package.json'),
+      '{"name":"@capacitor/app","types":"index.d.ts"}',
+    );
     writeFileSync(
       join(dir, 'node_modules/@capacitor/app/index.d.ts'),
       'export declare const App: { addListener(event: "appStateChange", listener: (state: { isActive: boolean }) => void): Promise<{ remove(): Promise<void> }> };\n',

@@ -44,7 +44,12 @@ async function freePort(): Promise<number> {
 
 function postgresUserIds(): { uid: number; gid: number } | null {
   try {
-    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    const id = (flag: string) =>
+      Number(
+        execFileSync('id', [flag, 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      );
     return { uid: id('-u'), gid: id('-g') };
   } catch {
     return null;
@@ -58,7 +63,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   let owner = asRoot ? postgresUserIds() : null;
   if (asRoot && !owner) {
     log('running as root and there is no postgres user: creating one (PostgreSQL refuses to run as root)');
-    execFileSync('sh', ['-c', 'groupadd --system postgres 2>/dev/null; useradd --system --gid postgres --no-create-home postgres'], { stdio: 'ignore' });
+    execFileSync(
+      'sh',
+      ['-c', 'groupadd --system postgres 2>/dev/null; useradd --system --gid postgres --no-create-home postgres'],
+      { stdio: 'ignore' },
+    );
     owner = postgresUserIds();
     if (!owner) throw new Error('could not create the postgres user that runs the test PostgreSQL as root');
   }
@@ -76,19 +85,27 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     authMethod: 'scram-sha-256',
     persistent: false,
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories=${dir}`,
-      '-c', 'max_connections=300',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${dir}`,
+      '-c',
+      'max_connections=300',
       // A throwaway test database: durability buys nothing here and costs the shared CI disk.
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
     ],
     onLog: (message) => serverLog.push(message),
     onError: (error) => serverLog.push(String(error)),
   });
   const fail = (step: string, error: unknown) =>
-    new Error(`embedded PostgreSQL could not ${step} (port ${port}, data in ${dir}): ${error instanceof Error ? error.message : String(error ?? 'the server exited')}\n${serverLog.join('').slice(-4000)}`);
+    new Error(
+      `embedded PostgreSQL could not ${step} (port ${port}, data in ${dir}): ${error instanceof Error ? error.message : String(error ?? 'the server exited')}\n${serverLog.join('').slice(-4000)}`,
+    );
 
   try {
     await postgres.initialise();

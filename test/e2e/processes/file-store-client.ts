@@ -8,7 +8,13 @@
 import { SessionManager } from 'session-keeper';
 import { FileTokenStore } from 'session-keeper/node';
 
-const [path, tokenEndpoint, prefix, clientId, requests] = process.argv.slice(2) as [string, string, string, string, string];
+const [path, tokenEndpoint, prefix, clientId, requests] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const send = (message: unknown) => new Promise<void>((resolve) => process.send!(message, () => resolve()));
 
 const store = new FileTokenStore(path);
