@@ -10,4 +10,7 @@ export default defineConfig({
   // Source maps would point at src/, which the package does not ship.
   sourcemap: false,
   treeshake: true,
+  // Each entry self-contained: the Node entry's few shared helpers are not worth a chunk that
+  // every browser bundle would load.
+  splitting: false,
 });

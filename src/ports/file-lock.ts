@@ -10,7 +10,7 @@ import type { Logger } from './logger.ts';
 export interface FileLockOptions {
   /**
    * How long `run` waits for a live holder before it runs the task without the lock, as
-   * {@link webLock} does: a process that hangs while holding the lock must not stall every
+   * `webLock` does: a process that hangs while holding the lock must not stall every
    * other one. Default 10 000 ms.
    */
   maxWaitMs?: number;
