@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing.ts'],
+  entry: ['src/index.ts', 'src/node.ts', 'src/testing.ts'],
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',
@@ -10,4 +10,7 @@ export default defineConfig({
   // Source maps would point at src/, which the package does not ship.
   sourcemap: false,
   treeshake: true,
+  // Each entry self-contained: the Node entry's few shared helpers are not worth a chunk that
+  // every browser bundle would load.
+  splitting: false,
 });
