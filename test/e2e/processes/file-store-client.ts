@@ -20,7 +20,7 @@ const send = (message: unknown) => new Promise<void>((resolve) => process.send!(
 const store = new FileTokenStore(path);
 const session = new SessionManager({ tokenEndpoint, clientId, store, lock: store.lock });
 const refreshes: string[] = [];
-session.on('refreshed', ({ source }) => refreshes.push(source));
+session.on('tokensChanged', ({ cause }) => refreshes.push(cause));
 const state = await session.restore();
 const api = session.createClient({ prefix });
 
