@@ -1,6 +1,6 @@
-import type { KyInstance, Options as KyOptions } from 'ky';
 import mitt, { type Emitter } from 'mitt';
-import { createSessionClient, type SessionClientOptions } from './client/create-client.ts';
+import { createSessionBindings, type SessionBindings } from './bindings.ts';
+import { bindSessionFetch } from './client/session-fetch.ts';
 import { createTokenGate, type TokenGate } from './client/token-gate.ts';
 import { SessionExpiredError, StoreError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.ts';
@@ -32,11 +32,13 @@ const ENDED = 'The session this request was made for has ended';
  * callers (across contexts too, through the lock port), retries transient failures, and when
  * the refresh token is dead runs the re-authentication chain before it ever signs out.
  *
+ * This is the class of `session-keeper/fetch`, without ky; the main entry's `SessionManager`
+ * extends it with `createClient` (src/ky-session-manager.ts).
+ *
  * @example
- * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt });
+ * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt, trustedOrigins: ['https://api.example.com'] });
  * await session.restore();
- * const api = session.createClient({ prefix: 'https://api.example.com/v1' });
- * const me = await api.get('me').json();
+ * const me = await (await session.fetch('https://api.example.com/v1/me')).json();
  */
 export class SessionManager {
   readonly #options: ResolvedOptions;
@@ -69,8 +71,22 @@ export class SessionManager {
   /** Set while this manager holds the re-authentication lock (it is the one prompting). */
   #reauthHeld: Promise<unknown> | undefined;
 
+  // ---- the fetch path and UI bindings: adapters over the public API (src/client/fetch.ts, src/bindings.ts)
+  /**
+   * `fetch` with this session's guarantees, already bound (`new HttpLink({ fetch: session.fetch })`
+   * works): the token goes to `trustedOrigins` only; see {@link createSessionFetch}.
+   */
+  readonly fetch: typeof globalThis.fetch;
+  /** For UI bindings, bound: `useSyncExternalStore(session.subscribe, session.getSnapshot)`. */
+  readonly subscribe: SessionBindings['subscribe'];
+  /** For UI bindings, bound: the same snapshot object until the state or the token set changes. */
+  readonly getSnapshot: SessionBindings['getSnapshot'];
+  // ----
+
   constructor(options: SessionManagerOptions) {
     this.#options = resolveOptions(options);
+    this.fetch = bindSessionFetch(this, this.#options);
+    ({ subscribe: this.subscribe, getSnapshot: this.getSnapshot } = createSessionBindings(this));
     const { clock, lifecycle, network } = this.#options;
     this.#storage = createSessionStorage(this.#options);
     this.#gate = createTokenGate(clock, () => this.#tokenForWaiter(), () => this.#state !== 'reauthenticating');
@@ -284,15 +300,6 @@ export class SessionManager {
     for (const token of new Set([refreshToken, cleared])) {
       if (token) await revokeRefreshToken(this.#options, token);
     }
-  }
-
-  /**
-   * A ky instance that authenticates its requests with this session. See
-   * {@link createSessionClient}.
-   * @example const api = session.createClient({ prefix: 'https://api.example.com/v1' });
-   */
-  createClient(options: KyOptions = {}, auth: SessionClientOptions = {}): KyInstance {
-    return createSessionClient(this, options, auth);
   }
 
   /**

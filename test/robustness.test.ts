@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import type { SessionManager } from '../src/session-manager.ts';
+import type { SessionManager } from '../src/index.ts';
 import type { StoredSession, TokenResponse } from '../src/types.ts';
 import { API, TOKEN_URL } from './helpers/fake-auth-server.ts';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';

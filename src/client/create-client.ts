@@ -1,15 +1,9 @@
 import ky, { type KyInstance, type Options } from 'ky';
 import { ConfigurationError } from '../errors.ts';
+import { replayableRequest, sendWithOneRetry, type TokenSource } from './one-retry.ts';
+import { originTest, trustedOriginList } from './origins.ts';
 
-/** What the ky client needs from the session. */
-export interface TokenSource {
-  /** A usable access token, waiting for a refresh when needed. */
-  getAccessToken(options?: { signal?: AbortSignal }): Promise<string>;
-  /** The server rejected `usedToken`: refresh unless that already happened; the token to retry with. */
-  handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal }): Promise<string>;
-  /** Optional: throws when `usedToken` belongs to a session that has ended (checked before a retry). */
-  assertSameSession?(usedToken: string): void;
-}
+export type { TokenSource } from './one-retry.ts';
 
 /** Where the access token may go, besides the origin of `prefix`/`baseUrl`. */
 export interface SessionClientOptions {
@@ -18,37 +12,17 @@ export interface SessionClientOptions {
    * `prefix` or `baseUrl` is always included; with neither, and outside a browser page (whose
    * own origin is the default), this is required.
    */
-  trustedOrigins?: string[] | undefined;
+  trustedOrigins?: readonly string[] | undefined;
 }
 
-function originOf(url: string, base?: string): string | undefined {
-  try {
-    return new URL(url, base).origin;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A test that a request URL is on a trusted origin. Never "trust everything": a token sent to
- * an origin the app did not name is a token leaked.
- */
-function originFilter(base: Options['prefix'], trustedOrigins: string[] = []): (url: string) => boolean {
-  const page = (globalThis as { location?: Location }).location?.href;
-  // A relative prefix (a browser app calling its own origin) resolves against the page.
-  const own = base === undefined ? originOf(page ?? '') : originOf(String(base), page);
-  const origins = [...trustedOrigins.map((origin) => originOf(origin)), own].filter(
-    (origin): origin is string => origin !== undefined && origin !== 'null',
-  );
+function originFilter(base: Options['prefix'], trustedOrigins: readonly string[] | undefined): (url: string) => boolean {
+  const origins = trustedOriginList(trustedOrigins, base === undefined ? undefined : String(base));
   if (origins.length === 0) {
     throw new ConfigurationError(
       'createClient needs a `prefix`, a `baseUrl` or `trustedOrigins`: the access token only goes to origins named there',
     );
   }
-  const prefixes = origins.map((origin) => `${origin}/`);
-  const [only] = prefixes;
-  // Every request goes through this: keep the common single-origin case to one comparison.
-  return prefixes.length === 1 ? (url) => url.startsWith(only!) : (url) => prefixes.some((p) => url.startsWith(p));
+  return originTest(origins);
 }
 
 /**
@@ -92,15 +66,8 @@ export function createSessionClient(
     const request = input instanceof Request ? input : new Request(input, init);
     const used = request.headers.get('authorization');
     if (!used?.startsWith('Bearer ') || !trusted(request.url)) return baseFetch(input, init);
-    // Keep the body for the retry (a bodiless request can simply be sent again).
-    const spare = request.body === null ? request : request.clone();
-    const response = await baseFetch(request, init);
-    if (response.status !== 401) return response;
-    const token = await session.handleUnauthorized(used.slice(7), { signal: request.signal });
-    await response.body?.cancel();
-    // `spare` was never sent, or has no body to be used up: it can go out again as it is.
-    spare.headers.set('authorization', `Bearer ${token}`);
-    return baseFetch(spare, init);
+    const replayable = replayableRequest(request, (r) => baseFetch(r, init));
+    return sendWithOneRetry(session, used.slice(7), replayable, request.signal);
   };
 
   return ky.create({
