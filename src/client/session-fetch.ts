@@ -15,8 +15,7 @@ export interface SessionFetchOptions {
 
 type Fetch = typeof globalThis.fetch;
 
-const NO_ORIGINS =
-  'session.fetch needs `trustedOrigins` (outside a browser page, which trusts its own origin): the access token only goes to origins named there';
+const NO_ORIGINS = 'session.fetch needs `trustedOrigins`: the access token only goes to origins named there';
 
 const defaultFetch: Fetch = (input, init) => globalThis.fetch(input, init);
 
@@ -95,10 +94,13 @@ function sessionFetch(session: TokenSource, trusted: (url: string) => boolean, s
  * const response = await apiFetch('https://api.example.com/me');
  */
 export function createSessionFetch(session: TokenSource, options: SessionFetchOptions = {}): Fetch {
-  const origins = trustedOriginList(options.trustedOrigins, undefined);
-  if (origins.length === 0) throw new ConfigurationError(NO_ORIGINS);
-  return sessionFetch(session, originTest(origins), options.fetch ?? defaultFetch);
+  const fetchFn = bindSessionFetch(session, options);
+  if (fetchFn === failing) throw new ConfigurationError(NO_ORIGINS);
+  return fetchFn;
 }
+
+/** `session.fetch` with no origin to trust. */
+const failing: Fetch = () => Promise.reject(new ConfigurationError(NO_ORIGINS));
 
 /**
  * `session.fetch`: as {@link createSessionFetch}, except that with no origin to trust it is
@@ -107,6 +109,5 @@ export function createSessionFetch(session: TokenSource, options: SessionFetchOp
  */
 export function bindSessionFetch(session: TokenSource, options: SessionFetchOptions): Fetch {
   const origins = trustedOriginList(options.trustedOrigins, undefined);
-  if (origins.length === 0) return () => Promise.reject(new ConfigurationError(NO_ORIGINS));
-  return sessionFetch(session, originTest(origins), options.fetch ?? defaultFetch);
+  return origins.length === 0 ? failing : sessionFetch(session, originTest(origins), options.fetch ?? defaultFetch);
 }
