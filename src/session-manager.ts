@@ -71,7 +71,7 @@ export class SessionManager {
   /** Set while this manager holds the re-authentication lock (it is the one prompting). */
   #reauthHeld: Promise<unknown> | undefined;
 
-  // ---- the fetch path and UI bindings: adapters over the public API (src/client/fetch.ts, src/bindings.ts)
+  // ---- the fetch path and UI bindings: adapters over the public API (src/client/session-fetch.ts, src/bindings.ts)
   /**
    * `fetch` with this session's guarantees, already bound (`new HttpLink({ fetch: session.fetch })`
    * works): the token goes to `trustedOrigins` only; see {@link createSessionFetch}.
