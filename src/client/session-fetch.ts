@@ -35,12 +35,14 @@ function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): st
  * `FormData`, `URLSearchParams`, `Blob`, a buffer: `fetch` reads each afresh), except a stream,
  * which can be read once: it is teed, one branch for each send.
  */
-function replayableInit(input: string | URL, init: RequestInit | undefined, headers: Headers, send: Fetch): Replayable {
+function replayableInit(input: string | URL, init: RequestInit | undefined, headers: Headers | undefined, send: Fetch): Replayable {
   const body = init?.body;
   const [first, second] = body instanceof ReadableStream ? body.tee() : [body, body];
   const sendWith = (token: string, body: RequestInit['body']) => {
-    headers.set('authorization', bearer(token));
-    return send(input, { ...init, headers, ...(body === undefined ? {} : { body }) });
+    headers?.set('authorization', bearer(token));
+    // No headers of the caller's (the common case): a plain record, as a hand-written call would pass.
+    const withToken = headers ?? { authorization: bearer(token) };
+    return send(input, { ...init, headers: withToken, ...(body === undefined ? {} : { body }) });
   };
   return {
     send: (token) => sendWith(token, first),
@@ -65,9 +67,9 @@ function sessionFetch(session: TokenSource, trusted: (url: string) => boolean, s
     }
     const url = absoluteUrl(input, trusted);
     if (url === undefined || !trusted(url)) return send(input, init);
-    const headers = new Headers(init?.headers);
+    const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
     // The caller chose its own credentials for this request: sent as it is.
-    if (headers.has('authorization')) return send(input, init);
+    if (headers?.has('authorization')) return send(input, init);
     const signal = init?.signal;
     signal?.throwIfAborted();
     const token = await session.getAccessToken({ signal: signal ?? undefined });
