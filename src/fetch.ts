@@ -8,7 +8,7 @@ export { SessionManager } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
 export { createSessionFetch, type SessionFetchOptions } from './client/session-fetch.ts';
 export type { TokenSource as SessionTokenSource } from './client/one-retry.ts';
-export { SNAPSHOT_EVENTS, type SessionSnapshot, type SessionBindings } from './bindings.ts';
+export type { SessionSnapshot, SessionBindings } from './bindings.ts';
 export {
   SessionKeeperError,
   ConfigurationError,
