@@ -3,7 +3,7 @@
  * token goes (and where not), requests that bring their own credentials or a `Request`, and
  * one refresh serving the ky client and `session.fetch` together.
  */
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { createSessionFetch } from '../../src/client/session-fetch.ts';
 import { ConfigurationError } from '../../src/errors.ts';
 import { API } from '../helpers/fake-auth-server.ts';
@@ -11,6 +11,7 @@ import { useFakeAuth } from '../helpers/setup.ts';
 import { recordingFetch } from './kinds.ts';
 
 const ctx = useFakeAuth();
+afterEach(() => void vi.unstubAllGlobals());
 
 /** A `fetch` that answers 200 to everything and keeps the Authorization header it saw. */
 function answeringFetch() {
@@ -51,6 +52,25 @@ describe('session.fetch', () => {
       ['https://api.test/v1/items', 'Bearer token'],
       ['https://files.test:8443/a', 'Bearer token'],
       ['https://files.test/a', null],
+    ]);
+  });
+
+  it('in a browser page its own origin is trusted by default, and a relative URL resolves against it', async () => {
+    vi.stubGlobal('location', { href: 'https://app.test/orders/12' });
+    const seen: { url: string; authorization: string | null }[] = [];
+    const session = ctx.manager({
+      fetch: async (input, init) => {
+        const request = new Request(new URL(String(input), 'https://app.test/orders/12'), init);
+        seen.push({ url: request.url, authorization: request.headers.get('authorization') });
+        return Response.json({ ok: true });
+      },
+    });
+    await session.setTokens(ctx.server.issue());
+    await session.fetch('/api/me');
+    await session.fetch('https://api.test/v1/items');
+    expect(seen.map((s) => [s.url, s.authorization !== null])).toEqual([
+      ['https://app.test/api/me', true],
+      ['https://api.test/v1/items', false],
     ]);
   });
 
