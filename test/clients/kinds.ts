@@ -26,7 +26,8 @@ export const kyClient: ClientKind = {
   name: 'the ky client',
   managerOptions: () => ({}),
   sender(session, fetchFn) {
-    const api = session.createClient({ prefix: API, ...(fetchFn ? { fetch: fetchFn } : {}) });
+    // ky's own timeout runs on real time: off, so that a loaded machine cannot fail a fake-clock test.
+    const api = session.createClient({ prefix: API, timeout: false, ...(fetchFn ? { fetch: fetchFn } : {}) });
     return (path, init = {}) =>
       api(path, init as never).then(
         (response) => response,
