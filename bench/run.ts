@@ -353,7 +353,7 @@ const machine = [
   `- Date: ${new Date().toISOString()}`,
   `- Node.js ${process.version} on ${platform()} ${release()}`,
   `- CPU: ${cpuList[0]?.model ?? 'unknown'}, ${cpuList.length} cores; ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM`,
-  `- session-keeper ${pkgVersion('../')} (commit ${gitCommit()}, built dist/), ky ${pkgVersion('ky')}, axios ${pkgVersion('axios')}, axios-auth-refresh ${pkgVersion('axios-auth-refresh')}, mitt ${pkgVersion('mitt')}, jose ${pkgVersion('jose')}`,
+  `- session-keeper ${pkgVersion('../')} (commit ${gitCommit()}, built dist/), ky ${pkgVersion('ky')}, axios ${pkgVersion('axios')}, axios-auth-refresh ${pkgVersion('axios-auth-refresh')}, p-queue ${pkgVersion('p-queue')}, mitt ${pkgVersion('mitt')}, jose ${pkgVersion('jose')}`,
   `- Load average (1/5/15 min) at start ${loadBefore.map((l) => l.toFixed(1)).join(' / ')}, at end ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' / ')} (other work on the machine makes every number noisier; the ratios within the run are what counts)`,

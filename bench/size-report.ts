@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const DEPENDENCIES = ['ky', 'jose', 'mitt'];
+const DEPENDENCIES = ['ky', 'jose', 'p-queue', 'mitt'];
 const [, check] = JSON.parse(readFileSync(`${root}.size-limit.json`, 'utf8')) as { import: string }[];
 
 async function minified(contents: string, external: string[]): Promise<{ code: Uint8Array; metafile: esbuild.Metafile }> {
@@ -54,6 +54,7 @@ console.log('\n| dependency (alone) | min+gzip |');
 console.log('| --- | ---: |');
 const used: Record<string, string> = {
   ky: "import ky from 'ky'; export { ky };",
+  'p-queue': "import PQueue from 'p-queue'; export { PQueue };",
   mitt: "import mitt from 'mitt'; export { mitt };",
   jose: "export { decodeJwt } from 'jose';",
 };
