@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, InvalidTokenResponseError } from '../src/errors.ts';
-import { SessionManager } from '../src/session-manager.ts';
+import { SessionManager } from '../src/index.ts';
 import { inProcessLock, webLock, type LockContext } from '../src/ports/lock.ts';
 import { redact } from '../src/ports/logger.ts';
 import { WebStorageTokenStore, type StorageLike } from '../src/ports/token-store.ts';

@@ -2,7 +2,7 @@
  * A request made for one session is never sent with another session's token: not after a 401, not on ky's retry, not after waiting through a prompt or an account switch.
  */
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import type { SessionManager } from '../src/session-manager.ts';
+import type { SessionManager } from '../src/index.ts';
 import { describe, expect, it } from 'vitest';
 import type { StoredSession, TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';

@@ -32,12 +32,28 @@ export function createTokenGate(
   read: () => string | undefined,
   mayTimeOut: () => boolean,
 ): TokenGate {
-  const queue = new PQueue({ autoStart: false });
+  // Made on the first wait: most sessions never queue a request, and p-queue (an EventTarget)
+  // cannot be constructed under DOM shims such as happy-dom or jsdom.
+  let queue: PQueue | undefined;
+  let held = false;
+  const open = () => {
+    if (!queue) {
+      queue = new PQueue({ autoStart: false });
+      if (!held) queue.start();
+    }
+    return queue;
+  };
   return {
-    hold: () => void queue.pause(),
-    release: () => void queue.start(),
+    hold() {
+      held = true;
+      queue?.pause();
+    },
+    release() {
+      held = false;
+      queue?.start();
+    },
     get size() {
-      return queue.size;
+      return queue?.size ?? 0;
     },
     wait(timeoutMs, signal) {
       const controller = new AbortController();
@@ -50,7 +66,7 @@ export function createTokenGate(
       };
       arm();
       const stopFollowing = whenAborted(signal, () => controller.abort(signal?.reason));
-      return queue.add(read, { signal: controller.signal }).finally(() => {
+      return open().add(read, { signal: controller.signal }).finally(() => {
         clock.clearTimeout(timer);
         stopFollowing();
       });
