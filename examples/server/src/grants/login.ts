@@ -41,14 +41,14 @@ export async function login(context: GrantContext, body: Record<string, unknown>
   try {
     release = context.failedLogins.reserve(account);
   } catch (error) {
-    context.record('login', 'rate-limited', { clientId, reason: 'too many failed logins for the account' });
+    context.record('login', 'rate-limited', { reason: 'too many failed logins for the account' });
     throw error;
   }
   const user = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
   const valid = await context.passwords.verify(password, user?.passwordHash);
   if (!user || !valid) {
     // The reserved slot stays taken: this was a failed sign-in.
-    context.record('login', 'invalid', { clientId, reason: 'bad credentials' });
+    context.record('login', 'invalid', { reason: 'bad credentials' });
     throw new OAuthError(401, 'invalid_grant', 'The username or password is incorrect.');
   }
   release();
@@ -72,11 +72,11 @@ export async function login(context: GrantContext, body: Record<string, unknown>
     return response;
   } catch (error) {
     if (error instanceof DeviceKeyConflictError) {
-      context.record('login', 'rejected', { clientId, userId: user.id, reason: 'device key conflict' });
+      context.record('login', 'rejected', { userId: user.id, reason: 'device key conflict' });
       throw invalidRequest('This device key is already enrolled for another account.');
     }
     if (error instanceof SessionsRevokedError) {
-      context.record('login', 'rejected', { clientId, userId: user.id, reason: 'sessions revoked during sign-in' });
+      context.record('login', 'rejected', { userId: user.id, reason: 'sessions revoked during sign-in' });
       throw new OAuthError(401, 'invalid_grant', "The account's sessions were revoked during sign-in; sign in again.");
     }
     throw error;

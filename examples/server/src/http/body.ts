@@ -44,15 +44,19 @@ function tooLarge(): OAuthError {
 /**
  * Parses an `application/x-www-form-urlencoded` body (the only encoding RFC 6749 allows at
  * the token endpoint). A repeated parameter is refused (RFC 6749 section 3.2: parameters
- * MUST NOT be included more than once), and an empty value counts as absent.
+ * MUST NOT be included more than once), also when one of the values is empty, and an
+ * empty value otherwise counts as absent.
  */
 export async function readForm(request: Request): Promise<Map<string, string>> {
   if (mediaType(request) !== 'application/x-www-form-urlencoded') {
     throw invalidRequest('The request body must be application/x-www-form-urlencoded.');
   }
   const params = new Map<string, string>();
+  // Names seen, also with an empty value: `refresh_token=&refresh_token=x` is a repetition.
+  const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(await readText(request))) {
-    if (params.has(name)) throw invalidRequest(`The ${safeName(name)} parameter is repeated.`);
+    if (seen.has(name)) throw invalidRequest(`The ${safeName(name)} parameter is repeated.`);
+    seen.add(name);
     if (value !== '') params.set(name, value);
   }
   return params;

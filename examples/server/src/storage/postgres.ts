@@ -2,6 +2,8 @@ import pg from 'pg';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
 import {
   decideRedemption,
+  MAX_CHAIN_LENGTH,
+  type ChainLink,
   DeviceKeyConflictError,
   SessionsRevokedError,
   type EnrolledDeviceKey,
@@ -14,7 +16,7 @@ import {
   type SigningKeyRecord,
   type UserRecord,
 } from './repository.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
 
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
@@ -190,48 +192,78 @@ export class PostgresRepository implements Repository {
     return row && { token: toToken(row), family: toFamily(row) };
   }
 
+  /**
+   * One round trip for a rotation: `sk_rotate_refresh_token` (migration 3) locks the family
+   * row, reads the token and rotates it when the policy says so, all in one statement. The
+   * other outcomes are decided here from the row it returns (the state before the call):
+   * a replay then reads the chain, reuse revokes the family; both are rare.
+   */
   async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
-    return this.#transaction(async (client): Promise<RedeemResult> => {
-      // The family row first (a token never changes family): concurrent redemptions of
-      // this token or of another of its family (in any process) wait here for the winner's
-      // commit, then read the rows as it left them. Locking the token row first would
-      // deadlock two retired tokens of one family presented at once (reuse detection
-      // revokes the family, which writes every token row of it).
-      const lookup = await client.query<{ family_id: string }>('SELECT family_id FROM refresh_tokens WHERE token_hash = $1', [
-        input.tokenHash,
-      ]);
-      const familyId = lookup.rows[0]?.family_id;
-      if (familyId === undefined) return { outcome: 'invalid', reason: 'unknown token' };
-      await client.query('SELECT id FROM token_families WHERE id = $1 FOR NO KEY UPDATE', [familyId]);
-      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
-      const row = rows[0];
-      if (!row) return { outcome: 'invalid', reason: 'unknown token' };
-      const token = toToken(row);
-      const family = toFamily(row);
-      const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
-      switch (decision.kind) {
-        case 'rotate': {
-          const updated = await client.query(
-            `UPDATE refresh_tokens SET rotated_at = $2, replay = $3, replay_until = $4
-             WHERE token_hash = $1 AND rotated_at IS NULL RETURNING token_hash`,
-            [input.tokenHash, input.now, Buffer.from(input.replay), input.now + input.graceMs],
-          );
-          if (updated.rowCount !== 1) throw new Error('rotation lost its row inside the transaction');
-          await client.query(
-            'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)',
-            [input.child.tokenHash, family.id, input.child.issuedAt, input.child.expiresAt],
-          );
-          return { outcome: 'rotated', family };
-        }
-        case 'replay':
-          return { outcome: 'replayed', family, replay: decision.replay };
-        case 'reuse':
-          await revokeFamily(client, family.id, input.now, 'reuse detected');
-          return { outcome: 'reuse-detected', family };
-        case 'reject':
-          return { outcome: decision.outcome, family, reason: decision.reason };
+    const prepared = input.prepareChild();
+    const { rows } = await this.#retryDeadlock(() =>
+      this.#pool.query({
+        name: 'sk_rotate_refresh_token',
+        text: 'SELECT * FROM sk_rotate_refresh_token($1, $2, $3, $4, $5, $6, $7)',
+        values: [
+          input.tokenHash,
+          input.clientId,
+          input.now,
+          input.graceMs,
+          input.refreshTtlMs,
+          prepared.tokenHash,
+          Buffer.from(prepared.sealed),
+        ],
+      }),
+    );
+    const row = rows[0];
+    if (!row) return { outcome: 'invalid', reason: 'unknown token' };
+    const token = toToken(row);
+    const family = toFamily(row);
+    const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
+    if (row.rotated === true) {
+      if (decision.kind !== 'rotate') throw new Error('the rotation statement and decideRedemption disagree');
+      const child = { tokenHash: prepared.tokenHash, issuedAt: input.now, expiresAt: Number(row.child_expires_at) };
+      return { outcome: 'rotated', family, child };
+    }
+    switch (decision.kind) {
+      case 'rotate':
+        throw new Error('the rotation statement and decideRedemption disagree');
+      case 'replay':
+        return { outcome: 'replayed', family, chain: await this.#chain(input.tokenHash) };
+      case 'reuse':
+        // Reuse stays reuse (a token past its window never becomes replayable again).
+        await this.#transaction((client) => revokeFamily(client, family.id, input.now, 'reuse detected'));
+        return { outcome: 'reuse-detected', family };
+      case 'reject':
+        return { outcome: decision.outcome, family, reason: decision.reason };
+    }
+  }
+
+  /** The links from `tokenHash` to the live token of its family, in one statement. */
+  async #chain(tokenHash: string): Promise<ChainLink[]> {
+    const { rows } = await this.#pool.query(
+      `WITH RECURSIVE chain AS (
+         SELECT token_hash, rotated_at, replay, replay_until, child_hash, issued_at, expires_at, 1 AS depth
+         FROM refresh_tokens WHERE token_hash = $1
+         UNION ALL
+         SELECT t.token_hash, t.rotated_at, t.replay, t.replay_until, t.child_hash, t.issued_at, t.expires_at, c.depth + 1
+         FROM chain c JOIN refresh_tokens t ON t.token_hash = c.child_hash
+         WHERE c.rotated_at IS NOT NULL AND c.replay IS NOT NULL AND c.depth < $2
+       ) SELECT * FROM chain ORDER BY depth`,
+      [tokenHash, MAX_CHAIN_LENGTH],
+    );
+    return rows.map(toChainLink);
+  }
+
+  /** Runs one statement again if PostgreSQL chose it as a deadlock victim (nothing of it committed). */
+  async #retryDeadlock<T>(statement: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await statement();
+      } catch (error) {
+        if (attempt >= DEADLOCK_ATTEMPTS || (error as { code?: unknown }).code !== DEADLOCK_DETECTED) throw error;
       }
-    });
+    }
   }
 
   async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
@@ -300,5 +332,7 @@ async function revokeFamily(client: Client, familyId: string, now: number, reaso
     'UPDATE token_families SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
     [familyId, now, reason],
   );
-  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1', [familyId]);
+  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1 AND replay IS NOT NULL', [
+    familyId,
+  ]);
 }
