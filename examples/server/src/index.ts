@@ -47,6 +47,13 @@ export type StartServerOptions = {
    * a temporary folder, deleted by `close()`.
    */
   databaseUrl?: string;
+  /**
+   * SQLite only: `'full'` (the default) syncs every commit to disk, so an answered grant
+   * survives a power loss; `'normal'` leaves the sync to WAL checkpoints: an answered grant
+   * survives a crash of the process, not necessarily of the machine. Either way grants are
+   * group-committed (many per transaction) and each is answered after its commit.
+   */
+  sqliteSynchronous?: 'full' | 'normal';
   /** Access token lifetime. Default 900 (15 minutes). */
   accessTokenTtlSeconds?: number;
   /** Refresh token idle lifetime, counted from each rotation. Default 1 209 600 (14 days). */
@@ -190,7 +197,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     temporaryDir = mkdtempSync(join(tmpdir(), 'session-keeper-server-'));
     databaseUrl = `sqlite:${join(temporaryDir, 'server.sqlite')}`;
   }
-  const repository = await openRepository(databaseUrl);
+  if (options.sqliteSynchronous !== undefined && !['full', 'normal'].includes(options.sqliteSynchronous)) {
+    throw new TypeError("sqliteSynchronous must be 'full' or 'normal'");
+  }
+  const repository = await openRepository(
+    databaseUrl,
+    options.sqliteSynchronous === undefined ? {} : { sqliteSynchronous: options.sqliteSynchronous },
+  );
   const httpServer = createAdaptorServer({
     fetch: (request, env) => handler(request, env),
     // Slow or stalled clients cannot hold connections forever (/api/slow waits at most 5 s).

@@ -4,54 +4,6 @@
  */
 export type Migration = { version: number; name: string; sqlite: string; postgres: string };
 
-/**
- * PostgreSQL: the rotation in one statement (one round trip, one implicit transaction).
- * It locks the family row (the lock order of postgres.ts: family, then its tokens), reads
- * the presented token, and rotates it when the policy says rotate: the conditions are
- * exactly the 'rotate' case of decideRedemption, which the caller then applies to the
- * returned row (the state before this call) for every other case. Returns no row for an
- * unknown token.
- */
-const ROTATE_FUNCTION = `
-      CREATE FUNCTION sk_rotate_refresh_token(
-        p_token_hash TEXT, p_client_id TEXT, p_now BIGINT, p_grace_ms BIGINT,
-        p_refresh_ttl_ms BIGINT, p_child_hash TEXT, p_sealed_child BYTEA
-      ) RETURNS TABLE (
-        rotated BOOLEAN, child_expires_at BIGINT,
-        token_hash TEXT, family_id TEXT, issued_at BIGINT, expires_at BIGINT, rotated_at BIGINT,
-        replay BYTEA, replay_until BIGINT, child_hash TEXT,
-        user_id TEXT, client_id TEXT, origin TEXT, family_created_at BIGINT, family_expires_at BIGINT, revoked_at BIGINT
-      ) LANGUAGE plpgsql AS $fn$
-      #variable_conflict use_column
-      DECLARE
-        v_family_id TEXT;
-        f token_families%ROWTYPE;
-        t refresh_tokens%ROWTYPE;
-      BEGIN
-        SELECT r.family_id INTO v_family_id FROM refresh_tokens r WHERE r.token_hash = p_token_hash;
-        IF NOT FOUND THEN RETURN; END IF;
-        SELECT * INTO f FROM token_families WHERE id = v_family_id FOR NO KEY UPDATE;
-        SELECT * INTO t FROM refresh_tokens r WHERE r.token_hash = p_token_hash;
-        rotated := f.client_id = p_client_id AND f.revoked_at IS NULL AND p_now < f.expires_at
-          AND t.rotated_at IS NULL AND p_now < t.expires_at;
-        child_expires_at := NULL;
-        IF rotated THEN
-          child_expires_at := LEAST(p_now + p_refresh_ttl_ms, f.expires_at);
-          UPDATE refresh_tokens r SET rotated_at = p_now, replay = p_sealed_child,
-            replay_until = p_now + p_grace_ms, child_hash = p_child_hash
-            WHERE r.token_hash = p_token_hash;
-          INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
-            VALUES (p_child_hash, v_family_id, p_now, child_expires_at);
-        END IF;
-        token_hash := t.token_hash; family_id := t.family_id; issued_at := t.issued_at;
-        expires_at := t.expires_at; rotated_at := t.rotated_at; replay := t.replay;
-        replay_until := t.replay_until; child_hash := t.child_hash;
-        user_id := f.user_id; client_id := f.client_id; origin := f.origin;
-        family_created_at := f.created_at; family_expires_at := f.expires_at; revoked_at := f.revoked_at;
-        RETURN NEXT;
-      END
-      $fn$;`;
-
 /** One schema for both databases: only the column types of numbers and bytes differ. */
 function dialects(schema: (types: { int: string; bytes: string }) => string): Pick<Migration, 'sqlite' | 'postgres'> {
   return { sqlite: schema({ int: 'INTEGER', bytes: 'BLOB' }), postgres: schema({ int: 'BIGINT', bytes: 'BYTEA' }) };
@@ -121,15 +73,11 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 3,
-    name: 'refresh_tokens.child_hash and the one-statement rotation',
+    name: 'refresh_tokens.child_hash',
     // The replay column now holds the sealed child token (the next link of the chain), and
     // child_hash names that child. Rows rotated before this migration have no child_hash:
     // their replay is refused (not treated as reuse) for the rest of its window.
-    sqlite: 'ALTER TABLE refresh_tokens ADD COLUMN child_hash TEXT;',
-    postgres: `
-      ALTER TABLE refresh_tokens ADD COLUMN child_hash TEXT;
-      ${ROTATE_FUNCTION}
-    `,
+    ...dialects(() => 'ALTER TABLE refresh_tokens ADD COLUMN child_hash TEXT;'),
   },
 ];
 

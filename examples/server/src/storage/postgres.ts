@@ -21,6 +21,35 @@ import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_B
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
 
+/**
+ * The rotation as one statement. `$1` token hash, `$2` client_id, `$3` now, `$4` grace ms,
+ * `$5` child idle lifetime ms, `$6` child hash, `$7` sealed child. The conditions of the
+ * UPDATE are exactly the 'rotate' case of `decideRedemption`, which the caller applies to
+ * the returned row (the state the statement saw) for every other case; `child_expires_at`
+ * is not null only when this statement rotated.
+ *
+ * It takes one row lock, the presented token's (the child's foreign key takes a key-share
+ * lock on the family, which conflicts with no other lock taken here), so it cannot join a
+ * lock cycle with the family-first transactions below. A revocation committed meanwhile is
+ * seen at the next use: every token is checked against its family's `revoked_at`.
+ */
+const ROTATE = `
+  WITH current AS (
+    ${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1
+  ), rotated AS (
+    UPDATE refresh_tokens r
+       SET rotated_at = $3, replay = $7, replay_until = $3::bigint + $4::bigint, child_hash = $6
+      FROM current c
+     WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND $3 < r.expires_at
+       AND c.client_id = $2 AND c.revoked_at IS NULL AND $3 < c.family_expires_at
+    RETURNING r.family_id, LEAST($3::bigint + $5::bigint, c.family_expires_at) AS child_expires_at
+  ), child AS (
+    INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
+    SELECT $6, family_id, $3, child_expires_at FROM rotated
+    RETURNING expires_at
+  )
+  SELECT current.*, (SELECT expires_at FROM child) AS child_expires_at FROM current`;
+
 /** SQLSTATE `deadlock_detected`. */
 const DEADLOCK_DETECTED = '40P01';
 /** Attempts of a transaction that PostgreSQL aborted as a deadlock victim (a backstop, see #transaction). */
@@ -193,17 +222,20 @@ export class PostgresRepository implements Repository {
   }
 
   /**
-   * One round trip for a rotation: `sk_rotate_refresh_token` (migration 3) locks the family
-   * row, reads the token and rotates it when the policy says so, all in one statement. The
-   * other outcomes are decided here from the row it returns (the state before the call):
-   * a replay then reads the chain, reuse revokes the family; both are rare.
+   * One round trip for a rotation: {@link ROTATE} reads the token with its family and, when
+   * the policy says rotate, retires it and inserts the child, in one statement. Concurrent
+   * redemptions of one token queue on its row lock; PostgreSQL re-checks
+   * `rotated_at IS NULL` on the row the winner committed, so exactly one rotates. A loser
+   * (its snapshot said "rotate", the statement did not) reads the row again and is decided
+   * from what the winner left: a replay. Replays and reuse then take one more statement
+   * each; both are rare.
    */
   async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
     const prepared = input.prepareChild();
     const { rows } = await this.#retryDeadlock(() =>
       this.#pool.query({
         name: 'sk_rotate_refresh_token',
-        text: 'SELECT * FROM sk_rotate_refresh_token($1, $2, $3, $4, $5, $6, $7)',
+        text: ROTATE,
         values: [
           input.tokenHash,
           input.clientId,
@@ -215,19 +247,26 @@ export class PostgresRepository implements Repository {
         ],
       }),
     );
-    const row = rows[0];
+    let row = rows[0];
     if (!row) return { outcome: 'invalid', reason: 'unknown token' };
-    const token = toToken(row);
-    const family = toFamily(row);
-    const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
-    if (row.rotated === true) {
+    if (row.child_expires_at !== null) {
+      const family = toFamily(row);
+      const decision = decideRedemption(toToken(row), family, input.clientId, input.now, input.graceMs);
       if (decision.kind !== 'rotate') throw new Error('the rotation statement and decideRedemption disagree');
       const child = { tokenHash: prepared.tokenHash, issuedAt: input.now, expiresAt: Number(row.child_expires_at) };
       return { outcome: 'rotated', family, child };
     }
+    let decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+    if (decision.kind === 'rotate') {
+      // Lost the race: the snapshot predates the winner's commit. Decide on the row as it is now.
+      const again = await this.#pool.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
+      row = again.rows[0];
+      if (!row) return { outcome: 'invalid', reason: 'unknown token' };
+      decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+      if (decision.kind === 'rotate') throw new Error('a rotation lost its race but the token is still live');
+    }
+    const family = toFamily(row);
     switch (decision.kind) {
-      case 'rotate':
-        throw new Error('the rotation statement and decideRedemption disagree');
       case 'replay':
         return { outcome: 'replayed', family, chain: await this.#chain(input.tokenHash) };
       case 'reuse':
