@@ -24,6 +24,8 @@ export type AppDependencies = {
   rateLimiter: RateLimiter;
   /** Per remote address alone (a multiple of the per-client limit), so varying client_id does not escape it. */
   addressRateLimiter: RateLimiter;
+  /** Sign-ins per remote address alone: tighter, since each one costs a password hash. */
+  loginAddressRateLimiter: RateLimiter;
   issuer: string;
 };
 
@@ -188,8 +190,10 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   function limit(c: Context, grant: 'login' | 'refresh_token' | 'jwt-bearer' | 'revoke', clientId: string): void {
     const address = remoteAddress(c);
     try {
+      if (grant === 'login') deps.loginAddressRateLimiter.check(address);
       deps.addressRateLimiter.hit(address);
       deps.rateLimiter.hit(`${clientId}\u0000${address}`);
+      if (grant === 'login') deps.loginAddressRateLimiter.add(address);
     } catch (error) {
       // The client_id is not named: nothing ties it to a client yet (see GrantLogEntry).
       grants.record(grant, 'rate-limited', { reason: 'rate limit' });

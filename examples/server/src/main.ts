@@ -52,6 +52,9 @@ const env: Array<[keyof StartServerOptions, string]> = [
   ['sessionMaxSeconds', 'SESSION_MAX_SECONDS'],
   ['refreshGraceSeconds', 'REFRESH_GRACE_SECONDS'],
   ['rateLimitPerMinute', 'RATE_LIMIT_PER_MINUTE'],
+  ['loginRateLimitPerMinute', 'LOGIN_RATE_LIMIT_PER_MINUTE'],
+  ['passwordCheckConcurrency', 'PASSWORD_CHECK_CONCURRENCY'],
+  ['passwordCheckQueue', 'PASSWORD_CHECK_QUEUE'],
 ];
 for (const [option, name] of env) {
   const value = integerFromEnv(name);

@@ -21,7 +21,9 @@ function field(body: Record<string, unknown>, name: string, maxLength: number): 
  *
  * Every attempt counts against the account's failed-login budget *before* the password
  * is hashed, and a success gives its slot back: a burst of parallel guesses cannot all pass
- * the check while the first ones are still hashing.
+ * the check while the first ones are still hashing. Password checks are bounded
+ * (`passwordChecks`): past the bound a sign-in gets 503 with `Retry-After` at once, and
+ * does not count as a failure.
  */
 export async function login(context: GrantContext, body: Record<string, unknown>, clientId: string): Promise<string> {
   const username = field(body, 'username', 256);
@@ -44,8 +46,21 @@ export async function login(context: GrantContext, body: Record<string, unknown>
     context.record('login', 'rate-limited', { reason: 'too many failed logins for the account' });
     throw error;
   }
-  const user = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
-  const valid = await context.passwords.verify(password, user?.passwordHash);
+  let user: Awaited<ReturnType<typeof context.repository.findUserByUsername>>;
+  let valid: boolean;
+  try {
+    ({ user, valid } = await context.passwordChecks.run(async () => {
+      const found = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
+      return { user: found, valid: await context.passwords.verify(password, found?.passwordHash) };
+    }));
+  } catch (error) {
+    // Refused before the password was checked: the attempt does not count as a failure.
+    release();
+    if (error instanceof OAuthError && error.status === 503) {
+      context.record('login', 'rejected', { reason: 'too many password checks at once' });
+    }
+    throw error;
+  }
   if (!user || !valid) {
     // The reserved slot stays taken: this was a failed sign-in.
     context.record('login', 'invalid', { reason: 'bad credentials' });
