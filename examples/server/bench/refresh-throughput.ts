@@ -2,7 +2,7 @@
  * Refresh-grant throughput of the reference server, side by side with node-oidc-provider 9
  * (in-memory adapter) in the same run, and refresh latency under a login flood.
  *
- *     npm exec -- node examples/server/bench/refresh-throughput.ts [--seconds 8] [--clients 32] [--reps 3] [--write-readme]
+ *     npm exec -- node examples/server/bench/refresh-throughput.ts [--seconds 8] [--clients 32] [--reps 3] [--no-flood] [--write-readme]
  *
  * Throughput: `clients` concurrent clients (keep-alive), each rotating its own refresh token
  * chain as fast as it can, against each server in turn (a fresh server and database for
@@ -27,19 +27,24 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
-const { values: args } = parseArgs({
+// `[seconds] [clients]` as positionals too (how the root `npm run bench` calls it, with a
+// time budget: one repetition, no flood, unless told otherwise).
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
-    seconds: { type: 'string', default: '8' },
-    clients: { type: 'string', default: '32' },
-    reps: { type: 'string', default: '3' },
+    seconds: { type: 'string' },
+    clients: { type: 'string' },
+    reps: { type: 'string' },
+    flood: { type: 'boolean' },
     only: { type: 'string' },
     'no-flood': { type: 'boolean', default: false },
     'write-readme': { type: 'boolean', default: false },
   },
 });
-const SECONDS = Number(args.seconds);
-const CLIENTS = Number(args.clients);
-const REPS = Number(args.reps);
+const SECONDS = Number(args.seconds ?? positionals[0] ?? 8);
+const CLIENTS = Number(args.clients ?? positionals[1] ?? 32);
+const REPS = Number(args.reps ?? (positionals.length > 0 ? 1 : 3));
+const FLOOD = args.flood ?? (!args['no-flood'] && positionals.length === 0);
 const WARMUP_MS = 1000;
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const OIDC = fileURLToPath(new URL('./oidc-provider-server.ts', import.meta.url));
@@ -396,7 +401,7 @@ async function flood(): Promise<string[]> {
   }
   return rows;
 }
-const floodRows = args['no-flood'] ? [] : await flood();
+const floodRows = FLOOD ? await flood() : [];
 const loadAtEnd = loadavg();
 
 function versionOf(name: string): string {
