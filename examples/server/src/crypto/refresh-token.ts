@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Refresh tokens are opaque: 32 random bytes (256 bits) as base64url, 43 characters.
@@ -20,21 +20,23 @@ export function looksLikeRefreshToken(token: string): boolean {
 
 /** The stored form of a refresh token: SHA-256, base64url. */
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 const TOKEN_BYTES = 32;
 const CHILD_PAD_LABEL = 'session-keeper/child-token-pad/v1';
 
 /**
- * The one-time pad that seals a token's child: HMAC-SHA-256 keyed with the *parent* token,
- * which the database never holds. Each token is rotated at most once (the rotation is
- * atomic), so each pad encrypts exactly one value: XOR with a pseudorandom pad used once is
- * a sound cipher, and it costs one HMAC instead of a key derivation plus AES-GCM. Integrity
- * comes from the stored hash of the child (see {@link openChild}).
+ * The one-time pad that seals a token's child: SHA-256 of a fixed label and the *parent*
+ * token, which the database never holds. The parent is 256 random bits, so the pad is
+ * pseudorandom to anyone without it (and unrelated to the stored hash, which has no label).
+ * Each token is rotated at most once (the rotation is atomic), so each pad encrypts exactly
+ * one value: XOR with a pseudorandom pad used once is a sound cipher, and it costs one hash
+ * instead of a key derivation plus AES-GCM. Integrity comes from the stored hash of the
+ * child (see {@link openChild}).
  */
 function childPad(parentToken: string): Buffer {
-  return createHmac('sha256', Buffer.from(parentToken, 'utf8')).update(CHILD_PAD_LABEL).digest();
+  return hash('sha256', `${CHILD_PAD_LABEL}\u0000${parentToken}`, 'buffer');
 }
 
 /**

@@ -96,7 +96,7 @@ export type RedeemInput = {
   /**
    * Makes the child. SQLite calls it only when the call wins the rotation, inside the
    * transaction; PostgreSQL calls it before its one round trip (a loser discards a random
-   * token and one HMAC, never a signature: access tokens are signed after the decision).
+   * token and one hash, never a signature: access tokens are signed after the decision).
    */
   prepareChild(): PreparedChild;
 };
