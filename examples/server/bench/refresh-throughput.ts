@@ -134,8 +134,8 @@ async function spawnOurs(env: Record<string, string>): Promise<{ child: ChildPro
       if (entry.msg === 'listening' && entry.url) {
         // Every grant logs one line: from now on drain the pipe without parsing it, so the
         // server never waits on a full pipe and the load generator spends nothing on it.
-        lines.close();
-        child.stdout!.on('data', () => {});
+        lines.close(); // pauses the stream: resume it explicitly
+        child.stdout!.on('data', () => {}).resume();
         resolve(entry.url);
       }
     });
