@@ -22,6 +22,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -120,27 +121,38 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Starts `src/main.ts` and resolves to its URL once it listens. */
+/** A free loopback port (bound, read, released). */
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/**
+ * Starts `src/main.ts` on a free port and resolves once it answers. Its stdout (one log
+ * line per grant) goes to /dev/null: read through a pipe, the load generator would pay for
+ * this server's logging and not for the other's.
+ */
 async function spawnOurs(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs(), MAIN], {
-    env: { ...process.env, PORT: '0', RATE_LIMIT_PER_MINUTE: '0', SEED_USERS: 'alice:secret', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PORT: String(port), RATE_LIMIT_PER_MINUTE: '0', SEED_USERS: 'alice:secret', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'listening' && entry.url) {
-        // Every grant logs one line: from now on drain the pipe without parsing it, so the
-        // server never waits on a full pipe and the load generator spends nothing on it.
-        lines.close(); // pauses the stream: resume it explicitly
-        child.stdout!.on('data', () => {}).resume();
-        resolve(entry.url);
-      }
-    });
-  });
-  return { child, url };
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`server exited with ${code}`))));
+  exited.catch(() => {});
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const response = await Promise.race([fetch(`${url}/.well-known/jwks.json`), exited]);
+      if (response.ok) return { child, url };
+    } catch (error) {
+      if (child.exitCode !== null || attempt > 300) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function loginOurs(url: string, clientId: string, username = 'alice', password = 'secret'): Promise<Response> {
