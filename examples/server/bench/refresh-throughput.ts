@@ -452,7 +452,7 @@ const lines = [
 if (floodRows.length > 0) {
   lines.push(
     '',
-    'One client refreshing sequentially (SQLite, synchronous=FULL, rate limits off), for 4 s each:',
+    'One client refreshing sequentially (SQLite with the default settings, rate limits off: as if the flood came from many addresses), 4 s each; each loop sends a sign-in with a wrong password for an unknown user, waits for the answer, and at most 10 a second:',
     '',
     '| while | refreshes | p50 ms | p99 ms | p50 vs quiet | sign-ins 401 / 503 / other | refreshes |',
     '| --- | ---: | ---: | ---: | ---: | --- | --- |',

@@ -49,9 +49,10 @@ export type StartServerOptions = {
    */
   databaseUrl?: string;
   /**
-   * SQLite only: `'full'` (the default) syncs every commit to disk, so an answered grant
-   * survives a power loss; `'normal'` leaves the sync to WAL checkpoints: an answered grant
-   * survives a crash of the process, not necessarily of the machine. Either way grants are
+   * SQLite only: `'normal'` (the default) leaves the sync to WAL checkpoints: an answered
+   * grant survives a crash of the process, not necessarily a power loss; `'full'` syncs
+   * every commit to disk before answering, so an answered grant survives a power loss too,
+   * at the price of an fsync on the event loop per commit. Either way grants are
    * group-committed (many per transaction) and each is answered after its commit.
    */
   sqliteSynchronous?: 'full' | 'normal';

@@ -24,12 +24,13 @@ type Row = Record<string, SQLInputValue>;
 /**
  * How a commit reaches the disk (SQLite's `synchronous` in WAL mode):
  *
- * - `full` (the default): every commit syncs the WAL (fsync) before it returns: a grant
- *   answered has survived a process crash *and* a power loss (if the disk honours fsync).
- * - `normal`: commits are written to the WAL without fsync, which happens at checkpoints: a
- *   grant answered survives a process crash (the OS has the write), but a power loss or
- *   kernel crash may lose the last commits (never corrupt the database). SQLite documents
- *   this as the usual trade for WAL.
+ * - `normal` (the default): commits are written to the WAL without fsync, which happens at
+ *   checkpoints: a grant answered survives a crash of the process (the OS has the write),
+ *   but a power loss or kernel crash may lose the last commits (never corrupt the
+ *   database). SQLite documents this as the usual trade for WAL.
+ * - `full`: every commit syncs the WAL (fsync) before it returns: a grant answered has
+ *   survived a power loss too (if the disk honours fsync). `node:sqlite` is synchronous, so
+ *   the fsync holds the event loop: a slow disk stalls every request, not only the batch.
  */
 export type SqliteSynchronous = 'full' | 'normal';
 
@@ -61,7 +62,7 @@ export class SqliteRepository implements Repository {
     this.#db = new DatabaseSync(location);
     this.#db.exec('PRAGMA busy_timeout = 5000');
     if (location !== ':memory:') this.#db.exec('PRAGMA journal_mode = WAL');
-    this.#db.exec(`PRAGMA synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.#db.exec(`PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.exec('PRAGMA foreign_keys = ON');
     // Rows of retired tokens are overwritten in place, never left in free pages.
     this.#db.exec('PRAGMA secure_delete = ON');
