@@ -7,7 +7,7 @@ export type GrantOutcome =
   | 'issued'
   /** A refresh token was rotated: the one new child of its generation. */
   | 'rotated'
-  /** A just-rotated token came again inside the grace window: the same response was returned. */
+  /** A retired token came again inside the grace window: the family's live token set was returned. */
   | 'replayed'
   /** A rotated token came after the grace window: the whole family was revoked. */
   | 'reuse-detected'

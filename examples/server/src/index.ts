@@ -62,7 +62,7 @@ export type StartServerOptions = {
   refreshTokenTtlSeconds?: number;
   /** Absolute session lifetime, counted from sign-in. Default 2 592 000 (30 days). */
   sessionMaxSeconds?: number;
-  /** How long a just-rotated refresh token still gets the same response. Default 30. */
+  /** How long a retired refresh token still gets the session's live token set (a replay). Default 30. */
   refreshGraceSeconds?: number;
   /**
    * Requests per minute to `/oauth/token`, `/auth/login` and `/oauth/revoke` per client_id
