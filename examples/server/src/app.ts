@@ -24,6 +24,8 @@ export type AppDependencies = {
   rateLimiter: RateLimiter;
   /** Per remote address alone (a multiple of the per-client limit), so varying client_id does not escape it. */
   addressRateLimiter: RateLimiter;
+  /** Sign-ins per remote address alone: tighter, since each one costs a password hash. */
+  loginAddressRateLimiter: RateLimiter;
   issuer: string;
 };
 
@@ -102,7 +104,7 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     if (grantType === undefined) throw invalidRequest('The grant_type parameter is required.');
     if (grantType === 'refresh_token') return json(c, await refreshGrant(grants, params, clientId), NO_STORE);
     if (grantType === JWT_BEARER) return json(c, await jwtBearerGrant(grants, params, clientId), NO_STORE);
-    grants.record('unsupported', 'rejected', { clientId, reason: 'unsupported grant type' });
+    grants.record('unsupported', 'rejected', { reason: 'unsupported grant type' });
     throw new OAuthError(400, 'unsupported_grant_type', 'Supported: refresh_token and jwt-bearer.');
   });
 
@@ -157,9 +159,17 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     return c.json({ waited_ms: ms, sub: c.get('claims').sub });
   });
 
-  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/jwks.json', '/auth/login', '/oauth/token', '/oauth/revoke']) {
+  // RFC 9110 section 15.5.6: a 405 names the methods the resource supports.
+  const methods: Array<[string, string]> = [
+    ['/.well-known/oauth-authorization-server', 'GET, HEAD, OPTIONS'],
+    ['/.well-known/jwks.json', 'GET, HEAD, OPTIONS'],
+    ['/auth/login', 'POST, OPTIONS'],
+    ['/oauth/token', 'POST, OPTIONS'],
+    ['/oauth/revoke', 'POST, OPTIONS'],
+  ];
+  for (const [path, allow] of methods) {
     app.all(path, () => {
-      throw new OAuthError(405, 'method_not_allowed', 'This method is not allowed here.');
+      throw new OAuthError(405, 'method_not_allowed', 'This method is not allowed here.', { Allow: allow });
     });
   }
 
@@ -180,10 +190,13 @@ export function createApp(deps: AppDependencies): Hono<Env> {
   function limit(c: Context, grant: 'login' | 'refresh_token' | 'jwt-bearer' | 'revoke', clientId: string): void {
     const address = remoteAddress(c);
     try {
+      if (grant === 'login') deps.loginAddressRateLimiter.check(address);
       deps.addressRateLimiter.hit(address);
       deps.rateLimiter.hit(`${clientId}\u0000${address}`);
+      if (grant === 'login') deps.loginAddressRateLimiter.add(address);
     } catch (error) {
-      grants.record(grant, 'rate-limited', { clientId });
+      // The client_id is not named: nothing ties it to a client yet (see GrantLogEntry).
+      grants.record(grant, 'rate-limited', { reason: 'rate limit' });
       throw error;
     }
   }

@@ -7,7 +7,7 @@ export type GrantOutcome =
   | 'issued'
   /** A refresh token was rotated: the one new child of its generation. */
   | 'rotated'
-  /** A just-rotated token came again inside the grace window: the same response was returned. */
+  /** A retired token came again inside the grace window: the family's live token set was returned. */
   | 'replayed'
   /** A rotated token came after the grace window: the whole family was revoked. */
   | 'reuse-detected'
@@ -31,6 +31,13 @@ export type GrantLogEntry = {
   grant: GrantKind;
   outcome: GrantOutcome;
   familyId?: string;
+  /**
+   * The client, only when a record the server issued vouches for it: the family of the
+   * presented refresh token, an enrolled device key, or the session a login just started.
+   * A client_id that only came with the request (an unknown token, a failed sign-in, a
+   * rate-limited call) is never echoed: clients are not registered in advance, so it is
+   * arbitrary caller-chosen text.
+   */
   clientId?: string;
   userId?: string;
   /** A short fixed reason, e.g. `idle timeout`, `jti replayed`. */

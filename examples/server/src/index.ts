@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp } from './app.ts';
@@ -30,6 +30,7 @@ import { loadSigningKey } from './crypto/signing-key.ts';
 import { logEntry, type GrantLogEntry } from './grant-log.ts';
 import type { GrantContext } from './grants/context.ts';
 import { hasControlCharacter } from './http/body.ts';
+import { ConcurrencyLimit } from './http/concurrency-limit.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { openRepository } from './storage/open.ts';
 
@@ -47,13 +48,21 @@ export type StartServerOptions = {
    * a temporary folder, deleted by `close()`.
    */
   databaseUrl?: string;
+  /**
+   * SQLite only: `'normal'` (the default) leaves the sync to WAL checkpoints: an answered
+   * grant survives a crash of the process, not necessarily a power loss; `'full'` syncs
+   * every commit to disk before answering, so an answered grant survives a power loss too,
+   * at the price of an fsync on the event loop per commit. Either way grants are
+   * group-committed (many per transaction) and each is answered after its commit.
+   */
+  sqliteSynchronous?: 'full' | 'normal';
   /** Access token lifetime. Default 900 (15 minutes). */
   accessTokenTtlSeconds?: number;
   /** Refresh token idle lifetime, counted from each rotation. Default 1 209 600 (14 days). */
   refreshTokenTtlSeconds?: number;
   /** Absolute session lifetime, counted from sign-in. Default 2 592 000 (30 days). */
   sessionMaxSeconds?: number;
-  /** How long a just-rotated refresh token still gets the same response. Default 30. */
+  /** How long a retired refresh token still gets the session's live token set (a replay). Default 30. */
   refreshGraceSeconds?: number;
   /**
    * Requests per minute to `/oauth/token`, `/auth/login` and `/oauth/revoke` per client_id
@@ -61,6 +70,23 @@ export type StartServerOptions = {
    * client_id); `0` disables the limit. Default 300 (a burst of 50 refreshes fits easily).
    */
   rateLimitPerMinute?: number;
+  /**
+   * Sign-ins per minute from one remote address, whatever the client_id: tighter than the
+   * ten-times budget of the other endpoints, because each sign-in costs a password hash.
+   * Default: `rateLimitPerMinute`, at least 30 (a household or an office behind one address
+   * must still sign in); `0` with `rateLimitPerMinute: 0`.
+   */
+  loginRateLimitPerMinute?: number;
+  /**
+   * Password checks (scrypt, on libuv's thread pool) running at once. Default: half the
+   * CPUs, at least 1, so a flood of sign-ins leaves the other cores to refresh grants.
+   */
+  passwordCheckConcurrency?: number;
+  /**
+   * Sign-ins waiting for a password check; past them a sign-in gets 503
+   * `temporarily_unavailable` with `Retry-After: 1` at once. Default 16.
+   */
+  passwordCheckQueue?: number;
   /**
    * Users to create (or whose password to reset) at start: `{ alice: 'secret' }` or
    * `'alice:secret,bob:secret2'`. Default: alice/secret and bob/secret2.
@@ -131,8 +157,10 @@ export type RunningServer = {
   close(): Promise<void>;
 };
 
-/** One address may use this many client_ids' worth of the rate limit. */
+/** One address may use this many client_ids' worth of the rate limit (sign-ins excepted). */
 const ADDRESS_LIMIT_FACTOR = 10;
+/** The default per-address sign-in budget never goes below this (many people share one address). */
+const MIN_LOGIN_ADDRESS_LIMIT = 30;
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   const resolved = value ?? fallback;
@@ -177,6 +205,18 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const sessionMaxSeconds = positiveInteger('sessionMaxSeconds', options.sessionMaxSeconds, 30 * 86_400);
   const refreshGraceSeconds = positiveInteger('refreshGraceSeconds', options.refreshGraceSeconds, 30, true);
   const rateLimitPerMinute = positiveInteger('rateLimitPerMinute', options.rateLimitPerMinute, 300, true);
+  const loginRateLimitPerMinute = positiveInteger(
+    'loginRateLimitPerMinute',
+    options.loginRateLimitPerMinute,
+    rateLimitPerMinute === 0 ? 0 : Math.max(MIN_LOGIN_ADDRESS_LIMIT, rateLimitPerMinute),
+    true,
+  );
+  const passwordCheckConcurrency = positiveInteger(
+    'passwordCheckConcurrency',
+    options.passwordCheckConcurrency,
+    Math.max(1, Math.floor(availableParallelism() / 2)),
+  );
+  const passwordCheckQueue = positiveInteger('passwordCheckQueue', options.passwordCheckQueue, 16, true);
   // Failed sign-ins per account: a tenth of the rate limit (30 at the default), at least 5; off with it.
   const failedLoginsPerMinute = rateLimitPerMinute === 0 ? 0 : Math.max(5, Math.floor(rateLimitPerMinute / 10));
   const seedUsers = parseSeedUsers(options.seedUsers ?? { alice: 'secret', bob: 'secret2' });
@@ -190,7 +230,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     temporaryDir = mkdtempSync(join(tmpdir(), 'session-keeper-server-'));
     databaseUrl = `sqlite:${join(temporaryDir, 'server.sqlite')}`;
   }
-  const repository = await openRepository(databaseUrl);
+  if (options.sqliteSynchronous !== undefined && !['full', 'normal'].includes(options.sqliteSynchronous)) {
+    throw new TypeError("sqliteSynchronous must be 'full' or 'normal'");
+  }
+  const repository = await openRepository(
+    databaseUrl,
+    options.sqliteSynchronous === undefined ? {} : { sqliteSynchronous: options.sqliteSynchronous },
+  );
   const httpServer = createAdaptorServer({
     fetch: (request, env) => handler(request, env),
     // Slow or stalled clients cannot hold connections forever (/api/slow waits at most 5 s).
@@ -246,6 +292,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       log,
       record: (grant, outcome, details) => log(logEntry(now(), grant, outcome, details)),
       failedLogins: new RateLimiter(failedLoginsPerMinute, now),
+      passwordChecks: new ConcurrencyLimit({ concurrency: passwordCheckConcurrency, queue: passwordCheckQueue }),
     };
     const app = createApp({
       grants,
@@ -253,6 +300,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       signingKey,
       rateLimiter: new RateLimiter(rateLimitPerMinute, now),
       addressRateLimiter: new RateLimiter(rateLimitPerMinute * ADDRESS_LIMIT_FACTOR, now),
+      loginAddressRateLimiter: new RateLimiter(loginRateLimitPerMinute, now),
       issuer,
     });
     handler = (request, env) => app.fetch(request, env);

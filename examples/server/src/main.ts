@@ -22,11 +22,27 @@ function defaultDatabaseUrl(): string {
   return `sqlite:${file}`;
 }
 
+/**
+ * Log lines written together once per turn of the event loop: a write to a pipe is
+ * synchronous on Linux, and one per grant would cost a system call each.
+ */
+let pendingLines: string[] = [];
+function writeLine(line: string): void {
+  if (pendingLines.length === 0) setImmediate(flushLines);
+  pendingLines.push(line);
+}
+function flushLines(): void {
+  if (pendingLines.length === 0) return;
+  const text = `${pendingLines.join('\n')}\n`;
+  pendingLines = [];
+  process.stdout.write(text);
+}
+
 const options: StartServerOptions = {
   port: integerFromEnv('PORT') ?? 4000,
   databaseUrl: process.env.DATABASE_URL || defaultDatabaseUrl(),
   seedUsers: process.env.SEED_USERS ?? 'alice:secret,bob:secret2',
-  log: (entry) => console.log(JSON.stringify(entry)),
+  log: (entry) => writeLine(JSON.stringify(entry)),
   // A long-running process keeps no log in memory: stdout has it.
   grantLogLimit: 0,
 };
@@ -36,6 +52,9 @@ const env: Array<[keyof StartServerOptions, string]> = [
   ['sessionMaxSeconds', 'SESSION_MAX_SECONDS'],
   ['refreshGraceSeconds', 'REFRESH_GRACE_SECONDS'],
   ['rateLimitPerMinute', 'RATE_LIMIT_PER_MINUTE'],
+  ['loginRateLimitPerMinute', 'LOGIN_RATE_LIMIT_PER_MINUTE'],
+  ['passwordCheckConcurrency', 'PASSWORD_CHECK_CONCURRENCY'],
+  ['passwordCheckQueue', 'PASSWORD_CHECK_QUEUE'],
 ];
 for (const [option, name] of env) {
   const value = integerFromEnv(name);
@@ -44,20 +63,30 @@ for (const [option, name] of env) {
 if (process.env.HOST) options.host = process.env.HOST;
 if (process.env.ISSUER) options.issuer = process.env.ISSUER;
 if (process.env.JWT_PRIVATE_JWK) options.jwtPrivateJwk = process.env.JWT_PRIVATE_JWK;
+const synchronous = process.env.SQLITE_SYNCHRONOUS;
+if (synchronous) {
+  if (synchronous !== 'full' && synchronous !== 'normal') {
+    console.error(JSON.stringify({ level: 'fatal', msg: 'SQLITE_SYNCHRONOUS must be full or normal' }));
+    process.exit(2);
+  }
+  options.sqliteSynchronous = synchronous;
+}
 
 try {
   const server = await startServer(options);
   const database = options.databaseUrl!.startsWith('sqlite:') ? options.databaseUrl : 'postgres (credentials hidden)';
-  console.log(
-    JSON.stringify({ time: new Date().toISOString(), msg: 'listening', url: server.url, issuer: server.issuer, database }),
-  );
+  writeLine(JSON.stringify({ time: new Date().toISOString(), msg: 'listening', url: server.url, issuer: server.issuer, database }));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(JSON.stringify({ time: new Date().toISOString(), msg: 'shutting down', signal }));
+    writeLine(JSON.stringify({ time: new Date().toISOString(), msg: 'shutting down', signal }));
     server.close().then(
-      () => process.exit(0),
+      () => {
+        flushLines();
+        // Exit once stdout has taken every line (a pipe may still be draining).
+        process.stdout.write('', () => process.exit(0));
+      },
       (error: unknown) => {
         console.error(JSON.stringify({ level: 'error', msg: 'shutdown failed', error: String(error) }));
         process.exit(1);

@@ -22,6 +22,7 @@ describe('decideRedemption (the shared rotation policy)', () => {
     rotatedAt: null,
     replay: null,
     replayUntil: null,
+    childHash: null,
   };
   const replay = new Uint8Array([1]);
   const rotated = { ...token, rotatedAt: 10_000, replay, replayUntil: 10_000 + 30_000 };

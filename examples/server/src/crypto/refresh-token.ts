@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Refresh tokens are opaque: 32 random bytes (256 bits) as base64url, 43 characters.
@@ -20,44 +20,50 @@ export function looksLikeRefreshToken(token: string): boolean {
 
 /** The stored form of a refresh token: SHA-256, base64url. */
 export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
-const REPLAY_SALT = Buffer.from('session-keeper/grace-replay/v1');
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
+const TOKEN_BYTES = 32;
+const CHILD_PAD_LABEL = 'session-keeper/child-token-pad/v1';
 
 /**
- * The key that seals a rotation's response. It is derived (HKDF-SHA-256) from the refresh
- * token that was presented, which the database never holds: someone with a copy of the
- * database (or a backup) cannot decrypt the stored response and take the new tokens; only
- * the holder of the old token, inside the grace window, can get them again.
+ * The one-time pad that seals a token's child: SHA-256 of a fixed label and the *parent*
+ * token, which the database never holds. The parent is 256 random bits, so the pad is
+ * pseudorandom to anyone without it (and unrelated to the stored hash, which has no label).
+ * Each token is rotated at most once (the rotation is atomic), so each pad encrypts exactly
+ * one value: XOR with a pseudorandom pad used once is a sound cipher, and it costs one hash
+ * instead of a key derivation plus AES-GCM. Integrity comes from the stored hash of the
+ * child (see {@link openChild}).
  */
-function replayKey(presentedToken: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.from(presentedToken, 'utf8'), REPLAY_SALT, 'aes-256-gcm key', 32));
+function childPad(parentToken: string): Buffer {
+  return hash('sha256', `${CHILD_PAD_LABEL}\u0000${parentToken}`, 'buffer');
 }
 
-/** Encrypts a response body (AES-256-GCM, bound to the token hash as associated data). */
-export function sealReplay(presentedToken: string, tokenHash: string, body: string): Uint8Array {
-  const iv = randomBytes(IV_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', replayKey(presentedToken), iv);
-  cipher.setAAD(Buffer.from(tokenHash, 'utf8'));
-  const ciphertext = Buffer.concat([cipher.update(body, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]);
+/**
+ * Seals the child of `parentToken` for the grace window: whoever presents the parent again
+ * can recover the child, and from it the next one, up to the live token of the family
+ * (a replay of any ancestor yields the live token set). A copy of the database cannot: it
+ * has only hashes, and the pads come from tokens it never stored.
+ */
+export function sealChild(parentToken: string, childToken: string): Uint8Array {
+  const child = Buffer.from(childToken, 'base64url');
+  const pad = childPad(parentToken);
+  for (let i = 0; i < TOKEN_BYTES; i += 1) child[i]! ^= pad[i]!;
+  return child;
 }
 
-/** Decrypts a sealed response; undefined when it does not authenticate. */
-export function openReplay(presentedToken: string, tokenHash: string, sealed: Uint8Array): string | undefined {
-  if (sealed.length < IV_LENGTH + TAG_LENGTH) return undefined;
-  try {
-    const bytes = Buffer.from(sealed);
-    const decipher = createDecipheriv('aes-256-gcm', replayKey(presentedToken), bytes.subarray(0, IV_LENGTH));
-    decipher.setAAD(Buffer.from(tokenHash, 'utf8'));
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_LENGTH));
-    return Buffer.concat([decipher.update(bytes.subarray(IV_LENGTH, bytes.length - TAG_LENGTH)), decipher.final()]).toString(
-      'utf8',
-    );
-  } catch {
-    return undefined;
-  }
+/**
+ * Opens a sealed child with the parent token; undefined unless the result hashes to
+ * `childHash` (the stored hash of the child), so a wrong token or a tampered row yields
+ * nothing.
+ */
+export function openChild(parentToken: string, sealed: Uint8Array, childHash: string): string | undefined {
+  if (sealed.length !== TOKEN_BYTES) return undefined;
+  const child = Buffer.from(sealed);
+  const pad = childPad(parentToken);
+  for (let i = 0; i < TOKEN_BYTES; i += 1) child[i]! ^= pad[i]!;
+  const token = child.toString('base64url');
+  const expected = Buffer.from(childHash, 'utf8');
+  const actual = Buffer.from(hashRefreshToken(token), 'utf8');
+  return expected.length === actual.length && timingSafeEqual(expected, actual) ? token : undefined;
 }

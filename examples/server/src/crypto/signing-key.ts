@@ -1,17 +1,16 @@
-import {
-  calculateJwkThumbprint,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type CryptoKey,
-  type JWK,
-} from 'jose';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Repository } from '../storage/repository.ts';
 
 /** The server's ES256 signing key: private for signing, public for the JWKS. */
 export type SigningKey = {
   kid: string;
-  privateKey: CryptoKey;
+  /**
+   * A Node key object: `crypto.sign` with it is synchronous (tens of microseconds on the
+   * main thread), where WebCrypto would queue every signature on libuv's thread pool,
+   * behind the password hashes of a login flood.
+   */
+  privateKey: KeyObject;
   /** The public JWK as published at `/.well-known/jwks.json`. */
   publicJwk: JWK;
 };
@@ -61,6 +60,6 @@ function publicPart(jwk: JWK): JWK {
 
 async function fromPrivateJwk(jwk: JWK): Promise<SigningKey> {
   const kid = await calculateJwkThumbprint(publicPart(jwk));
-  const privateKey = (await importJWK({ ...jwk, alg: 'ES256' }, 'ES256')) as CryptoKey;
+  const privateKey = createPrivateKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! }, format: 'jwk' });
   return { kid, privateKey, publicJwk: { ...publicPart(jwk), kid, alg: 'ES256', use: 'sig' } };
 }

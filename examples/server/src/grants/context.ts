@@ -1,6 +1,7 @@
 import type { AccessTokens } from '../crypto/access-token.ts';
 import type { PasswordHasher } from '../crypto/password.ts';
 import type { GrantKind, GrantLogEntry, GrantOutcome } from '../grant-log.ts';
+import type { ConcurrencyLimit } from '../http/concurrency-limit.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { Repository } from '../storage/repository.ts';
 
@@ -26,6 +27,8 @@ export type GrantContext = {
    * wherever they come from (CORS is open, so any page could drive guesses from its visitors).
    */
   failedLogins: RateLimiter;
+  /** Bounds the password checks running and waiting at once (503 past it). */
+  passwordChecks: ConcurrencyLimit;
   /** Shorthand for `log(logEntry(now(), ...))`. */
   record: (
     grant: GrantKind,

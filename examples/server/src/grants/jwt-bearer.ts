@@ -29,8 +29,9 @@ function refused(): OAuthError {
 export async function jwtBearerGrant(context: GrantContext, params: Map<string, string>, clientId: string): Promise<string> {
   const assertion = params.get('assertion');
   if (assertion === undefined) throw invalidRequest('The assertion parameter is required.');
-  const reject = (reason: string, details: { userId?: string } = {}): never => {
-    context.record('jwt-bearer', 'invalid', { clientId, reason, ...details });
+  // The client_id is named only once an enrolled device key vouches for it.
+  const reject = (reason: string, details: { userId?: string; clientId?: string } = {}): never => {
+    context.record('jwt-bearer', 'invalid', { reason, ...details });
     throw refused();
   };
 
@@ -44,7 +45,8 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
   if (hasControlCharacter(kid)) return reject('malformed kid');
   const deviceKey = await context.repository.findDeviceKey(kid);
   if (!deviceKey) return reject('unknown device key');
-  if (deviceKey.clientId !== clientId) return reject('client mismatch', { userId: deviceKey.userId });
+  const enrolled = { userId: deviceKey.userId, clientId: deviceKey.clientId };
+  if (deviceKey.clientId !== clientId) return reject('client mismatch', enrolled);
 
   const now = context.now();
   let payload;
@@ -60,21 +62,21 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
       requiredClaims: ['exp', 'jti'],
     }));
   } catch {
-    return reject('assertion verification failed', { userId: deviceKey.userId });
+    return reject('assertion verification failed', enrolled);
   }
   const nowSeconds = Math.floor(now / 1000);
   const exp = payload.exp!;
-  if (exp - nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) return reject('assertion lifetime too long', { userId: deviceKey.userId });
+  if (exp - nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) return reject('assertion lifetime too long', enrolled);
   if (payload.iat !== undefined && (exp - payload.iat > MAX_ASSERTION_LIFETIME_SECONDS || payload.iat > nowSeconds + 60)) {
-    return reject('assertion lifetime too long', { userId: deviceKey.userId });
+    return reject('assertion lifetime too long', enrolled);
   }
   const jti: unknown = payload.jti;
-  if (typeof jti !== 'string' || jti.length === 0) return reject('malformed jti', { userId: deviceKey.userId });
-  if (jti.length > 256) return reject('jti too long', { userId: deviceKey.userId });
-  if (hasControlCharacter(jti)) return reject('malformed jti', { userId: deviceKey.userId });
+  if (typeof jti !== 'string' || jti.length === 0) return reject('malformed jti', enrolled);
+  if (jti.length > 256) return reject('jti too long', enrolled);
+  if (hasControlCharacter(jti)) return reject('malformed jti', enrolled);
   // Kept until the assertion's own expiry: after that it is refused as expired anyway.
   if (!(await context.repository.consumeJti(`${deviceKey.thumbprint}:${jti}`, exp * 1000))) {
-    return reject('jti replayed', { userId: deviceKey.userId });
+    return reject('jti replayed', enrolled);
   }
 
   let started;
@@ -86,7 +88,7 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
       sessionGeneration: deviceKey.sessionGeneration,
     });
   } catch (error) {
-    if (error instanceof SessionsRevokedError) return reject('sessions revoked during the grant', { userId: deviceKey.userId });
+    if (error instanceof SessionsRevokedError) return reject('sessions revoked during the grant', enrolled);
     throw error;
   }
   const { family, body } = started;

@@ -21,7 +21,9 @@ function field(body: Record<string, unknown>, name: string, maxLength: number): 
  *
  * Every attempt counts against the account's failed-login budget *before* the password
  * is hashed, and a success gives its slot back: a burst of parallel guesses cannot all pass
- * the check while the first ones are still hashing.
+ * the check while the first ones are still hashing. Password checks are bounded
+ * (`passwordChecks`): past the bound a sign-in gets 503 with `Retry-After` at once, and
+ * does not count as a failure.
  */
 export async function login(context: GrantContext, body: Record<string, unknown>, clientId: string): Promise<string> {
   const username = field(body, 'username', 256);
@@ -41,14 +43,27 @@ export async function login(context: GrantContext, body: Record<string, unknown>
   try {
     release = context.failedLogins.reserve(account);
   } catch (error) {
-    context.record('login', 'rate-limited', { clientId, reason: 'too many failed logins for the account' });
+    context.record('login', 'rate-limited', { reason: 'too many failed logins for the account' });
     throw error;
   }
-  const user = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
-  const valid = await context.passwords.verify(password, user?.passwordHash);
+  let user: Awaited<ReturnType<typeof context.repository.findUserByUsername>>;
+  let valid: boolean;
+  try {
+    ({ user, valid } = await context.passwordChecks.run(async () => {
+      const found = hasControlCharacter(username) ? undefined : await context.repository.findUserByUsername(username);
+      return { user: found, valid: await context.passwords.verify(password, found?.passwordHash) };
+    }));
+  } catch (error) {
+    // Refused before the password was checked: the attempt does not count as a failure.
+    release();
+    if (error instanceof OAuthError && error.status === 503) {
+      context.record('login', 'rejected', { reason: 'too many password checks at once' });
+    }
+    throw error;
+  }
   if (!user || !valid) {
     // The reserved slot stays taken: this was a failed sign-in.
-    context.record('login', 'invalid', { clientId, reason: 'bad credentials' });
+    context.record('login', 'invalid', { reason: 'bad credentials' });
     throw new OAuthError(401, 'invalid_grant', 'The username or password is incorrect.');
   }
   release();
@@ -72,11 +87,11 @@ export async function login(context: GrantContext, body: Record<string, unknown>
     return response;
   } catch (error) {
     if (error instanceof DeviceKeyConflictError) {
-      context.record('login', 'rejected', { clientId, userId: user.id, reason: 'device key conflict' });
+      context.record('login', 'rejected', { userId: user.id, reason: 'device key conflict' });
       throw invalidRequest('This device key is already enrolled for another account.');
     }
     if (error instanceof SessionsRevokedError) {
-      context.record('login', 'rejected', { clientId, userId: user.id, reason: 'sessions revoked during sign-in' });
+      context.record('login', 'rejected', { userId: user.id, reason: 'sessions revoked during sign-in' });
       throw new OAuthError(401, 'invalid_grant', "The account's sessions were revoked during sign-in; sign in again.");
     }
     throw error;

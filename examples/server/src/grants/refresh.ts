@@ -1,7 +1,8 @@
-import { hashRefreshToken, looksLikeRefreshToken, openReplay, sealReplay } from '../crypto/refresh-token.ts';
+import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken, openChild, sealChild } from '../crypto/refresh-token.ts';
 import { invalidRequest, OAuthError } from '../http/errors.ts';
+import type { ChainLink } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
-import { mintTokens } from './token-response.ts';
+import { tokenResponse } from './token-response.ts';
 
 /** One message for every refused refresh token: it never tells whether the token existed. */
 function refused(): OAuthError {
@@ -9,52 +10,73 @@ function refused(): OAuthError {
 }
 
 /**
+ * Follows a replayed token's chain to the live token of its family: each retired link
+ * holds its child sealed under a pad that only the link's own token derives, so the holder
+ * of any ancestor inside the grace window can walk forward, and nobody else (nor a copy of
+ * the database) can. Undefined when the chain is broken (the family was revoked meanwhile,
+ * a link predates sealed children, a row was tampered with).
+ */
+function liveLink(presented: string, chain: ChainLink[]): { token: string; link: ChainLink } | undefined {
+  let token = presented;
+  for (const link of chain) {
+    if (link.rotatedAt === null) return hashRefreshToken(token) === link.tokenHash ? { token, link } : undefined;
+    if (link.replay === null || link.childHash === null) return undefined;
+    const child = openChild(token, link.replay, link.childHash);
+    if (child === undefined) return undefined;
+    token = child;
+  }
+  return undefined;
+}
+
+/**
  * The refresh_token grant (RFC 6749 section 6) with rotation (RFC 9700 section 4.14.2).
  *
- * The new tokens are prepared before the backend's lock (signing is asynchronous, and the
- * SQLite transaction must stay synchronous); the repository then decides atomically. If
- * this request loses a race, its prepared tokens are simply dropped and the winner's sealed
- * response is returned instead, so all concurrent callers get the same body.
+ * The repository decides atomically (SQLite: in a group-committed transaction; PostgreSQL:
+ * in one statement). The access token is signed only after the decision, so a request that
+ * loses a race never signs for nothing. A retired token presented inside the grace window
+ * gets the family's live token set, whichever generation that is by now, with the
+ * lifetimes that remain: a lost response or tabs racing never sign anyone out.
  */
 export async function refreshGrant(context: GrantContext, params: Map<string, string>, clientId: string): Promise<string> {
   const presented = params.get('refresh_token');
   if (presented === undefined) throw invalidRequest('The refresh_token parameter is required.');
   if (!looksLikeRefreshToken(presented)) {
-    context.record('refresh_token', 'invalid', { clientId, reason: 'malformed token' });
+    context.record('refresh_token', 'invalid', { reason: 'malformed token' });
     throw refused();
   }
-  const tokenHash = hashRefreshToken(presented);
   const now = context.now();
-  const graceMs = context.settings.refreshGraceSeconds * 1000;
-
-  const found = await context.repository.findRefreshToken(tokenHash);
-  if (!found) {
-    context.record('refresh_token', 'invalid', { clientId, reason: 'unknown token' });
-    throw refused();
-  }
-  const minted = await mintTokens(context, found.family, now);
+  let childToken: string | undefined;
   const result = await context.repository.redeemRefreshToken({
-    tokenHash,
+    tokenHash: hashRefreshToken(presented),
     clientId,
     now,
-    graceMs,
-    child: minted.refreshToken,
-    replay: sealReplay(presented, tokenHash, minted.body),
+    graceMs: context.settings.refreshGraceSeconds * 1000,
+    refreshTtlMs: context.settings.refreshTokenTtlSeconds * 1000,
+    prepareChild() {
+      childToken = generateRefreshToken();
+      return { tokenHash: hashRefreshToken(childToken), sealed: sealChild(presented, childToken) };
+    },
   });
 
-  const details = { clientId, familyId: result.family?.id, userId: result.family?.userId };
+  if (result.outcome === 'invalid' && result.family === undefined) {
+    context.record('refresh_token', 'invalid', { reason: result.reason });
+    throw refused();
+  }
+  // The family vouches for its own client; the presented client_id may be anything.
+  const family = result.family!;
+  const details = { clientId: family.clientId, familyId: family.id, userId: family.userId };
   switch (result.outcome) {
     case 'rotated':
       context.record('refresh_token', 'rotated', details);
-      return minted.body;
+      return tokenResponse(context, family, now, { token: childToken!, expiresAt: result.child.expiresAt });
     case 'replayed': {
-      const body = openReplay(presented, tokenHash, result.replay);
-      if (body === undefined) {
-        context.record('refresh_token', 'invalid', { ...details, reason: 'replay does not decrypt' });
+      const live = liveLink(presented, result.chain);
+      if (live === undefined) {
+        context.record('refresh_token', 'invalid', { ...details, reason: 'replay chain broken' });
         throw refused();
       }
       context.record('refresh_token', 'replayed', details);
-      return body;
+      return tokenResponse(context, family, now, { token: live.token, expiresAt: live.link.expiresAt });
     }
     case 'reuse-detected':
       context.record('refresh_token', 'reuse-detected', { ...details, reason: 'rotated token reused after grace window' });

@@ -13,15 +13,15 @@ export async function revoke(context: GrantContext, params: Map<string, string>,
   const token = params.get('token');
   if (token === undefined) throw invalidRequest('The token parameter is required.');
   if (!looksLikeRefreshToken(token)) {
-    context.record('revoke', 'invalid', { clientId, reason: 'not a refresh token' });
+    context.record('revoke', 'invalid', { reason: 'not a refresh token' });
     return;
   }
   const tokenHash = hashRefreshToken(token);
   const found = await context.repository.findRefreshToken(tokenHash);
   if (!found || (clientId !== undefined && found.family.clientId !== clientId)) {
-    context.record('revoke', 'invalid', { clientId, reason: found ? 'client mismatch' : 'unknown token' });
+    context.record('revoke', 'invalid', found ? { clientId: found.family.clientId, familyId: found.family.id, reason: 'client mismatch' } : { reason: 'unknown token' });
     return;
   }
   await context.repository.revokeFamilyOfToken(tokenHash, context.now(), 'revoked by client');
-  context.record('revoke', 'revoked', { clientId, familyId: found.family.id, userId: found.family.userId });
+  context.record('revoke', 'revoked', { clientId: found.family.clientId, familyId: found.family.id, userId: found.family.userId });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { generateRefreshToken, hashRefreshToken } from '../crypto/refresh-token.ts';
-import type { DeviceKeyRecord, FamilyRecord, NewRefreshToken } from '../storage/repository.ts';
+import type { DeviceKeyRecord, FamilyRecord } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
 
 /**
@@ -19,39 +19,27 @@ export type TokenResponse = {
   device_key_id?: string;
 };
 
-/** A freshly minted refresh token and the response that carries it, ready to store. */
-export type MintedTokens = {
-  refreshToken: NewRefreshToken;
-  /** The serialised response body, the exact bytes sent (and replayed in the grace window). */
-  body: string;
-};
-
-/** Mints an access token and a refresh token for `family` at `now` and serialises the response. */
-export async function mintTokens(
+/**
+ * The response body for `refreshToken` of `family` at `now`, with a freshly signed access
+ * token. Every lifetime is counted from `now`, so a replay states what remains.
+ */
+export function tokenResponse(
   context: GrantContext,
   family: FamilyRecord,
   now: number,
+  refreshToken: { token: string; expiresAt: number },
   deviceKeyId?: string,
-): Promise<MintedTokens> {
-  const refreshToken = generateRefreshToken();
-  const refreshExpiresAt = Math.min(now + context.settings.refreshTokenTtlSeconds * 1000, family.expiresAt);
-  const accessToken = await context.accessTokens.sign(
-    { userId: family.userId, clientId: family.clientId, familyId: family.id },
-    now,
-  );
+): string {
   const response: TokenResponse = {
-    access_token: accessToken,
+    access_token: context.accessTokens.sign({ userId: family.userId, clientId: family.clientId, familyId: family.id }, now),
     token_type: 'Bearer',
     expires_in: context.accessTokens.ttlSeconds,
-    refresh_token: refreshToken,
-    refresh_token_expires_in: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
+    refresh_token: refreshToken.token,
+    refresh_token_expires_in: Math.max(0, Math.floor((refreshToken.expiresAt - now) / 1000)),
     session_expires_in: Math.max(0, Math.floor((family.expiresAt - now) / 1000)),
   };
   if (deviceKeyId !== undefined) response.device_key_id = deviceKeyId;
-  return {
-    refreshToken: { tokenHash: hashRefreshToken(refreshToken), issuedAt: now, expiresAt: refreshExpiresAt },
-    body: JSON.stringify(response),
-  };
+  return JSON.stringify(response);
 }
 
 /**
@@ -80,8 +68,11 @@ export async function startSession(
     expiresAt: now + context.settings.sessionMaxSeconds * 1000,
     revokedAt: null,
   };
-  const minted = await mintTokens(context, family, now, start.deviceKey?.thumbprint);
-  const session = { family, token: minted.refreshToken, sessionGeneration: start.sessionGeneration };
+  const refreshToken = generateRefreshToken();
+  const expiresAt = Math.min(now + context.settings.refreshTokenTtlSeconds * 1000, family.expiresAt);
+  const token = { tokenHash: hashRefreshToken(refreshToken), issuedAt: now, expiresAt };
+  const session = { family, token, sessionGeneration: start.sessionGeneration };
   await context.repository.createSession(start.deviceKey ? { ...session, deviceKey: start.deviceKey } : session);
-  return { family, body: minted.body };
+  // Signed once the session exists: a refused sign-in signs nothing.
+  return { family, body: tokenResponse(context, family, now, { token: refreshToken, expiresAt }, start.deviceKey?.thumbprint) };
 }

@@ -11,6 +11,17 @@ function mediaType(request: Request): string {
 async function readText(request: Request): Promise<string> {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (declared !== null && /^\d+$/.test(declared)) {
+    // Node's parser delivers no more than the declared length: read it in one go, without
+    // the web stream (the server adapter reads the socket directly: much cheaper).
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await request.arrayBuffer();
+    } catch {
+      throw invalidRequest('The request body could not be read.');
+    }
+    return decodeUtf8(new Uint8Array(bytes));
+  }
   if (request.body === null) return '';
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -30,8 +41,14 @@ async function readText(request: Request): Promise<string> {
     }
     chunks.push(chunk.value);
   }
+  return decodeUtf8(Buffer.concat(chunks));
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return UTF8.decode(bytes);
   } catch {
     throw invalidRequest('The request body is not valid UTF-8.');
   }
@@ -44,15 +61,19 @@ function tooLarge(): OAuthError {
 /**
  * Parses an `application/x-www-form-urlencoded` body (the only encoding RFC 6749 allows at
  * the token endpoint). A repeated parameter is refused (RFC 6749 section 3.2: parameters
- * MUST NOT be included more than once), and an empty value counts as absent.
+ * MUST NOT be included more than once), also when one of the values is empty, and an
+ * empty value otherwise counts as absent.
  */
 export async function readForm(request: Request): Promise<Map<string, string>> {
   if (mediaType(request) !== 'application/x-www-form-urlencoded') {
     throw invalidRequest('The request body must be application/x-www-form-urlencoded.');
   }
   const params = new Map<string, string>();
+  // Names seen, also with an empty value: `refresh_token=&refresh_token=x` is a repetition.
+  const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(await readText(request))) {
-    if (params.has(name)) throw invalidRequest(`The ${safeName(name)} parameter is repeated.`);
+    if (seen.has(name)) throw invalidRequest(`The ${safeName(name)} parameter is repeated.`);
+    seen.add(name);
     if (value !== '') params.set(name, value);
   }
   return params;

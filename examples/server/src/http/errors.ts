@@ -19,7 +19,7 @@ export type OAuthErrorCode =
  */
 export class OAuthError extends Error {
   override readonly name = 'OAuthError';
-  readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 429;
+  readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 429 | 503;
   readonly code: OAuthErrorCode;
   readonly headers: Record<string, string>;
 

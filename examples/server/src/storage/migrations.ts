@@ -71,6 +71,14 @@ export const migrations: readonly Migration[] = [
     // Incremented by revokeUserSessions; createSession checks it (see NewSession).
     ...dialects(({ int }) => `ALTER TABLE users ADD COLUMN session_generation ${int} NOT NULL DEFAULT 0;`),
   },
+  {
+    version: 3,
+    name: 'refresh_tokens.child_hash',
+    // The replay column now holds the sealed child token (the next link of the chain), and
+    // child_hash names that child. Rows rotated before this migration have no child_hash:
+    // their replay is refused (not treated as reuse) for the rest of its window.
+    ...dialects(() => 'ALTER TABLE refresh_tokens ADD COLUMN child_hash TEXT;'),
+  },
 ];
 
 /**

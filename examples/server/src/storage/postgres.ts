@@ -2,6 +2,8 @@ import pg from 'pg';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
 import {
   decideRedemption,
+  MAX_CHAIN_LENGTH,
+  type ChainLink,
   DeviceKeyConflictError,
   SessionsRevokedError,
   type EnrolledDeviceKey,
@@ -14,10 +16,39 @@ import {
   type SigningKeyRecord,
   type UserRecord,
 } from './repository.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
 
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
+
+/**
+ * The rotation as one statement. `$1` token hash, `$2` client_id, `$3` now, `$4` grace ms,
+ * `$5` child idle lifetime ms, `$6` child hash, `$7` sealed child. The conditions of the
+ * UPDATE are exactly the 'rotate' case of `decideRedemption`, which the caller applies to
+ * the returned row (the state the statement saw) for every other case; `child_expires_at`
+ * is not null only when this statement rotated.
+ *
+ * It takes one row lock, the presented token's (the child's foreign key takes a key-share
+ * lock on the family, which conflicts with no other lock taken here), so it cannot join a
+ * lock cycle with the family-first transactions below. A revocation committed meanwhile is
+ * seen at the next use: every token is checked against its family's `revoked_at`.
+ */
+const ROTATE = `
+  WITH current AS (
+    ${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1
+  ), rotated AS (
+    UPDATE refresh_tokens r
+       SET rotated_at = $3, replay = $7, replay_until = $3::bigint + $4::bigint, child_hash = $6
+      FROM current c
+     WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND $3 < r.expires_at
+       AND c.client_id = $2 AND c.revoked_at IS NULL AND $3 < c.family_expires_at
+    RETURNING r.family_id, LEAST($3::bigint + $5::bigint, c.family_expires_at) AS child_expires_at
+  ), child AS (
+    INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
+    SELECT $6, family_id, $3, child_expires_at FROM rotated
+    RETURNING expires_at
+  )
+  SELECT current.*, (SELECT expires_at FROM child) AS child_expires_at FROM current`;
 
 /** SQLSTATE `deadlock_detected`. */
 const DEADLOCK_DETECTED = '40P01';
@@ -190,48 +221,88 @@ export class PostgresRepository implements Repository {
     return row && { token: toToken(row), family: toFamily(row) };
   }
 
+  /**
+   * One round trip for a rotation: {@link ROTATE} reads the token with its family and, when
+   * the policy says rotate, retires it and inserts the child, in one statement. Concurrent
+   * redemptions of one token queue on its row lock; PostgreSQL re-checks
+   * `rotated_at IS NULL` on the row the winner committed, so exactly one rotates. A loser
+   * (its snapshot said "rotate", the statement did not) reads the row again and is decided
+   * from what the winner left: a replay. Replays and reuse then take one more statement
+   * each; both are rare.
+   */
   async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
-    return this.#transaction(async (client): Promise<RedeemResult> => {
-      // The family row first (a token never changes family): concurrent redemptions of
-      // this token or of another of its family (in any process) wait here for the winner's
-      // commit, then read the rows as it left them. Locking the token row first would
-      // deadlock two retired tokens of one family presented at once (reuse detection
-      // revokes the family, which writes every token row of it).
-      const lookup = await client.query<{ family_id: string }>('SELECT family_id FROM refresh_tokens WHERE token_hash = $1', [
-        input.tokenHash,
-      ]);
-      const familyId = lookup.rows[0]?.family_id;
-      if (familyId === undefined) return { outcome: 'invalid', reason: 'unknown token' };
-      await client.query('SELECT id FROM token_families WHERE id = $1 FOR NO KEY UPDATE', [familyId]);
-      const { rows } = await client.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
-      const row = rows[0];
-      if (!row) return { outcome: 'invalid', reason: 'unknown token' };
-      const token = toToken(row);
+    const prepared = input.prepareChild();
+    const { rows } = await this.#retryDeadlock(() =>
+      this.#pool.query({
+        name: 'sk_rotate_refresh_token',
+        text: ROTATE,
+        values: [
+          input.tokenHash,
+          input.clientId,
+          input.now,
+          input.graceMs,
+          input.refreshTtlMs,
+          prepared.tokenHash,
+          Buffer.from(prepared.sealed),
+        ],
+      }),
+    );
+    let row = rows[0];
+    if (!row) return { outcome: 'invalid', reason: 'unknown token' };
+    if (row.child_expires_at !== null) {
       const family = toFamily(row);
-      const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
-      switch (decision.kind) {
-        case 'rotate': {
-          const updated = await client.query(
-            `UPDATE refresh_tokens SET rotated_at = $2, replay = $3, replay_until = $4
-             WHERE token_hash = $1 AND rotated_at IS NULL RETURNING token_hash`,
-            [input.tokenHash, input.now, Buffer.from(input.replay), input.now + input.graceMs],
-          );
-          if (updated.rowCount !== 1) throw new Error('rotation lost its row inside the transaction');
-          await client.query(
-            'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)',
-            [input.child.tokenHash, family.id, input.child.issuedAt, input.child.expiresAt],
-          );
-          return { outcome: 'rotated', family };
-        }
-        case 'replay':
-          return { outcome: 'replayed', family, replay: decision.replay };
-        case 'reuse':
-          await revokeFamily(client, family.id, input.now, 'reuse detected');
-          return { outcome: 'reuse-detected', family };
-        case 'reject':
-          return { outcome: decision.outcome, family, reason: decision.reason };
+      const decision = decideRedemption(toToken(row), family, input.clientId, input.now, input.graceMs);
+      if (decision.kind !== 'rotate') throw new Error('the rotation statement and decideRedemption disagree');
+      const child = { tokenHash: prepared.tokenHash, issuedAt: input.now, expiresAt: Number(row.child_expires_at) };
+      return { outcome: 'rotated', family, child };
+    }
+    let decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+    if (decision.kind === 'rotate') {
+      // Lost the race: the snapshot predates the winner's commit. Decide on the row as it is now.
+      const again = await this.#pool.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
+      row = again.rows[0];
+      if (!row) return { outcome: 'invalid', reason: 'unknown token' };
+      decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+      if (decision.kind === 'rotate') throw new Error('a rotation lost its race but the token is still live');
+    }
+    const family = toFamily(row);
+    switch (decision.kind) {
+      case 'replay':
+        return { outcome: 'replayed', family, chain: await this.#chain(input.tokenHash) };
+      case 'reuse':
+        // Reuse stays reuse (a token past its window never becomes replayable again).
+        await this.#transaction((client) => revokeFamily(client, family.id, input.now, 'reuse detected'));
+        return { outcome: 'reuse-detected', family };
+      case 'reject':
+        return { outcome: decision.outcome, family, reason: decision.reason };
+    }
+  }
+
+  /** The links from `tokenHash` to the live token of its family, in one statement. */
+  async #chain(tokenHash: string): Promise<ChainLink[]> {
+    const { rows } = await this.#pool.query(
+      `WITH RECURSIVE chain AS (
+         SELECT token_hash, rotated_at, replay, replay_until, child_hash, issued_at, expires_at, 1 AS depth
+         FROM refresh_tokens WHERE token_hash = $1
+         UNION ALL
+         SELECT t.token_hash, t.rotated_at, t.replay, t.replay_until, t.child_hash, t.issued_at, t.expires_at, c.depth + 1
+         FROM chain c JOIN refresh_tokens t ON t.token_hash = c.child_hash
+         WHERE c.rotated_at IS NOT NULL AND c.replay IS NOT NULL AND c.depth < $2
+       ) SELECT * FROM chain ORDER BY depth`,
+      [tokenHash, MAX_CHAIN_LENGTH],
+    );
+    return rows.map(toChainLink);
+  }
+
+  /** Runs one statement again if PostgreSQL chose it as a deadlock victim (nothing of it committed). */
+  async #retryDeadlock<T>(statement: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await statement();
+      } catch (error) {
+        if (attempt >= DEADLOCK_ATTEMPTS || (error as { code?: unknown }).code !== DEADLOCK_DETECTED) throw error;
       }
-    });
+    }
   }
 
   async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
@@ -300,5 +371,7 @@ async function revokeFamily(client: Client, familyId: string, now: number, reaso
     'UPDATE token_families SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
     [familyId, now, reason],
   );
-  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1', [familyId]);
+  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1 AND replay IS NOT NULL', [
+    familyId,
+  ]);
 }

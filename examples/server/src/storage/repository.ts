@@ -45,9 +45,14 @@ export type RefreshTokenRecord = {
   /** Idle expiry: `issuedAt + REFRESH_TOKEN_TTL_SECONDS`, capped at the family's end. */
   expiresAt: number;
   rotatedAt: number | null;
-  /** The sealed (encrypted) response of the rotation that retired this token, if any. */
+  /**
+   * The child this token was rotated into, sealed with a pad only this token derives
+   * (`sealChild` in crypto/refresh-token.ts); kept for the grace window.
+   */
   replay: Uint8Array | null;
   replayUntil: number | null;
+  /** The stored hash of the child (the next link of the family), once rotated. */
+  childHash: string | null;
 };
 
 /** An enrolled device public key (EC P-256), keyed by its RFC 7638 thumbprint. */
@@ -77,29 +82,53 @@ export type NewRefreshToken = {
   expiresAt: number;
 };
 
+/** A child token made ready for a rotation: its hash, and itself sealed under the parent. */
+export type PreparedChild = { tokenHash: string; sealed: Uint8Array };
+
 /** Input of {@link Repository.redeemRefreshToken}. */
 export type RedeemInput = {
   tokenHash: string;
   clientId: string;
   now: number;
   graceMs: number;
-  /** The child token to insert if (and only if) this call wins the rotation. */
-  child: NewRefreshToken;
-  /** The child's response, sealed with a key derived from the presented token. */
-  replay: Uint8Array;
+  /** The child's idle lifetime; the repository caps it at the family's end. */
+  refreshTtlMs: number;
+  /**
+   * Makes the child. SQLite calls it only when the call wins the rotation, inside the
+   * transaction; PostgreSQL calls it before its one round trip (a loser discards a random
+   * token and one hash, never a signature: access tokens are signed after the decision).
+   */
+  prepareChild(): PreparedChild;
 };
+
+/**
+ * One link of a family's chain, from a presented retired token to the live one: the
+ * presented token first, the live token (`rotatedAt === null`) last.
+ */
+export type ChainLink = {
+  tokenHash: string;
+  rotatedAt: number | null;
+  replay: Uint8Array | null;
+  childHash: string | null;
+  issuedAt: number;
+  expiresAt: number;
+};
+
+/** Longest chain a replay follows (rotations of one family inside one grace window). */
+export const MAX_CHAIN_LENGTH = 1000;
 
 /** What happened to a presented refresh token. */
 export type RedeemResult =
-  | { outcome: 'rotated'; family: FamilyRecord }
-  | { outcome: 'replayed'; family: FamilyRecord; replay: Uint8Array }
+  | { outcome: 'rotated'; family: FamilyRecord; child: NewRefreshToken }
+  /** `chain` is empty when the family changed under the replay (revoked meanwhile): refuse. */
+  | { outcome: 'replayed'; family: FamilyRecord; chain: ChainLink[] }
   | { outcome: 'reuse-detected'; family: FamilyRecord }
   | { outcome: 'revoked' | 'expired' | 'invalid'; family?: FamilyRecord; reason: string };
 
 /** The decision for one presented token, made under the backend's lock. */
 export type RedemptionDecision =
   | { kind: 'rotate' }
-  | { kind: 'replay'; replay: Uint8Array }
+  | { kind: 'replay' }
   | { kind: 'reuse' }
   | { kind: 'reject'; outcome: 'revoked' | 'expired' | 'invalid'; reason: string };
 
@@ -109,8 +138,9 @@ export type RedemptionDecision =
  *
  * 1. a token of another client, of a revoked family, or of a family past its absolute end
  *    is rejected;
- * 2. a token already rotated is replayed inside the grace window (same response as the
- *    first time) and is reuse after it: the caller revokes the whole family;
+ * 2. a token already rotated is replayed inside the grace window (the caller answers with
+ *    the family's live token set, whatever generation that is by now) and is reuse after
+ *    it: the caller revokes the whole family;
  * 3. a token past its idle expiry is rejected; otherwise it is rotated.
  */
 export function decideRedemption(
@@ -125,7 +155,7 @@ export function decideRedemption(
   if (now >= family.expiresAt) return { kind: 'reject', outcome: 'expired', reason: 'session ended' };
   if (token.rotatedAt !== null) {
     const inGrace = now - token.rotatedAt <= graceMs && token.replayUntil !== null && now <= token.replayUntil;
-    if (inGrace && token.replay !== null) return { kind: 'replay', replay: token.replay };
+    if (inGrace && token.replay !== null) return { kind: 'replay' };
     return { kind: 'reuse' };
   }
   if (now >= token.expiresAt) return { kind: 'reject', outcome: 'expired', reason: 'idle timeout' };
@@ -178,7 +208,7 @@ export interface Repository {
    * either exists before a revocation (and is revoked by it) or is refused.
    */
   createSession(session: NewSession): Promise<void>;
-  /** A non-locking read, used to prepare a rotation before taking the lock. */
+  /** A non-locking read (revocation uses it to check the client first). */
   findRefreshToken(tokenHash: string): Promise<{ token: RefreshTokenRecord; family: FamilyRecord } | undefined>;
   /** Atomically applies {@link decideRedemption} and its effect to the presented token. */
   redeemRefreshToken(input: RedeemInput): Promise<RedeemResult>;

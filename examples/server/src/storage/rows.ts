@@ -1,8 +1,8 @@
 /** Row mapping shared by the SQLite and PostgreSQL repositories. */
-import type { EnrolledDeviceKey, FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
+import type { ChainLink, EnrolledDeviceKey, FamilyRecord, RefreshTokenRecord, UserRecord } from './repository.ts';
 
 /** Selects a refresh token joined with its family; the mappers below read its rows. */
-export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until,
+export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until, t.child_hash,
   f.user_id, f.client_id, f.origin, f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.revoked_at
   FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id`;
 
@@ -34,6 +34,20 @@ export function toToken(row: Record<string, unknown>): RefreshTokenRecord {
     rotatedAt: nullableNumber(row.rotated_at),
     replay: replay instanceof Uint8Array ? replay : null,
     replayUntil: nullableNumber(row.replay_until),
+    childHash: row.child_hash === null || row.child_hash === undefined ? null : String(row.child_hash),
+  };
+}
+
+/** Maps a row of a chain query (see `ChainLink`). */
+export function toChainLink(row: Record<string, unknown>): ChainLink {
+  const token = toToken(row);
+  return {
+    tokenHash: token.tokenHash,
+    rotatedAt: token.rotatedAt,
+    replay: token.replay,
+    childHash: token.childHash,
+    issuedAt: token.issuedAt,
+    expiresAt: token.expiresAt,
   };
 }
 

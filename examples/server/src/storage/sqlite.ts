@@ -1,8 +1,10 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
-import { TOKEN_WITH_FAMILY, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
+import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
 import {
   decideRedemption,
+  MAX_CHAIN_LENGTH,
+  type ChainLink,
   DeviceKeyConflictError,
   SessionsRevokedError,
   type EnrolledDeviceKey,
@@ -20,21 +22,47 @@ import {
 type Row = Record<string, SQLInputValue>;
 
 /**
+ * How a commit reaches the disk (SQLite's `synchronous` in WAL mode):
+ *
+ * - `normal` (the default): commits are written to the WAL without fsync, which happens at
+ *   checkpoints: a grant answered survives a crash of the process (the OS has the write),
+ *   but a power loss or kernel crash may lose the last commits (never corrupt the
+ *   database). SQLite documents this as the usual trade for WAL.
+ * - `full`: every commit syncs the WAL (fsync) before it returns: a grant answered has
+ *   survived a power loss too (if the disk honours fsync). `node:sqlite` is synchronous, so
+ *   the fsync holds the event loop: a slow disk stalls every request, not only the batch.
+ */
+export type SqliteSynchronous = 'full' | 'normal';
+
+/** Most grants one transaction (one commit) carries. */
+const MAX_BATCH = 256;
+
+type PendingRedemption = { input: RedeemInput; resolve(result: RedeemResult): void; reject(error: unknown): void };
+
+/**
  * SQLite repository on the built-in `node:sqlite`. Every method runs synchronously, so a
  * grant's read-decide-write happens inside one `BEGIN IMMEDIATE` transaction that nothing
  * else in this process can interleave with; other processes on the same file wait on
  * SQLite's write lock (`busy_timeout`).
+ *
+ * Refresh grants are group-committed: those that arrive while the event loop is busy are
+ * decided and written in one transaction on the next turn of the loop, and each caller is
+ * answered only after that transaction's commit. One commit (one fsync) then carries many
+ * grants, which is what makes a durable commit affordable per grant.
  */
 export class SqliteRepository implements Repository {
   readonly kind = 'sqlite';
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #pending: PendingRedemption[] = [];
+  #flushScheduled = false;
 
   /** @param location a file path, or `:memory:` */
-  constructor(location: string) {
+  constructor(location: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.#db = new DatabaseSync(location);
     this.#db.exec('PRAGMA busy_timeout = 5000');
     if (location !== ':memory:') this.#db.exec('PRAGMA journal_mode = WAL');
+    this.#db.exec(`PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.exec('PRAGMA foreign_keys = ON');
     // Rows of retired tokens are overwritten in place, never left in free pages.
     this.#db.exec('PRAGMA secure_delete = ON');
@@ -96,6 +124,7 @@ export class SqliteRepository implements Repository {
   }
 
   async close(): Promise<void> {
+    while (this.#pending.length > 0) this.#flush();
     this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
@@ -185,41 +214,101 @@ export class SqliteRepository implements Repository {
     return this.#findToken(tokenHash);
   }
 
-  async redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
-    return this.#transaction((): RedeemResult => {
-      const found = this.#findToken(input.tokenHash);
-      if (!found) return { outcome: 'invalid', reason: 'unknown token' };
-      const { token, family } = found;
-      const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
-      switch (decision.kind) {
-        case 'rotate': {
-          const changed = this.#run(
-            `UPDATE refresh_tokens SET rotated_at = ?, replay = ?, replay_until = ?
-             WHERE token_hash = ? AND rotated_at IS NULL`,
-            input.now,
-            input.replay,
-            input.now + input.graceMs,
-            input.tokenHash,
-          );
-          if (changed !== 1) throw new Error('rotation lost its row inside the transaction');
-          this.#run(
-            'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
-            input.child.tokenHash,
-            family.id,
-            input.child.issuedAt,
-            input.child.expiresAt,
-          );
-          return { outcome: 'rotated', family };
-        }
-        case 'replay':
-          return { outcome: 'replayed', family, replay: decision.replay };
-        case 'reuse':
-          this.#revokeFamily(family.id, input.now, 'reuse detected');
-          return { outcome: 'reuse-detected', family };
-        case 'reject':
-          return { outcome: decision.outcome, family, reason: decision.reason };
+  redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ input, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        // After the I/O callbacks of this turn of the loop: every grant parsed meanwhile joins.
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          while (this.#pending.length > 0) this.#flush();
+        });
       }
     });
+  }
+
+  /** Decides and writes up to {@link MAX_BATCH} pending grants in one transaction, then answers them. */
+  #flush(): void {
+    const batch = this.#pending.splice(0, MAX_BATCH);
+    let results: RedeemResult[];
+    try {
+      if (!this.#db.isOpen) throw new Error('the database is closed');
+      results = this.#transaction(() => batch.map((pending) => this.#redeem(pending.input)));
+    } catch {
+      // Something failed and the whole batch rolled back: run each grant alone, so that
+      // only the one that fails is answered with its error.
+      for (const pending of batch) {
+        try {
+          if (!this.#db.isOpen) throw new Error('the database is closed');
+          pending.resolve(this.#transaction(() => this.#redeem(pending.input)));
+        } catch (error) {
+          pending.reject(error);
+        }
+      }
+      return;
+    }
+    batch.forEach((pending, i) => pending.resolve(results[i]!));
+  }
+
+  /** One grant inside the batch's transaction (it sees the writes of the grants before it). */
+  #redeem(input: RedeemInput): RedeemResult {
+    const found = this.#findToken(input.tokenHash);
+    if (!found) return { outcome: 'invalid', reason: 'unknown token' };
+    const { token, family } = found;
+    const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
+    switch (decision.kind) {
+      case 'rotate': {
+        const prepared = input.prepareChild();
+        const child = {
+          tokenHash: prepared.tokenHash,
+          issuedAt: input.now,
+          expiresAt: Math.min(input.now + input.refreshTtlMs, family.expiresAt),
+        };
+        const changed = this.#run(
+          `UPDATE refresh_tokens SET rotated_at = ?, replay = ?, replay_until = ?, child_hash = ?
+           WHERE token_hash = ? AND rotated_at IS NULL`,
+          input.now,
+          prepared.sealed,
+          input.now + input.graceMs,
+          child.tokenHash,
+          input.tokenHash,
+        );
+        if (changed !== 1) throw new Error('rotation lost its row inside the transaction');
+        this.#run(
+          'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+          child.tokenHash,
+          family.id,
+          child.issuedAt,
+          child.expiresAt,
+        );
+        return { outcome: 'rotated', family, child };
+      }
+      case 'replay':
+        return { outcome: 'replayed', family, chain: this.#chain(input.tokenHash) };
+      case 'reuse':
+        this.#revokeFamily(family.id, input.now, 'reuse detected');
+        return { outcome: 'reuse-detected', family };
+      case 'reject':
+        return { outcome: decision.outcome, family, reason: decision.reason };
+    }
+  }
+
+  /** The links from `tokenHash` to the live token of its family (see {@link ChainLink}). */
+  #chain(tokenHash: string): ChainLink[] {
+    const chain: ChainLink[] = [];
+    let hash: string | null = tokenHash;
+    while (hash !== null && chain.length < MAX_CHAIN_LENGTH) {
+      const row = this.#get(
+        'SELECT token_hash, rotated_at, replay, replay_until, child_hash, issued_at, expires_at FROM refresh_tokens WHERE token_hash = ?',
+        hash,
+      );
+      if (!row) break;
+      const link = toChainLink(row);
+      chain.push(link);
+      hash = link.rotatedAt === null || link.replay === null ? null : link.childHash;
+    }
+    return chain;
   }
 
   #revokeFamily(familyId: string, now: number, reason: string): void {
@@ -230,7 +319,7 @@ export class SqliteRepository implements Repository {
       familyId,
     );
     // The replays of a dead family can never be served again: erase them now.
-    this.#run('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = ?', familyId);
+    this.#run('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = ? AND replay IS NOT NULL', familyId);
   }
 
   async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
