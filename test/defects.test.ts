@@ -1,0 +1,311 @@
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { SessionExpiredError } from '../src/errors.ts';
+import type { SessionManagerOptions } from '../src/options.ts';
+import type { Logger } from '../src/ports/logger.ts';
+import { MemoryTokenStore } from '../src/ports/token-store.ts';
+import { SessionManager } from '../src/session-manager.ts';
+import { flushMicrotasks } from '../src/testing.ts';
+import type { SessionEvents } from '../src/types.ts';
+import { API, REVOKE_URL, TOKEN_URL } from './helpers/fake-auth-server.ts';
+import { settle, useFakeAuth } from './helpers/setup.ts';
+
+const ctx = useFakeAuth();
+const HOUR = 3_600_000;
+
+/**
+ * A manager on the fake server and the manual clock with the DEFAULT lock and broadcast
+ * (the helper's `ctx.manager` passes a lock of its own).
+ */
+function defaultLockManager(options: Partial<SessionManagerOptions> = {}): SessionManager {
+  const manager = new SessionManager({
+    tokenEndpoint: TOKEN_URL,
+    revocationEndpoint: REVOKE_URL,
+    clientId: 'test-app',
+    store: ctx.store,
+    clock: ctx.clock,
+    lifecycle: ctx.lifecycle,
+    network: ctx.network,
+    ...options,
+  });
+  ctx.managers.push(manager);
+  return manager;
+}
+
+/** Moves the clock past the access tokens' expiry without firing any timer. */
+function expireWithoutTimers(): void {
+  ctx.clock.set(ctx.clock.now() + HOUR + 1000);
+  ctx.server.expireAccessTokens();
+}
+
+/** Resolves once `condition` holds, giving the event loop (msw, locks) up to `turns` turns. */
+async function until(condition: () => boolean, turns = 100): Promise<boolean> {
+  for (let i = 0; i < turns && !condition(); i++) await flushMicrotasks();
+  return condition();
+}
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((res) => (resolve = res));
+  return { promise, resolve };
+}
+
+/** Every unhandled rejection while the test runs. */
+function unhandledRejections(): unknown[] {
+  const seen: unknown[] = [];
+  const listener = (reason: unknown) => void seen.push(reason);
+  process.on('unhandledRejection', listener);
+  onTestFinished(() => void process.off('unhandledRejection', listener));
+  return seen;
+}
+
+async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SessionExpiredError);
+  return (error as SessionExpiredError).reason;
+}
+
+describe('two managers of one process without Web Locks share the default lock', () => {
+  afterEach(() => void vi.unstubAllGlobals());
+
+  it('a herd of expired requests in both makes exactly one refresh, and both stay active', async () => {
+    vi.stubGlobal('navigator', {}); // a runtime without navigator.locks (Node.js 22)
+    const a = defaultLockManager();
+    const b = defaultLockManager();
+    await a.setTokens(ctx.server.issue());
+    await b.restore();
+    expect(b.state).toBe('active');
+    expireWithoutTimers();
+    const apiA = a.createClient({ prefix: API });
+    const apiB = b.createClient({ prefix: API });
+    const results = await settle([
+      ...Array.from({ length: 25 }, (_, i) => apiA.get(`a/${i}`).json()),
+      ...Array.from({ length: 25 }, (_, i) => apiB.get(`b/${i}`).json()),
+    ]);
+    expect(results.rejected).toEqual([]);
+    expect(results.fulfilled).toBe(50);
+    expect(ctx.server.refreshCalls).toBe(1); // the rotated refresh token was never presented again
+    expect([a.state, b.state]).toEqual(['active', 'active']);
+    expect(await a.getAccessToken()).toBe(await b.getAccessToken());
+  });
+});
+
+describe('a logger that throws cannot break the session', () => {
+  const throwing: Logger = {
+    debug: () => {
+      throw new Error('debug broke');
+    },
+    info: () => {
+      throw new Error('info broke');
+    },
+    warn: () => {
+      throw new Error('warn broke');
+    },
+    error: () => {
+      throw new Error('error broke');
+    },
+  };
+
+  it('a refresh completes and the session ends active, with no unhandled rejection', async () => {
+    const rejections = unhandledRejections();
+    const session = ctx.manager({ logger: throwing });
+    await session.setTokens(ctx.server.issue());
+    const before = await session.getAccessToken();
+    expireWithoutTimers();
+    const token = await session.getAccessToken();
+    await flushMicrotasks();
+    expect(token).not.toBe(before);
+    expect(ctx.server.refreshCalls).toBe(1);
+    expect(session.state).toBe('active');
+    expect(rejections).toEqual([]);
+  });
+
+  it('a refresh its timer starts completes too', async () => {
+    const rejections = unhandledRejections();
+    const session = ctx.manager({ logger: throwing });
+    await session.setTokens(ctx.server.issue());
+    await ctx.clock.advance(HOUR); // the proactive timer refreshes
+    expect(ctx.server.refreshCalls).toBe(1);
+    expect(session.state).toBe('active');
+    expect(rejections).toEqual([]);
+  });
+});
+
+describe('a disposed manager', () => {
+  it('refuses setTokens with SessionExpiredError (disposed) and leaves the store untouched', async () => {
+    const session = ctx.manager();
+    session.dispose();
+    expect(await reasonOf(session.setTokens(ctx.server.issue()))).toBe('disposed');
+    expect(ctx.store.load()).toBeNull();
+  });
+
+  it('does not overwrite a stored session with setTokens', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    const stored = ctx.store.load();
+    const session = ctx.manager();
+    session.dispose();
+    await expect(session.setTokens(ctx.server.issue())).rejects.toBeInstanceOf(SessionExpiredError);
+    expect(ctx.store.load()).toEqual(stored);
+  });
+});
+
+describe('restore() called twice at once (React StrictMode)', () => {
+  it('both calls resolve the same state, with one refresh', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    first.dispose();
+    expireWithoutTimers();
+    const session = ctx.manager();
+    const states = await Promise.all([session.restore(), session.restore()]);
+    expect(states).toEqual(['active', 'active']);
+    expect(ctx.server.refreshCalls).toBe(1);
+  });
+
+  it('both calls resolve the same state when the stored token is still good', async () => {
+    const first = ctx.manager();
+    await first.setTokens(ctx.server.issue());
+    first.dispose();
+    const session = ctx.manager();
+    expect(await Promise.all([session.restore(), session.restore()])).toEqual(['active', 'active']);
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+});
+
+describe('independent sessions in one process', () => {
+  it('one session refresh held back by the server does not hold up the other session refresh', async () => {
+    // Two users of one backend: same clientId, a store each, the default lock.
+    const alice = defaultLockManager({ store: new MemoryTokenStore() });
+    const bob = defaultLockManager({ store: new MemoryTokenStore() });
+    await alice.setTokens(ctx.server.issue());
+    await bob.setTokens(ctx.server.issue());
+    const held = deferred();
+    ctx.server.faults.push({ defer: held.promise });
+    expireWithoutTimers();
+    let aliceToken: string | undefined;
+    void alice.getAccessToken().then((token) => (aliceToken = token));
+    expect(await until(() => ctx.server.refreshCalls === 1)).toBe(true); // alice's grant is at the server
+    let bobToken: string | undefined;
+    void bob.getAccessToken().then((token) => (bobToken = token));
+    expect(await until(() => bobToken !== undefined)).toBe(true);
+    expect(aliceToken).toBeUndefined();
+    expect(bob.state).toBe('active');
+    held.resolve();
+    expect(await until(() => aliceToken !== undefined)).toBe(true);
+    expect(alice.state).toBe('active');
+    expect(ctx.server.refreshCalls).toBe(2);
+  });
+});
+
+describe('SessionExpiredError says why there is no session', () => {
+  it('not signed in', async () => {
+    expect(await reasonOf(ctx.manager().getAccessToken())).toBe('notSignedIn');
+  });
+
+  it('a request waiting when the app signs out', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults.push('hang');
+    expireWithoutTimers();
+    const waiting = session.getAccessToken();
+    await until(() => ctx.server.refreshCalls === 1);
+    await session.signOut();
+    expect(await reasonOf(waiting)).toBe('signedOut');
+  });
+
+  it('a request waiting when re-authentication failed (the prompt returned null)', async () => {
+    const session = ctx.manager({ signInPrompt: async () => null });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    expireWithoutTimers();
+    expect(await reasonOf(session.getAccessToken())).toBe('reauthFailed');
+  });
+
+  it('disposed while a request waited', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults.push('hang');
+    expireWithoutTimers();
+    const waiting = session.getAccessToken();
+    await until(() => ctx.server.refreshCalls === 1);
+    session.dispose();
+    expect(await reasonOf(waiting)).toBe('disposed');
+  });
+
+  it('another user signed in while a request waited', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const held = deferred();
+    ctx.server.faults.push({ defer: held.promise });
+    expireWithoutTimers();
+    const waiting = session.getAccessToken();
+    await until(() => ctx.server.refreshCalls === 1);
+    const signIn = session.setTokens(ctx.server.issue()); // someone else signs in on this device
+    held.resolve();
+    await signIn;
+    expect(await reasonOf(waiting)).toBe('sessionReplaced');
+    expect(session.state).toBe('active');
+  });
+});
+
+describe('the refreshed event counts refreshes only', () => {
+  function listen(session: SessionManager) {
+    const refreshed: unknown[] = [];
+    const causes: SessionEvents['tokensChanged']['cause'][] = [];
+    session.on('refreshed', (event) => void refreshed.push(event));
+    session.on('tokensChanged', (event) => void causes.push(event.cause));
+    return { refreshed, causes };
+  }
+
+  it('a refresh emits refreshed and tokensChanged (refresh)', async () => {
+    const session = ctx.manager();
+    const events = listen(session);
+    await session.setTokens(ctx.server.issue());
+    await session.refresh();
+    expect(events.refreshed).toHaveLength(1);
+    expect(events.causes).toEqual(['signIn', 'refresh']);
+  });
+
+  it('a sign-in emits tokensChanged (signIn), not refreshed', async () => {
+    const session = ctx.manager();
+    const events = listen(session);
+    await session.setTokens(ctx.server.issue());
+    expect(events.causes).toEqual(['signIn']);
+    expect(events.refreshed).toEqual([]);
+  });
+
+  it('a restore with a valid token emits tokensChanged (restore), not refreshed', async () => {
+    await ctx.manager().setTokens(ctx.server.issue());
+    const session = ctx.manager();
+    const events = listen(session);
+    expect(await session.restore()).toBe('active');
+    expect(events.causes).toEqual(['restore']);
+    expect(events.refreshed).toEqual([]);
+  });
+
+  it('adopting another manager tokens emits tokensChanged (otherContext), not refreshed', async () => {
+    const a = ctx.manager();
+    await a.setTokens(ctx.server.issue());
+    const b = ctx.manager();
+    await b.restore();
+    const events = listen(b);
+    await a.refresh();
+    expect(await until(() => events.causes.length > 0)).toBe(true);
+    expect(events.causes).toEqual(['otherContext']);
+    expect(events.refreshed).toEqual([]);
+    expect(await b.getAccessToken()).toBe(await a.getAccessToken());
+  });
+
+  it('a re-authentication emits tokensChanged (signInPrompt), not refreshed', async () => {
+    const session = ctx.manager({ signInPrompt: async () => ctx.server.issue() });
+    await session.setTokens(ctx.server.issue());
+    const events = listen(session);
+    ctx.server.revokeAll();
+    await session.refresh();
+    expect(session.state).toBe('active');
+    expect(events.causes).toEqual(['signInPrompt']);
+    expect(events.refreshed).toEqual([]);
+  });
+});
