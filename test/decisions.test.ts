@@ -434,6 +434,13 @@ describe('decideFollow: a store change made by another context', () => {
     { name: 'active, a newer usable set: adopt', loaded: newer, decision: 'adopt' },
     { name: 'reauthenticating, a newer usable set: adopt', phase: 'reauthenticating', loaded: newer, decision: 'adopt' },
     { name: 'signed out, a usable set (a sign-in elsewhere): adopt', phase: 'signedOut', withTokens: false, loaded: newer, decision: 'adopt' },
+    {
+      name: 'signed out, a set without a refresh token (access token only): adopt',
+      phase: 'signedOut',
+      withTokens: false,
+      loaded: ok({ refreshToken: undefined }),
+      decision: 'adopt',
+    },
     { name: 'active, the same set: ignore', loaded: ok(), decision: 'ignore' },
     {
       name: 'active, the same refresh token with a new access token: adopt',
