@@ -309,3 +309,41 @@ describe('the refreshed event counts refreshes only', () => {
     expect(events.refreshed).toEqual([]);
   });
 });
+
+describe('a request made after the session ended says why it ended', () => {
+  it('after the app signed out: signedOut, as refresh() says', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    await session.signOut();
+    expect(await reasonOf(session.refresh())).toBe('signedOut');
+    expect(await reasonOf(session.getAccessToken())).toBe('signedOut');
+  });
+
+  it('after another context signed out: signedOut', async () => {
+    const a = ctx.manager();
+    await a.setTokens(ctx.server.issue());
+    const b = ctx.manager();
+    await b.restore();
+    await a.signOut();
+    expect(await until(() => b.state === 'signedOut')).toBe(true);
+    expect(await reasonOf(b.getAccessToken())).toBe('signedOut');
+  });
+
+  it('after re-authentication failed: reauthFailed', async () => {
+    const session = ctx.manager({ signInPrompt: async () => null });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    expireWithoutTimers();
+    await session.getAccessToken().catch(() => {});
+    expect(session.state).toBe('signedOut');
+    expect(await reasonOf(session.getAccessToken())).toBe('reauthFailed');
+  });
+
+  it('through the ky client after the app signed out: signedOut', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const api = session.createClient({ prefix: API });
+    await session.signOut();
+    expect(await reasonOf(api.get('items').json())).toBe('signedOut');
+  });
+});
