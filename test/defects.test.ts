@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { SessionExpiredError } from '../src/errors.ts';
+import { SessionExpiredError, TokenWaitTimeoutError, isTransientError } from '../src/errors.ts';
 import type { SessionManagerOptions } from '../src/options.ts';
 import type { Logger } from '../src/ports/logger.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
@@ -307,6 +307,28 @@ describe('the refreshed event counts refreshes only', () => {
     expect(session.state).toBe('active');
     expect(events.causes).toEqual(['signInPrompt']);
     expect(events.refreshed).toEqual([]);
+  });
+});
+
+describe('a request that cannot get a token while the token endpoint is unreachable', () => {
+  it.each([
+    { name: 'after a 401', spoil: () => ctx.server.expireAccessTokens() },
+    { name: 'with an expired token', spoil: () => ctx.clock.set(ctx.clock.now() + HOUR + 1000) },
+  ])('$name fails with the transient TokenWaitTimeoutError at tokenWaitTimeout', async ({ spoil }) => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const api = session.createClient({ prefix: API });
+    ctx.server.faults.push(...Array.from({ length: 100 }, () => 'network' as const));
+    spoil();
+    const request = api.get('items').json().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    for (let second = 0; second < 31; second++) await ctx.clock.advance(1000);
+    const error = await request;
+    expect(error).toBeInstanceOf(TokenWaitTimeoutError);
+    expect(isTransientError(error)).toBe(true);
+    expect(session.state).toBe('refreshing'); // the session is kept
   });
 });
 
