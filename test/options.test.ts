@@ -156,3 +156,12 @@ describe('types', () => {
     expect([noClient, noEndpoint]).toHaveLength(2);
   });
 });
+
+describe('bad client options are refused with a ConfigurationError naming them', () => {
+  it('trustedOrigins given as a string', () => {
+    const session = make({});
+    const create = () => session.createClient({}, { trustedOrigins: 'https://api.example.com' as unknown as string[] });
+    expect(create).toThrow(ConfigurationError);
+    expect(create).toThrow(/trustedOrigins/);
+  });
+});
