@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { SessionExpiredError, TokenWaitTimeoutError, isTransientError } from '../src/errors.ts';
+import { SessionExpiredError, SessionKeeperError, TokenWaitTimeoutError, isTransientError } from '../src/errors.ts';
 import type { SessionManagerOptions } from '../src/options.ts';
 import type { Logger } from '../src/ports/logger.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
@@ -367,5 +367,29 @@ describe('a request made after the session ended says why it ended', () => {
     const api = session.createClient({ prefix: API });
     await session.signOut();
     expect(await reasonOf(api.get('items').json())).toBe('signedOut');
+  });
+});
+
+describe('a request waiting for a token is not cut short by ky own timeout', () => {
+  // ky's `timeout` runs on real timers (50 ms here); the session's waits run on the manual clock,
+  // which is advanced until the request settles.
+  it.each([
+    { name: 'after a 401', spoil: () => ctx.server.expireAccessTokens() },
+    { name: 'with an expired token', spoil: () => ctx.clock.set(ctx.clock.now() + HOUR + 1000) },
+  ])('$name, with the token endpoint down, it fails transiently', async ({ spoil }) => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const api = session.createClient({ prefix: API, timeout: 50 });
+    ctx.server.faults.push(...Array.from({ length: 100 }, () => 'network' as const));
+    spoil();
+    let outcome: { error: unknown } | undefined;
+    void api.get('items').json().then(
+      () => (outcome = { error: undefined }),
+      (error: unknown) => (outcome = { error }),
+    );
+    for (let second = 0; second < 40 && outcome === undefined; second++) await ctx.clock.advance(1000);
+    expect(outcome).toBeDefined();
+    expect(outcome!.error).toBeInstanceOf(SessionKeeperError); // not ky's TimeoutError
+    expect(isTransientError(outcome!.error)).toBe(true);
   });
 });
