@@ -158,7 +158,9 @@ describe('the session storage', () => {
     expect(storage.holdsOurs).toBe(false);
     expect(broadcast.posted).toEqual([]);
     expect(logs.lines[0]).toMatch(/failed to save/);
-    expect((logs.lines[1] as { error: unknown }).error).toBeInstanceOf(StoreError);
+    const { error } = logs.lines[1] as { error: StoreError };
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.message).toBe('Token store failed to save');
   });
 
   it('a failing clear is logged, not thrown, and not announced', async () => {
@@ -166,13 +168,29 @@ describe('the session storage', () => {
     await expect(storage.clear()).resolves.toBeUndefined();
     expect(broadcast.posted).toEqual([]);
     expect(logs.lines[0]).toMatch(/failed to clear/);
+    const { error } = logs.lines[1] as { error: StoreError };
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.message).toBe('Token store failed to clear');
   });
 
   it('a failing load rejects with a StoreError wrapping the store error', async () => {
     const { storage } = setup(failing('load'));
     const error = await storage.load().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).message).toBe('Token store failed to load');
     expect((error as StoreError).cause).toEqual(new Error('locked keychain'));
+  });
+
+  it('works without a broadcast port and with a store that cannot tell of changes', async () => {
+    let value: unknown = null;
+    const plain: TokenStore = { load: () => value, save: (session) => void (value = session), clear: () => void (value = null) };
+    const storage = createSessionStorage({ store: plain, persistAccessToken: true, logger: captureLogs().logger, broadcast: undefined });
+    const off = storage.subscribe(() => {});
+    await storage.save(tokens());
+    expect(storage.holdsOurs).toBe(true);
+    await storage.clear();
+    expect(value).toBeNull();
+    off();
   });
 });
 
@@ -184,6 +202,14 @@ describe('retired refresh tokens', () => {
     expect(storage.isRetired(tokens({ refreshToken: 'rt-0' }))).toBe(true);
     expect(storage.isRetired(tokens({ refreshToken: 'rt-1' }))).toBe(false);
     expect(storage.isRetired(tokens({ refreshToken: undefined }))).toBe(false);
+  });
+
+  it('retiring a set without a refresh token takes no place among the retired', async () => {
+    const { storage } = setup();
+    for (let i = 0; i < 8; i++) storage.retire(`rt-${i}`);
+    storage.retire(undefined);
+    await storage.save(tokens({ refreshToken: 'rt-8' }));
+    expect(storage.isRetired(tokens({ refreshToken: 'rt-0' }))).toBe(true);
   });
 
   it('a store that keeps failing never forgets what it holds', async () => {
