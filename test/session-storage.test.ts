@@ -184,12 +184,14 @@ describe('the session storage', () => {
   it('works without a broadcast port and with a store that cannot tell of changes', async () => {
     let value: unknown = null;
     const plain: TokenStore = { load: () => value, save: (session) => void (value = session), clear: () => void (value = null) };
-    const storage = createSessionStorage({ store: plain, persistAccessToken: true, logger: captureLogs().logger, broadcast: undefined });
+    const logs = captureLogs();
+    const storage = createSessionStorage({ store: plain, persistAccessToken: true, logger: logs.logger, broadcast: undefined });
     const off = storage.subscribe(() => {});
     await storage.save(tokens());
     expect(storage.holdsOurs).toBe(true);
     await storage.clear();
     expect(value).toBeNull();
+    expect(logs.lines).toEqual([]); // nothing failed
     off();
   });
 });
