@@ -175,7 +175,7 @@ describe('restore() called twice at once (React StrictMode)', () => {
 });
 
 describe('independent sessions in one process', () => {
-  it('one session refresh held back by the server does not hold up the other session refresh', async () => {
+  it("one session's refresh held back by the server does not hold up another session's refresh", async () => {
     // Two users of one backend: same clientId, a store each, the default lock.
     const alice = defaultLockManager({ store: new MemoryTokenStore() });
     const bob = defaultLockManager({ store: new MemoryTokenStore() });
@@ -200,11 +200,11 @@ describe('independent sessions in one process', () => {
 });
 
 describe('SessionExpiredError says why there is no session', () => {
-  it('not signed in', async () => {
+  it('a request before any sign-in: notSignedIn', async () => {
     expect(await reasonOf(ctx.manager().getAccessToken())).toBe('notSignedIn');
   });
 
-  it('a request waiting when the app signs out', async () => {
+  it('a request waiting when the app signs out: signedOut', async () => {
     const session = ctx.manager();
     await session.setTokens(ctx.server.issue());
     ctx.server.faults.push('hang');
@@ -215,7 +215,7 @@ describe('SessionExpiredError says why there is no session', () => {
     expect(await reasonOf(waiting)).toBe('signedOut');
   });
 
-  it('a request waiting when re-authentication failed (the prompt returned null)', async () => {
+  it('a request waiting when re-authentication fails (the prompt returns null): reauthFailed', async () => {
     const session = ctx.manager({ signInPrompt: async () => null });
     await session.setTokens(ctx.server.issue());
     ctx.server.revokeAll();
@@ -223,7 +223,7 @@ describe('SessionExpiredError says why there is no session', () => {
     expect(await reasonOf(session.getAccessToken())).toBe('reauthFailed');
   });
 
-  it('disposed while a request waited', async () => {
+  it('a request waiting when the manager is disposed: disposed', async () => {
     const session = ctx.manager();
     await session.setTokens(ctx.server.issue());
     ctx.server.faults.push('hang');
@@ -234,7 +234,7 @@ describe('SessionExpiredError says why there is no session', () => {
     expect(await reasonOf(waiting)).toBe('disposed');
   });
 
-  it('another user signed in while a request waited', async () => {
+  it('a request waiting when another user signs in: sessionReplaced', async () => {
     const session = ctx.manager();
     await session.setTokens(ctx.server.issue());
     const held = deferred();
@@ -285,7 +285,7 @@ describe('the refreshed event counts refreshes only', () => {
     expect(events.refreshed).toEqual([]);
   });
 
-  it('adopting another manager tokens emits tokensChanged (otherContext), not refreshed', async () => {
+  it('adopting the tokens of another manager sharing the store emits tokensChanged (otherContext), not refreshed', async () => {
     const a = ctx.manager();
     await a.setTokens(ctx.server.issue());
     const b = ctx.manager();
@@ -370,7 +370,7 @@ describe('a request made after the session ended says why it ended', () => {
   });
 });
 
-describe('a request waiting for a token is not cut short by ky own timeout', () => {
+describe("a request waiting for a token is not cut short by ky's own timeout", () => {
   // ky's `timeout` runs on real timers (50 ms here); the session's waits run on the manual clock,
   // which is advanced until the request settles.
   it.each([
