@@ -209,10 +209,10 @@ describe('SessionExpiredError says why there is no session', () => {
     await session.setTokens(ctx.server.issue());
     ctx.server.faults.push('hang');
     expireWithoutTimers();
-    const waiting = session.getAccessToken();
+    const waiting = reasonOf(session.getAccessToken()); // handled from the start
     await until(() => ctx.server.refreshCalls === 1);
     await session.signOut();
-    expect(await reasonOf(waiting)).toBe('signedOut');
+    expect(await waiting).toBe('signedOut');
   });
 
   it('a request waiting when re-authentication fails (the prompt returns null): reauthFailed', async () => {
@@ -228,10 +228,10 @@ describe('SessionExpiredError says why there is no session', () => {
     await session.setTokens(ctx.server.issue());
     ctx.server.faults.push('hang');
     expireWithoutTimers();
-    const waiting = session.getAccessToken();
+    const waiting = reasonOf(session.getAccessToken()); // handled from the start
     await until(() => ctx.server.refreshCalls === 1);
     session.dispose();
-    expect(await reasonOf(waiting)).toBe('disposed');
+    expect(await waiting).toBe('disposed');
   });
 
   it('a request waiting when another user signs in: sessionReplaced', async () => {
@@ -240,12 +240,12 @@ describe('SessionExpiredError says why there is no session', () => {
     const held = deferred();
     ctx.server.faults.push({ defer: held.promise });
     expireWithoutTimers();
-    const waiting = session.getAccessToken();
+    const waiting = reasonOf(session.getAccessToken()); // handled from the start
     await until(() => ctx.server.refreshCalls === 1);
     const signIn = session.setTokens(ctx.server.issue()); // someone else signs in on this device
     held.resolve();
     await signIn;
-    expect(await reasonOf(waiting)).toBe('sessionReplaced');
+    expect(await waiting).toBe('sessionReplaced');
     expect(session.state).toBe('active');
   });
 });
