@@ -16,7 +16,7 @@ import type { Phase } from '../src/session/state.ts';
 import type { Loaded } from '../src/session/storage.ts';
 import { EXPIRY_LEEWAY_MS, isRefreshDue, isUsable, refreshDueAt } from '../src/session/tokens.ts';
 import type { TokenChangeCause } from '../src/types.ts';
-import { NOW, record, tokens } from './helpers/tokens.ts';
+import { NOW, record, tokens } from './helpers/records.ts';
 
 const HOUR = 3_600_000;
 const MARGIN = 300_000;

@@ -8,7 +8,7 @@ import { createSessionStorage } from '../src/session/storage.ts';
 import { toStoredSession } from '../src/token-set.ts';
 import { flushMicrotasks } from '../src/testing.ts';
 import { captureLogs } from './helpers/setup.ts';
-import { tokens } from './helpers/tokens.ts';
+import { tokens } from './helpers/records.ts';
 
 /** A broadcast port that records what was posted and lets the test play another context's notice. */
 function recordingBroadcast() {

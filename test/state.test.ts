@@ -13,7 +13,7 @@ import {
   type SessionRecord,
 } from '../src/session/state.ts';
 import type { SessionState } from '../src/types.ts';
-import { NOW, record, tokens } from './helpers/tokens.ts';
+import { NOW, record, tokens } from './helpers/records.ts';
 
 const PHASES: Phase[] = ['signedOut', 'signingIn', 'active', 'refreshing', 'reauthenticating', 'signingOut', 'disposed'];
 
