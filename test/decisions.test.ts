@@ -34,10 +34,30 @@ describe('token predicates', () => {
 
   it.each([
     { name: 'an hour left: usable', tokens: tokens(), rejected: undefined, usable: true },
-    { name: 'exactly the leeway left: not usable', tokens: tokens({ accessTokenExpiresAt: NOW + 1000 }), rejected: undefined, usable: false },
-    { name: 'the leeway and 1 ms left: usable', tokens: tokens({ accessTokenExpiresAt: NOW + 1001 }), rejected: undefined, usable: true },
-    { name: 'unknown expiry: usable', tokens: tokens({ accessTokenExpiresAt: null }), rejected: undefined, usable: true },
-    { name: 'no access token: not usable', tokens: tokens({ accessToken: '', accessTokenExpiresAt: null }), rejected: undefined, usable: false },
+    {
+      name: 'exactly the leeway left: not usable',
+      tokens: tokens({ accessTokenExpiresAt: NOW + 1000 }),
+      rejected: undefined,
+      usable: false,
+    },
+    {
+      name: 'the leeway and 1 ms left: usable',
+      tokens: tokens({ accessTokenExpiresAt: NOW + 1001 }),
+      rejected: undefined,
+      usable: true,
+    },
+    {
+      name: 'unknown expiry: usable',
+      tokens: tokens({ accessTokenExpiresAt: null }),
+      rejected: undefined,
+      usable: true,
+    },
+    {
+      name: 'no access token: not usable',
+      tokens: tokens({ accessToken: '', accessTokenExpiresAt: null }),
+      rejected: undefined,
+      usable: false,
+    },
     { name: 'the rejected token: not usable', tokens: tokens(), rejected: 'at-1', usable: false },
     { name: 'another token rejected: usable', tokens: tokens(), rejected: 'at-0', usable: true },
   ])('$name', ({ tokens, rejected, usable }) => {
@@ -81,14 +101,24 @@ describe('token predicates', () => {
 
 describe('decideTokenUse: serve, wait, refresh or refuse', () => {
   it.each([
-    { name: 'disposed: refused as disposed', record: record({ phase: 'disposed', tokens: null }), now: NOW, use: { kind: 'refuse', reason: 'disposed' } },
+    {
+      name: 'disposed: refused as disposed',
+      record: record({ phase: 'disposed', tokens: null }),
+      now: NOW,
+      use: { kind: 'refuse', reason: 'disposed' },
+    },
     {
       name: 'disposed with tokens left in the record: still refused as disposed',
       record: record({ phase: 'disposed' }),
       now: NOW,
       use: { kind: 'refuse', reason: 'disposed' },
     },
-    { name: 'signed out: refused, not signed in', record: record({ phase: 'signedOut', tokens: null }), now: NOW, use: { kind: 'refuse', reason: 'notSignedIn' } },
+    {
+      name: 'signed out: refused, not signed in',
+      record: record({ phase: 'signedOut', tokens: null }),
+      now: NOW,
+      use: { kind: 'refuse', reason: 'notSignedIn' },
+    },
     {
       name: 'signing out, tokens still in the record: refused',
       record: record({ phase: 'signingOut' }),
@@ -108,8 +138,18 @@ describe('decideTokenUse: serve, wait, refresh or refuse', () => {
       use: { kind: 'refuse', reason: 'notSignedIn' },
     },
     { name: 'active, good token, not due: served', record: record(), now: NOW, use: { kind: 'serve', token: 'at-1' } },
-    { name: 'active, 1 ms before the refresh is due: served', record: record(), now: DUE - 1, use: { kind: 'serve', token: 'at-1' } },
-    { name: 'active, exactly at the due instant (a late timer): refresh', record: record(), now: DUE, use: { kind: 'refresh' } },
+    {
+      name: 'active, 1 ms before the refresh is due: served',
+      record: record(),
+      now: DUE - 1,
+      use: { kind: 'serve', token: 'at-1' },
+    },
+    {
+      name: 'active, exactly at the due instant (a late timer): refresh',
+      record: record(),
+      now: DUE,
+      use: { kind: 'refresh' },
+    },
     {
       name: 'active, the token expired: refresh',
       record: record(),
@@ -140,7 +180,12 @@ describe('decideTokenUse: serve, wait, refresh or refuse', () => {
       now: NOW + HOUR,
       use: { kind: 'wait' },
     },
-    { name: 'refreshing, no failure yet: wait', record: record({ phase: 'refreshing' }), now: NOW, use: { kind: 'wait' } },
+    {
+      name: 'refreshing, no failure yet: wait',
+      record: record({ phase: 'refreshing' }),
+      now: NOW,
+      use: { kind: 'wait' },
+    },
     {
       name: 'refreshing after a failure, good token: served',
       record: record({ phase: 'refreshing', failures: 1 }),
@@ -247,7 +292,10 @@ describe('decideUnderLock: the store read under the lock', () => {
     {
       name: 'a newer set 1 ms beyond the leeway: adopt it',
       read: { stored: ok({ accessToken: 'at-2', refreshToken: 'rt-2', accessTokenExpiresAt: NOW + 1001 }) },
-      decision: { kind: 'adopt', tokens: tokens({ accessToken: 'at-2', refreshToken: 'rt-2', accessTokenExpiresAt: NOW + 1001 }) },
+      decision: {
+        kind: 'adopt',
+        tokens: tokens({ accessToken: 'at-2', refreshToken: 'rt-2', accessTokenExpiresAt: NOW + 1001 }),
+      },
     },
     {
       name: 'a newer set whose access token the server rejected: refresh from it',
@@ -281,8 +329,16 @@ describe('decideUnderLock: the store read under the lock', () => {
       decision: { kind: 'refresh', base: current, catchUp: true },
     },
     // Nothing readable.
-    { name: 'empty where our session was: signed out elsewhere', read: { stored: EMPTY }, decision: { kind: 'signedOutElsewhere' } },
-    { name: 'garbled where our session was: signed out elsewhere', read: { stored: GARBLED }, decision: { kind: 'signedOutElsewhere' } },
+    {
+      name: 'empty where our session was: signed out elsewhere',
+      read: { stored: EMPTY },
+      decision: { kind: 'signedOutElsewhere' },
+    },
+    {
+      name: 'garbled where our session was: signed out elsewhere',
+      read: { stored: GARBLED },
+      decision: { kind: 'signedOutElsewhere' },
+    },
     {
       name: 'empty, the store never held ours (it failed to save): refresh from memory',
       read: { stored: EMPTY, holdsOurs: false },
@@ -314,7 +370,12 @@ describe('decideGrant: refresh, or why not', () => {
   });
 
   it.each([
-    { name: 'a live refresh token: grant', base: tokens(), now: NOW, decision: { kind: 'grant', refreshToken: 'rt-1' } },
+    {
+      name: 'a live refresh token: grant',
+      base: tokens(),
+      now: NOW,
+      decision: { kind: 'grant', refreshToken: 'rt-1' },
+    },
     {
       name: 'found dead just now: wait for the context re-authenticating',
       base: tokens({ refreshRejectedAt: NOW }),
@@ -405,8 +466,17 @@ describe('decideChangeDuringGrant: what was saved while the grant was in flight'
       after: ok({ accessToken: 'at-9' }),
       decision: { kind: 'none' },
     },
-    { name: 'a set we moved on from: keep the answer', after: { kind: 'ok', tokens: other }, retired: true, decision: { kind: 'none' } },
-    { name: 'another usable set: adopt it', after: { kind: 'ok', tokens: other }, decision: { kind: 'adopt', tokens: other } },
+    {
+      name: 'a set we moved on from: keep the answer',
+      after: { kind: 'ok', tokens: other },
+      retired: true,
+      decision: { kind: 'none' },
+    },
+    {
+      name: 'another usable set: adopt it',
+      after: { kind: 'ok', tokens: other },
+      decision: { kind: 'adopt', tokens: other },
+    },
     {
       name: 'another set, its token within the leeway: conflict',
       after: ok({ accessToken: 'at-2', refreshToken: 'rt-2', accessTokenExpiresAt: NOW + 1000 }),
@@ -430,10 +500,29 @@ describe('decideChangeDuringGrant: what was saved while the grant was in flight'
 
 describe('decideFollow: a store change made by another context', () => {
   const newer: Loaded = ok({ accessToken: 'at-2', refreshToken: 'rt-2' });
-  it.each<{ name: string; phase?: Phase; withTokens?: boolean; loaded: Loaded; retired?: boolean; holdsOurs?: boolean; decision: string }>([
+  it.each<{
+    name: string;
+    phase?: Phase;
+    withTokens?: boolean;
+    loaded: Loaded;
+    retired?: boolean;
+    holdsOurs?: boolean;
+    decision: string;
+  }>([
     { name: 'active, a newer usable set: adopt', loaded: newer, decision: 'adopt' },
-    { name: 'reauthenticating, a newer usable set: adopt', phase: 'reauthenticating', loaded: newer, decision: 'adopt' },
-    { name: 'signed out, a usable set (a sign-in elsewhere): adopt', phase: 'signedOut', withTokens: false, loaded: newer, decision: 'adopt' },
+    {
+      name: 'reauthenticating, a newer usable set: adopt',
+      phase: 'reauthenticating',
+      loaded: newer,
+      decision: 'adopt',
+    },
+    {
+      name: 'signed out, a usable set (a sign-in elsewhere): adopt',
+      phase: 'signedOut',
+      withTokens: false,
+      loaded: newer,
+      decision: 'adopt',
+    },
     {
       name: 'signed out, a set without a refresh token (access token only): adopt',
       phase: 'signedOut',
@@ -460,7 +549,12 @@ describe('decideFollow: a store change made by another context', () => {
     { name: 'active, a set we moved on from: ignore', loaded: newer, retired: true, decision: 'ignore' },
     { name: 'active, store emptied where ours was: sign out', loaded: EMPTY, decision: 'signOut' },
     { name: 'active, store garbled where ours was: sign out', loaded: GARBLED, decision: 'signOut' },
-    { name: 'reauthenticating, store emptied: sign out', phase: 'reauthenticating', loaded: EMPTY, decision: 'signOut' },
+    {
+      name: 'reauthenticating, store emptied: sign out',
+      phase: 'reauthenticating',
+      loaded: EMPTY,
+      decision: 'signOut',
+    },
     { name: 'active, emptied but it never held ours: ignore', loaded: EMPTY, holdsOurs: false, decision: 'ignore' },
     { name: 'signed out, emptied: ignore', phase: 'signedOut', withTokens: false, loaded: EMPTY, decision: 'ignore' },
     // This context writes the store itself in these phases.
@@ -468,7 +562,13 @@ describe('decideFollow: a store change made by another context', () => {
     { name: 'refreshing, emptied: ignore', phase: 'refreshing', loaded: EMPTY, decision: 'ignore' },
     { name: 'signing in, a newer set: ignore', phase: 'signingIn', loaded: newer, decision: 'ignore' },
     { name: 'signing in, emptied: ignore', phase: 'signingIn', loaded: EMPTY, decision: 'ignore' },
-    { name: 'signing out, a newer set: ignore', phase: 'signingOut', withTokens: false, loaded: newer, decision: 'ignore' },
+    {
+      name: 'signing out, a newer set: ignore',
+      phase: 'signingOut',
+      withTokens: false,
+      loaded: newer,
+      decision: 'ignore',
+    },
     { name: 'disposed, a newer set: ignore', phase: 'disposed', withTokens: false, loaded: newer, decision: 'ignore' },
   ])('$name', ({ phase = 'active', withTokens = true, loaded, retired = false, holdsOurs = true, decision }) => {
     const current = record({ phase, tokens: withTokens ? tokens() : null });
@@ -489,8 +589,22 @@ describe('decideFollow: a store change made by another context', () => {
 });
 
 describe('decideRestore: restore() on a manager that runs a session', () => {
-  it.each<{ name: string; phase: Phase; withTokens: boolean; stored: ReturnType<typeof tokens>; retired: boolean; decision: string }>([
-    { name: 'nothing running: start', phase: 'signedOut', withTokens: false, stored: tokens(), retired: false, decision: 'start' },
+  it.each<{
+    name: string;
+    phase: Phase;
+    withTokens: boolean;
+    stored: ReturnType<typeof tokens>;
+    retired: boolean;
+    decision: string;
+  }>([
+    {
+      name: 'nothing running: start',
+      phase: 'signedOut',
+      withTokens: false,
+      stored: tokens(),
+      retired: false,
+      decision: 'start',
+    },
     {
       name: 'nothing running, the stored set is one we retired: start (memory has nothing better)',
       phase: 'signedOut',
@@ -499,7 +613,14 @@ describe('decideRestore: restore() on a manager that runs a session', () => {
       retired: true,
       decision: 'start',
     },
-    { name: 'running this very session: join', phase: 'active', withTokens: true, stored: tokens(), retired: false, decision: 'join' },
+    {
+      name: 'running this very session: join',
+      phase: 'active',
+      withTokens: true,
+      stored: tokens(),
+      retired: false,
+      decision: 'join',
+    },
     {
       name: 'refreshing this very session: join',
       phase: 'refreshing',
@@ -548,8 +669,18 @@ describe('decideRestore: restore() on a manager that runs a session', () => {
 describe('decideStart: how a restored session starts', () => {
   it.each([
     { name: 'a usable token: use it', stored: tokens(), reauthElsewhere: false, decision: 'use' },
-    { name: 'a token within the leeway: refresh', stored: tokens({ accessTokenExpiresAt: NOW + 1000 }), reauthElsewhere: false, decision: 'refresh' },
-    { name: 'no stored access token: refresh', stored: tokens({ accessToken: '', accessTokenExpiresAt: 0 }), reauthElsewhere: false, decision: 'refresh' },
+    {
+      name: 'a token within the leeway: refresh',
+      stored: tokens({ accessTokenExpiresAt: NOW + 1000 }),
+      reauthElsewhere: false,
+      decision: 'refresh',
+    },
+    {
+      name: 'no stored access token: refresh',
+      stored: tokens({ accessToken: '', accessTokenExpiresAt: 0 }),
+      reauthElsewhere: false,
+      decision: 'refresh',
+    },
     {
       name: 'a usable token, a live context re-authenticating (no mark): use it',
       stored: tokens(),

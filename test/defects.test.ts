@@ -320,10 +320,13 @@ describe('a request that cannot get a token while the token endpoint is unreacha
     const api = session.createClient({ prefix: API });
     ctx.server.faults.push(...Array.from({ length: 100 }, () => 'network' as const));
     spoil();
-    const request = api.get('items').json().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const request = api
+      .get('items')
+      .json()
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     for (let second = 0; second < 31; second++) await ctx.clock.advance(1000);
     const error = await request;
     expect(error).toBeInstanceOf(TokenWaitTimeoutError);
@@ -383,10 +386,13 @@ describe("a request waiting for a token is not cut short by ky's own timeout", (
     ctx.server.faults.push(...Array.from({ length: 100 }, () => 'network' as const));
     spoil();
     let outcome: { error: unknown } | undefined;
-    void api.get('items').json().then(
-      () => (outcome = { error: undefined }),
-      (error: unknown) => (outcome = { error }),
-    );
+    void api
+      .get('items')
+      .json()
+      .then(
+        () => (outcome = { error: undefined }),
+        (error: unknown) => (outcome = { error }),
+      );
     for (let second = 0; second < 40 && outcome === undefined; second++) await ctx.clock.advance(1000);
     expect(outcome).toBeDefined();
     expect(outcome!.error).toBeInstanceOf(SessionKeeperError); // not ky's TimeoutError

@@ -35,7 +35,11 @@ describe('bad options are refused with a ConfigurationError naming them', () => 
   it.each<[string, Record<string, unknown>, string]>([
     ['an empty store', { store: {} }, 'store'],
     ['a number as store', { store: 42 }, 'store'],
-    ['a store whose subscribe is not a function', { store: { load() {}, save() {}, clear() {}, subscribe: 1 } }, 'store.subscribe'],
+    [
+      'a store whose subscribe is not a function',
+      { store: { load() {}, save() {}, clear() {}, subscribe: 1 } },
+      'store.subscribe',
+    ],
     ['an empty clock', { clock: {} }, 'clock'],
     ['an empty lock', { lock: {} }, 'lock'],
     ['a lock whose isHeld is not a function', { lock: { run() {}, isHeld: true } }, 'lock.isHeld'],
@@ -47,7 +51,11 @@ describe('bad options are refused with a ConfigurationError naming them', () => 
     ['a string as backoff', { backoff: 'fast' }, 'backoff'],
     ['a zero initial backoff', { backoff: { initialDelay: 0 } }, 'backoff.initialDelay'],
     ['a zero maximum backoff', { backoff: { maxDelay: 0 } }, 'backoff.maxDelay'],
-    ['a maximum backoff below the initial one', { backoff: { initialDelay: 5000, maxDelay: 1000 } }, 'backoff.maxDelay'],
+    [
+      'a maximum backoff below the initial one',
+      { backoff: { initialDelay: 5000, maxDelay: 1000 } },
+      'backoff.maxDelay',
+    ],
     ['a zero refreshTimeout', { refreshTimeout: 0 }, 'refreshTimeout'],
     ['a zero tokenWaitTimeout', { tokenWaitTimeout: 0 }, 'tokenWaitTimeout'],
     ['a negative refreshMargin', { refreshMargin: -1 }, 'refreshMargin'],
@@ -63,7 +71,11 @@ describe('bad options are refused with a ConfigurationError naming them', () => 
     ['a plain http token endpoint off loopback', { tokenEndpoint: 'http://auth.example.com/token' }, 'tokenEndpoint'],
     ['a relative token endpoint', { tokenEndpoint: '/token' }, 'tokenEndpoint'],
     ['no token endpoint', { tokenEndpoint: undefined }, 'tokenEndpoint'],
-    ['a plain http revocation endpoint off loopback', { revocationEndpoint: 'http://auth.example.com/revoke' }, 'revocationEndpoint'],
+    [
+      'a plain http revocation endpoint off loopback',
+      { revocationEndpoint: 'http://auth.example.com/revoke' },
+      'revocationEndpoint',
+    ],
     ['an empty clientId', { clientId: '' }, 'clientId'],
     ['a number as clientId', { clientId: 1 }, 'clientId'],
   ])('%s', (_name, options, named) => {
@@ -119,10 +131,17 @@ describe('types', () => {
     const session = make({});
     session.on('refreshed', (event) => expectTypeOf(event).toEqualTypeOf<TokenEvent>());
     session.on('signedIn', (event) => expectTypeOf(event).toEqualTypeOf<TokenEvent>());
-    session.on('tokensChanged', (event) => expectTypeOf(event.cause).toEqualTypeOf<SessionEvents['tokensChanged']['cause']>());
-    session.on('signedOut', (event) => expectTypeOf(event.reason).toEqualTypeOf<'user' | 'reauthFailed' | 'otherContext'>());
+    session.on('tokensChanged', (event) =>
+      expectTypeOf(event.cause).toEqualTypeOf<SessionEvents['tokensChanged']['cause']>(),
+    );
+    session.on('signedOut', (event) =>
+      expectTypeOf(event.reason).toEqualTypeOf<'user' | 'reauthFailed' | 'otherContext'>(),
+    );
     session.on('stateChange', (event) => expectTypeOf(event).toEqualTypeOf<SessionEvents['stateChange']>());
-    expectTypeOf(session.on<'reauthenticated'>).parameter(1).parameter(0).toHaveProperty('method');
+    expectTypeOf(session.on<'reauthenticated'>)
+      .parameter(1)
+      .parameter(0)
+      .toHaveProperty('method');
   });
 
   it('an unknown event name does not compile', () => {

@@ -73,10 +73,16 @@ describe('the session scope', () => {
     const scope = new SessionScope();
     const oldGate = deferred();
     const newGate = deferred();
-    const old = scope.exclusive(() => oldGate.promise, () => {});
+    const old = scope.exclusive(
+      () => oldGate.promise,
+      () => {},
+    );
     scope.replace();
     expect(scope.inflight).toBeUndefined();
-    const next = scope.exclusive(() => newGate.promise, () => {});
+    const next = scope.exclusive(
+      () => newGate.promise,
+      () => {},
+    );
     expect(next).not.toBe(old);
     // The old flight settling does not forget the new one.
     oldGate.resolve();
@@ -90,7 +96,10 @@ describe('the session scope', () => {
   it('a closed scope aborts its signal, forgets its flight and runs nothing again', async () => {
     const scope = new SessionScope();
     const gate = deferred();
-    void scope.exclusive(() => gate.promise, () => {});
+    void scope.exclusive(
+      () => gate.promise,
+      () => {},
+    );
     const signal = scope.signal;
     scope.close('disposed');
     expect(signal.aborted).toBe(true);
@@ -124,10 +133,19 @@ describe('the retry loop', () => {
       listeners.add(wakeUp);
       return () => listeners.delete(wakeUp);
     };
-    return { wake, fire: () => [...listeners].forEach((listener) => listener()), get size() { return listeners.size; } };
+    return {
+      wake,
+      fire: () => [...listeners].forEach((listener) => listener()),
+      get size() {
+        return listeners.size;
+      },
+    };
   }
 
-  function run<T>(attempts: Attempt<T>[], options: { wake?: Wake; wakeAlways?: Wake; signal?: AbortSignal; random?: number } = {}) {
+  function run<T>(
+    attempts: Attempt<T>[],
+    options: { wake?: Wake; wakeAlways?: Wake; signal?: AbortSignal; random?: number } = {},
+  ) {
     const clock = new ManualClock();
     const failed = vi.fn();
     const attempt = vi.fn(async (_number: number) => attempts.shift() ?? ({ kind: 'later', ms: 1e9 } as Attempt<T>));
@@ -151,9 +169,15 @@ describe('the retry loop', () => {
 
   it('a transient failure waits the backoff, is reported with it, then tries again', async () => {
     const error = new Error('503');
-    const { clock, result, attempt, failed } = run([{ kind: 'failed', error }, { kind: 'settled', value: 'tokens' }], {
-      random: 0.5,
-    });
+    const { clock, result, attempt, failed } = run(
+      [
+        { kind: 'failed', error },
+        { kind: 'settled', value: 'tokens' },
+      ],
+      {
+        random: 0.5,
+      },
+    );
     await flushMicrotasks();
     const wait = backoffDelay(1, backoff, 0.5);
     expect(wait).toBe(750);
@@ -168,7 +192,11 @@ describe('the retry loop', () => {
   it('the backoff grows with each failure', async () => {
     const error = new Error('503');
     const { clock, result, failed } = run(
-      [{ kind: 'failed', error }, { kind: 'failed', error }, { kind: 'settled', value: 1 }],
+      [
+        { kind: 'failed', error },
+        { kind: 'failed', error },
+        { kind: 'settled', value: 1 },
+      ],
       { random: 0 },
     );
     await clock.advance(500);
@@ -181,7 +209,10 @@ describe('the retry loop', () => {
   });
 
   it('a later answer waits its time without counting as a failure', async () => {
-    const { clock, result, attempt, failed } = run([{ kind: 'later', ms: 250 }, { kind: 'settled', value: 'x' }]);
+    const { clock, result, attempt, failed } = run([
+      { kind: 'later', ms: 250 },
+      { kind: 'settled', value: 'x' },
+    ]);
     await clock.advance(249);
     expect(attempt).toHaveBeenCalledTimes(1);
     await clock.advance(1);
@@ -191,9 +222,15 @@ describe('the retry loop', () => {
 
   it('a wake ends a backoff wait early', async () => {
     const source = wakeSource();
-    const { result, attempt } = run([{ kind: 'failed', error: new Error('offline') }, { kind: 'settled', value: 'x' }], {
-      wake: source.wake,
-    });
+    const { result, attempt } = run(
+      [
+        { kind: 'failed', error: new Error('offline') },
+        { kind: 'settled', value: 'x' },
+      ],
+      {
+        wake: source.wake,
+      },
+    );
     await flushMicrotasks();
     expect(source.size).toBe(1);
     source.fire();
@@ -204,7 +241,13 @@ describe('the retry loop', () => {
 
   it('a wake ends a later wait early', async () => {
     const source = wakeSource();
-    const { result } = run([{ kind: 'later', ms: 60_000 }, { kind: 'settled', value: 'x' }], { wake: source.wake });
+    const { result } = run(
+      [
+        { kind: 'later', ms: 60_000 },
+        { kind: 'settled', value: 'x' },
+      ],
+      { wake: source.wake },
+    );
     await flushMicrotasks();
     source.fire();
     await expect(result).resolves.toBe('x');
@@ -214,7 +257,10 @@ describe('the retry loop', () => {
     const source = wakeSource();
     const always = wakeSource();
     const { clock, result, attempt, failed } = run(
-      [{ kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 }, { kind: 'settled', value: 'x' }],
+      [
+        { kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 },
+        { kind: 'settled', value: 'x' },
+      ],
       { wake: source.wake, wakeAlways: always.wake },
     );
     await flushMicrotasks();
@@ -230,7 +276,10 @@ describe('the retry loop', () => {
   it('a Retry-After wait without wakeAlways lasts its full time', async () => {
     const source = wakeSource();
     const { clock, result, attempt } = run(
-      [{ kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 }, { kind: 'settled', value: 'x' }],
+      [
+        { kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 },
+        { kind: 'settled', value: 'x' },
+      ],
       { wake: source.wake },
     );
     await flushMicrotasks();
@@ -269,16 +318,28 @@ describe('the retry loop', () => {
     const controller = new AbortController();
     const clock = new ManualClock();
     const attempt = vi.fn(async () => ({ kind: 'failed', error: new Error('x') }) as const);
-    const result = retryUntilSettled({ clock, backoff, random: () => 0 }, attempt, { wake: never }, () => controller.abort(), controller.signal);
+    const result = retryUntilSettled(
+      { clock, backoff, random: () => 0 },
+      attempt,
+      { wake: never },
+      () => controller.abort(),
+      controller.signal,
+    );
     await expect(result).resolves.toBeUndefined();
     expect(attempt).toHaveBeenCalledTimes(1);
   });
 
   it('an abort during the wait ends the loop', async () => {
     const controller = new AbortController();
-    const { clock, result, attempt } = run([{ kind: 'failed', error: new Error('x') }, { kind: 'settled', value: 'x' }], {
-      signal: controller.signal,
-    });
+    const { clock, result, attempt } = run(
+      [
+        { kind: 'failed', error: new Error('x') },
+        { kind: 'settled', value: 'x' },
+      ],
+      {
+        signal: controller.signal,
+      },
+    );
     await flushMicrotasks();
     controller.abort();
     await expect(result).resolves.toBeUndefined();

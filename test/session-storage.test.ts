@@ -21,7 +21,11 @@ function recordingBroadcast() {
       return () => listeners.delete(listener);
     },
   };
-  return { port, posted, announce: (version: number | undefined) => listeners.forEach((listener) => listener(version)) };
+  return {
+    port,
+    posted,
+    announce: (version: number | undefined) => listeners.forEach((listener) => listener(version)),
+  };
 }
 
 function setup(store: TokenStore = new MemoryTokenStore(), persistAccessToken = true) {
@@ -183,9 +187,18 @@ describe('the session storage', () => {
 
   it('works without a broadcast port and with a store that cannot tell of changes', async () => {
     let value: unknown = null;
-    const plain: TokenStore = { load: () => value, save: (session) => void (value = session), clear: () => void (value = null) };
+    const plain: TokenStore = {
+      load: () => value,
+      save: (session) => void (value = session),
+      clear: () => void (value = null),
+    };
     const logs = captureLogs();
-    const storage = createSessionStorage({ store: plain, persistAccessToken: true, logger: logs.logger, broadcast: undefined });
+    const storage = createSessionStorage({
+      store: plain,
+      persistAccessToken: true,
+      logger: logs.logger,
+      broadcast: undefined,
+    });
     const off = storage.subscribe(() => {});
     await storage.save(tokens());
     expect(storage.holdsOurs).toBe(true);
@@ -264,7 +277,9 @@ describe('sign-in and sign-out writes under the lock', () => {
     const persistence = createPersistence({ lock: inProcessLock(), lockName: 'l' }, storage);
     await expect(persistence.clearSignOut(() => true)).resolves.toBeUndefined();
     const empty = setup();
-    await expect(createPersistence({ lock: inProcessLock(), lockName: 'l' }, empty.storage).clearSignOut(() => true)).resolves.toBeUndefined();
+    await expect(
+      createPersistence({ lock: inProcessLock(), lockName: 'l' }, empty.storage).clearSignOut(() => true),
+    ).resolves.toBeUndefined();
   });
 
   it('a sign-out overtaken by a new sign-in while it waited clears nothing', async () => {

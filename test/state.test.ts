@@ -15,7 +15,15 @@ import {
 import type { SessionState } from '../src/types.ts';
 import { NOW, record, tokens } from './helpers/records.ts';
 
-const PHASES: Phase[] = ['signedOut', 'signingIn', 'active', 'refreshing', 'reauthenticating', 'signingOut', 'disposed'];
+const PHASES: Phase[] = [
+  'signedOut',
+  'signingIn',
+  'active',
+  'refreshing',
+  'reauthenticating',
+  'signingOut',
+  'disposed',
+];
 
 const NEW_TOKENS = tokens({ accessToken: 'at-2', refreshToken: 'rt-2' });
 
@@ -141,7 +149,13 @@ const EFFECTS: Record<ActionType, Partial<SessionRecord>> = {
   accessTokenRejected: { rejectedAccessToken: 'at-1' },
   refreshFailed: { failures: 3 },
   reauthStarted: { failures: 0, reauth: 'own' },
-  signOutStarted: { tokens: null, failures: 0, rejectedAccessToken: undefined, reauth: undefined, endReason: 'signedOut' },
+  signOutStarted: {
+    tokens: null,
+    failures: 0,
+    rejectedAccessToken: undefined,
+    reauth: undefined,
+    endReason: 'signedOut',
+  },
   signOutFinished: {},
   disposed: { tokens: null, failures: 0, rejectedAccessToken: undefined, reauth: undefined, endReason: 'disposed' },
 };
@@ -171,10 +185,13 @@ describe('the transition table', () => {
     expect(after).toEqual({ ...before, phase: next, ...EFFECTS[action] });
   });
 
-  it.each(PAIRS.filter((pair) => pair.next === '-'))('$phase ignores $action: the record is returned as it is', ({ phase, action }) => {
-    const before = busyRecord(phase);
-    expect(reduce(before, ACTIONS[action])).toBe(before);
-  });
+  it.each(PAIRS.filter((pair) => pair.next === '-'))(
+    '$phase ignores $action: the record is returned as it is',
+    ({ phase, action }) => {
+      const before = busyRecord(phase);
+      expect(reduce(before, ACTIONS[action])).toBe(before);
+    },
+  );
 
   it('nothing leaves the disposed phase', () => {
     let current = reduce(busyRecord('active'), ACTIONS.disposed);
@@ -348,9 +365,24 @@ describe('the token a request may use now', () => {
       token: undefined,
       gate: true,
     },
-    { name: 'signed out without tokens: the gate opens to refuse', record: record({ phase: 'signedOut', tokens: null }), token: undefined, gate: true },
-    { name: 'signing out: none, the gate opens to refuse', record: record({ phase: 'signingOut' }), token: undefined, gate: true },
-    { name: 'disposed: none, the gate opens to refuse', record: record({ phase: 'disposed', tokens: null }), token: undefined, gate: true },
+    {
+      name: 'signed out without tokens: the gate opens to refuse',
+      record: record({ phase: 'signedOut', tokens: null }),
+      token: undefined,
+      gate: true,
+    },
+    {
+      name: 'signing out: none, the gate opens to refuse',
+      record: record({ phase: 'signingOut' }),
+      token: undefined,
+      gate: true,
+    },
+    {
+      name: 'disposed: none, the gate opens to refuse',
+      record: record({ phase: 'disposed', tokens: null }),
+      token: undefined,
+      gate: true,
+    },
   ];
 
   it.each(cases)('$name', ({ record, token }) => {
