@@ -3,7 +3,7 @@ import { SessionExpiredError, SessionKeeperError, TokenWaitTimeoutError, isTrans
 import type { SessionManagerOptions } from '../src/options.ts';
 import type { Logger } from '../src/ports/logger.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import { SessionManager } from '../src/session-manager.ts';
+import { SessionManager } from '../src/index.ts';
 import { flushMicrotasks } from '../src/testing.ts';
 import type { SessionEvents } from '../src/types.ts';
 import { API, REVOKE_URL, TOKEN_URL } from './helpers/fake-auth-server.ts';

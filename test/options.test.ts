@@ -4,7 +4,7 @@ import type { SessionManagerOptions } from '../src/options.ts';
 import { inProcessLock } from '../src/ports/lock.ts';
 import { silentLogger } from '../src/ports/logger.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import { SessionManager } from '../src/session-manager.ts';
+import { SessionManager } from '../src/index.ts';
 import { ManualClock, ManualLifecycle, ManualNetwork } from '../src/testing.ts';
 import type { SessionEvents, TokenEvent } from '../src/types.ts';
 

@@ -3,6 +3,7 @@
  * of cases in test/decisions.test.ts. The manager and the refresher act on the answers; they
  * decide nothing themselves.
  */
+import type { SessionEndReason } from '../errors.ts';
 import type { ReauthReason, SessionTokens } from '../types.ts';
 import type { Loaded } from './storage.ts';
 import { isEnded, servableToken, type SessionRecord } from './state.ts';
@@ -20,12 +21,13 @@ export type TokenUse =
   /** Start the refresh (none runs yet, or its timer is late), then wait for its token. */
   | { kind: 'refresh' }
   | { kind: 'wait' }
-  | { kind: 'refuse'; reason: 'notSignedIn' | 'disposed' };
+  /** No session: why it ended (or `notSignedIn` when there never was one). */
+  | { kind: 'refuse'; reason: SessionEndReason };
 
 /** Serve, wait or refresh: what a request for a token does in `record` at `now`. */
 export function decideTokenUse(record: SessionRecord, now: number, refreshMargin: number): TokenUse {
-  if (record.phase === 'disposed') return { kind: 'refuse', reason: 'disposed' };
-  if (isEnded(record) || record.tokens === null) return { kind: 'refuse', reason: 'notSignedIn' };
+  if (isEnded(record)) return { kind: 'refuse', reason: record.endReason };
+  if (record.tokens === null) return { kind: 'refuse', reason: 'notSignedIn' };
   const token = servableToken(record, now);
   if (record.phase === 'active') {
     return token !== undefined && !isRefreshDue(record.tokens, now, refreshMargin)
