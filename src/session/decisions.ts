@@ -26,6 +26,7 @@ export type TokenUse =
 
 /** Serve, wait or refresh: what a request for a token does in `record` at `now`. */
 export function decideTokenUse(record: SessionRecord, now: number, refreshMargin: number): TokenUse {
+  if (record.phase === 'disposed') return { kind: 'refuse', reason: 'disposed' };
   if (isEnded(record)) return { kind: 'refuse', reason: record.endReason };
   if (record.tokens === null) return { kind: 'refuse', reason: 'notSignedIn' };
   const token = servableToken(record, now);
