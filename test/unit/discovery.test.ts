@@ -100,7 +100,7 @@ describe('discoverEndpoints: which issuers and endpoints are accepted', () => {
     },
   );
 
-  it.each(['http://auth.test', 'ftp://auth.test', 'auth.test', ''])('refuses the issuer %j without asking anything', async (issuer) => {
+  it.each(['http://auth.test', 'ftp://auth.test', 'ftp://localhost', 'ws://127.0.0.1', 'auth.test', ''])('refuses the issuer %j without asking anything', async (issuer) => {
     const error = await failure(issuer);
     expect(error.message).toBe(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
     expect(error.transient).toBe(false);

@@ -207,8 +207,8 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(new Date(NOW - 90_000).toUTCString(), NOW)).toBe(0);
   });
 
-  it('ignores a value that is neither seconds nor a date', () => {
-    expect(parseRetryAfter('soon', NOW)).toBeUndefined();
+  it.each(['soon', '30s', 'in 30'])('ignores %j, which is neither seconds nor a date', (header) => {
+    expect(parseRetryAfter(header, NOW)).toBeUndefined();
   });
 });
 

@@ -29,6 +29,30 @@ describe('inProcessLock', () => {
     expect(await lock.isHeld!('a')).toBe(false);
   });
 
+  it('is free once a single task ended', async () => {
+    const lock = inProcessLock();
+    await lock.run('a', async () => {});
+    expect(await lock.isHeld!('a')).toBe(false);
+  });
+
+  it('makes a task that comes after an ended one wait for the one still running', async () => {
+    const lock = inProcessLock();
+    const order: string[] = [];
+    let releaseFirst = () => {};
+    let releaseSecond = () => {};
+    const first = lock.run('a', () => new Promise<void>((resolve) => (releaseFirst = resolve)));
+    const second = lock.run('a', () => new Promise<void>((resolve) => (releaseSecond = resolve)).then(() => void order.push('second')));
+    await flushMicrotasks();
+    releaseFirst();
+    await first;
+    expect(await lock.isHeld!('a')).toBe(true);
+    const third = lock.run('a', async () => void order.push('third'));
+    await flushMicrotasks();
+    releaseSecond();
+    await Promise.all([second, third]);
+    expect(order).toEqual(['second', 'third']);
+  });
+
   it('is still held while one of two shared holds lasts', async () => {
     const lock = inProcessLock();
     let endFirst = () => {};
@@ -65,6 +89,11 @@ function stubLocks(grant: (options: Record<string, unknown>) => 'free' | 'taken'
 }
 
 describe('webLock', () => {
+  it('falls back to the in-process lock where there is no navigator', async () => {
+    vi.stubGlobal('navigator', undefined);
+    await expect(webLock().run('a', async () => 'ran')).resolves.toBe('ran');
+  });
+
   it('falls back to the in-process lock where there is no Web Locks', async () => {
     vi.stubGlobal('navigator', {});
     const lock = webLock();
@@ -116,6 +145,25 @@ describe('webLock', () => {
         throw failure;
       }),
     ).rejects.toBe(failure);
+    expect(runs).toBe(1);
+  });
+
+  it('hands on a failure of a task that ran past maxWaitMs, without running it again', async () => {
+    let waitSignal: AbortSignal | undefined;
+    stubLocks((options) => {
+      if (options.ifAvailable) return 'taken';
+      waitSignal = options.signal as AbortSignal;
+      return 'free';
+    });
+    let runs = 0;
+    const failure = new Error('grant failed late');
+    const task = async () => {
+      runs++;
+      // Still running when the wait's deadline passes.
+      if (!waitSignal!.aborted) await new Promise((resolve) => waitSignal!.addEventListener('abort', resolve));
+      throw failure;
+    };
+    await expect(webLock({ maxWaitMs: 1 }).run('session-keeper:app', task)).rejects.toBe(failure);
     expect(runs).toBe(1);
   });
 

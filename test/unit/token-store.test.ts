@@ -120,18 +120,41 @@ describe('WebStorageTokenStore', () => {
     expect(() => store.subscribe(() => {})()).not.toThrow();
   });
 
-  it("calls back on another tab's change of its key, or of the whole storage, until its cleanup ran", () => {
-    const target = new EventTarget();
-    vi.stubGlobal('window', target);
-    const store = new WebStorageTokenStore({ storage: memoryStorage(), key: 'app-session' });
-    let notices = 0;
-    const stop = store.subscribe(() => notices++);
-    const storageEvent = (key: string | null) => Object.assign(new Event('storage'), { key });
-    target.dispatchEvent(storageEvent('app-session'));
-    target.dispatchEvent(storageEvent(null)); // localStorage.clear() in another tab
-    target.dispatchEvent(storageEvent('another-key'));
-    stop();
-    target.dispatchEvent(storageEvent('app-session'));
-    expect(notices).toBe(2);
+  describe('subscribe, with a window', () => {
+    /** The store's subscription on a stubbed window; `change(key)` plays another tab's write. */
+    function subscribed() {
+      const target = new EventTarget();
+      vi.stubGlobal('window', target);
+      const store = new WebStorageTokenStore({ storage: memoryStorage(), key: 'app-session' });
+      const notices = { count: 0 };
+      const stop = store.subscribe(() => notices.count++);
+      const change = (key: string | null) => target.dispatchEvent(Object.assign(new Event('storage'), { key }));
+      return { notices, stop, change };
+    }
+
+    it("calls back on another tab's change of its key", () => {
+      const { notices, change } = subscribed();
+      change('app-session');
+      expect(notices.count).toBe(1);
+    });
+
+    it('calls back when another tab cleared the whole storage', () => {
+      const { notices, change } = subscribed();
+      change(null);
+      expect(notices.count).toBe(1);
+    });
+
+    it("ignores another tab's change of another key", () => {
+      const { notices, change } = subscribed();
+      change('another-key');
+      expect(notices.count).toBe(0);
+    });
+
+    it('stops calling back once its cleanup ran', () => {
+      const { notices, stop, change } = subscribed();
+      stop();
+      change('app-session');
+      expect(notices.count).toBe(0);
+    });
   });
 });

@@ -28,8 +28,9 @@ class StubSession implements TokenSource {
     return this.token;
   }
 
-  async handleUnauthorized(usedToken: string | undefined): Promise<string> {
+  async handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal }): Promise<string> {
     this.calls.push(`handleUnauthorized(${usedToken})`);
+    this.signals.push(options?.signal);
     this.token = 't2';
     return this.token;
   }
@@ -173,6 +174,25 @@ describe('createSessionClient: the retry after a 401', () => {
     expect(session.calls).toEqual(['getAccessToken', 'handleUnauthorized(t1)']);
   });
 
+  it('hands the request signal to the refresh it waits for', async () => {
+    api(API, 401);
+    await createSessionClient(session, { baseUrl: `${API}/` }).get('items');
+    expect(session.signals).toHaveLength(2);
+    expect(session.signals[1]).toBeInstanceOf(AbortSignal);
+  });
+
+  it('retries after a 401 that has no body', async () => {
+    let answered = 0;
+    server.use(
+      http.get(`${API}/items`, async ({ request }) => {
+        requests.push(await seen(request));
+        return answered++ === 0 ? new HttpResponse(null, { status: 401 }) : HttpResponse.json({ ok: true });
+      }),
+    );
+    await expect(createSessionClient(session, { baseUrl: `${API}/` }).get('items').json()).resolves.toEqual({ ok: true });
+    expect(authorizations()).toEqual([`${API} Bearer t1`, `${API} Bearer t2`]);
+  });
+
   it('hands a second 401 to the caller', async () => {
     api(API, 401, 401);
     const error = await createSessionClient(session, { baseUrl: `${API}/` }, {})
@@ -262,6 +282,34 @@ describe("createSessionClient: ky's own retries", () => {
     await client.get(`${OTHER}/items`, { headers: { authorization: 'Bearer their-own' } });
     expect(session.sameSessionChecks).toEqual([]);
     expect(authorizations()).toEqual([`${OTHER} Bearer their-own`, `${OTHER} Bearer their-own`]);
+  });
+
+  it('a retry to another origin of a request without an authorization header goes out as it was', async () => {
+    api(OTHER, 503);
+    const client = createSessionClient(session, { baseUrl: `${API}/`, retry });
+    await client.get(`${OTHER}/items`);
+    expect(authorizations()).toEqual([`${OTHER} null`, `${OTHER} null`]);
+  });
+
+  it('a retry is sent by a token source that cannot check sessions', async () => {
+    api(API, 503);
+    const source: TokenSource = {
+      getAccessToken: async () => 't1',
+      handleUnauthorized: async () => 't2',
+    };
+    await createSessionClient(source, { baseUrl: `${API}/`, retry }).get('items');
+    expect(authorizations()).toEqual([`${API} Bearer t1`, `${API} Bearer t1`]);
+  });
+
+  it("a retry of a request whose own hook replaced the bearer token is not checked against the session", async () => {
+    api(API, 503);
+    const client = createSessionClient(session, {
+      baseUrl: `${API}/`,
+      retry,
+      hooks: { beforeRequest: [({ request }) => void request.headers.set('authorization', 'Basic dXNlcjpwYXNz')] },
+    });
+    await client.get('items');
+    expect(session.sameSessionChecks).toEqual([]);
   });
 
   it('a retry of a request without a bearer token is not checked against the session', async () => {
