@@ -39,7 +39,7 @@ class FastestFirstSequencer extends BaseSequencer {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: [...configDefaults.exclude, 'test/e2e/**', 'test/browser/**'],
+    exclude: [...configDefaults.exclude, 'test/e2e/**', 'test/browser/**', 'test/integrations/**'],
     environment: 'node',
     testTimeout: 20_000,
     hookTimeout: 30_000,

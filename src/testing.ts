@@ -14,6 +14,18 @@ interface Timer {
   callback: () => void;
 }
 
+/** Options of a {@link ManualClock}. */
+export interface ManualClockOptions {
+  /**
+   * The most timers one {@link ManualClock.advance} fires before it gives up with an error:
+   * a timer that keeps scheduling another one due at once would otherwise never let it
+   * return, and the test would hang until its timeout. Default 1,000: far more than any of
+   * the SDK's own tests fires in one advance, and reached in a few seconds of real time (each
+   * timer is followed by a flush of pending promise callbacks).
+   */
+  loopLimit?: number;
+}
+
 /**
  * A clock that only moves when told. `advance` fires due timers in order, letting promise
  * callbacks run between them, so code waiting on timers and promises behaves as in real time.
@@ -22,9 +34,11 @@ export class ManualClock implements Clock {
   #now: number;
   #nextId = 1;
   #timers: Timer[] = [];
+  readonly #loopLimit: number;
 
-  constructor(start = Date.UTC(2026, 0, 1)) {
+  constructor(start = Date.UTC(2026, 0, 1), options: ManualClockOptions = {}) {
     this.#now = start;
+    this.#loopLimit = options.loopLimit ?? 1000;
   }
 
   now(): number {
@@ -53,13 +67,23 @@ export class ManualClock implements Clock {
     this.#now = now;
   }
 
-  /** Moves time forward by `ms`, firing every timer that falls due, in order. */
+  /**
+   * Moves time forward by `ms`, firing every timer that falls due, in order.
+   * @throws Error - when more than `loopLimit` timers fall due (a runaway timer loop); the
+   *   clock stays at the time of the last timer it fired.
+   */
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;
-    for (;;) {
+    for (let fired = 0; ; fired++) {
       await flushMicrotasks();
       const next = this.#timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!next) break;
+      if (fired === this.#loopLimit) {
+        throw new Error(
+          `ManualClock.advance(${ms}) fired ${this.#loopLimit} timers and more keep falling due: a runaway timer loop? ` +
+            `(raise loopLimit if the test means it)`,
+        );
+      }
       this.#timers = this.#timers.filter((t) => t !== next);
       this.#now = Math.max(this.#now, next.at);
       next.callback();
