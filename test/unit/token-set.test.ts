@@ -284,7 +284,7 @@ const held: SessionTokens = {
 };
 
 describe('toStoredSession', () => {
-  it('stores every field, the access token included, stamped with version 1 and savedAt', () => {
+  it('stores every field, the access token included, stamped with version 1 and its revision', () => {
     expect(toStoredSession(held, true, NOW + 5)).toEqual({
       version: 1,
       accessToken: 'access-1',
@@ -297,7 +297,7 @@ describe('toStoredSession', () => {
       receivedAt: NOW,
       scope: 'read',
       subject: 'alice',
-      savedAt: NOW + 5,
+      revision: NOW + 5,
     });
   });
 
@@ -323,7 +323,7 @@ const stored = (): Record<string, unknown> => ({ ...toStoredSession({ ...held, r
 
 describe('fromStoredSession: what it reads', () => {
   it('reads back everything toStoredSession wrote', () => {
-    expect(fromStoredSession(stored())).toEqual({ ...held, refreshRejectedAt: NOW - 1, savedAt: NOW + 5 });
+    expect(fromStoredSession(stored())).toEqual({ ...held, refreshRejectedAt: NOW - 1, revision: NOW + 5 });
   });
 
   it('reads a session stored without its access token as one with nothing usable until a refresh', () => {
@@ -385,7 +385,7 @@ describe('fromStoredSession: what it refuses', () => {
     ['a numeric scope', { ...stored(), scope: 3 }],
     ['a text rejection mark', { ...stored(), refreshRejectedAt: 'yes' }],
     ['a numeric subject', { ...stored(), subject: 1 }],
-    ['a text savedAt', { ...stored(), savedAt: 'now' }],
+    ['a text revision', { ...stored(), revision: 'now' }],
   ])('refuses %s', (_, value) => {
     expect(fromStoredSession(value)).toBeNull();
   });
