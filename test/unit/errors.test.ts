@@ -52,7 +52,7 @@ describe('the error classes', () => {
     ['InvalidTokenResponseError', new InvalidTokenResponseError('no "access_token"'), 'ERR_INVALID_TOKEN_RESPONSE', false, 'no "access_token"'],
     ['TransientRefreshError', new TransientRefreshError('HTTP 503'), 'ERR_REFRESH_TRANSIENT', true, 'HTTP 503'],
     ['RefreshRejectedError', new RefreshRejectedError('invalid_grant', 400), 'ERR_REFRESH_REJECTED', false, 'Grant rejected: invalid_grant (HTTP 400)'],
-    ['SessionExpiredError', new SessionExpiredError(), 'ERR_SESSION_EXPIRED', false, 'The session has ended'],
+    ['SessionExpiredError', new SessionExpiredError(), 'ERR_SESSION_EXPIRED', false, 'The session has ended: signed out'],
     ['TokenWaitTimeoutError', new TokenWaitTimeoutError(30_000), 'ERR_TOKEN_WAIT_TIMEOUT', true, 'No access token within 30000 ms'],
     ['StoreError', new StoreError('clear', cause), 'ERR_STORE', false, 'Token store failed to clear'],
     ['DiscoveryError', new DiscoveryError('HTTP 404'), 'ERR_DISCOVERY', false, 'HTTP 404'],
@@ -84,8 +84,13 @@ describe('the error classes', () => {
     expect(new RefreshRejectedError('invalid_client', 401)).toMatchObject({ oauthError: 'invalid_client', status: 401 });
   });
 
-  it('SessionExpiredError takes a message and a cause', () => {
-    expect(new SessionExpiredError('Signed out', { cause })).toMatchObject({ message: 'Signed out', cause });
+  it('SessionExpiredError takes a reason, which sets its message, and a cause', () => {
+    expect(new SessionExpiredError('reauthFailed', { cause })).toMatchObject({
+      reason: 'reauthFailed',
+      message: 'The session has ended: re-authentication failed',
+      cause,
+    });
+    expect(new SessionExpiredError('notSignedIn')).toMatchObject({ reason: 'notSignedIn', message: 'Not signed in' });
   });
 
   it('StoreError names the operation and keeps the store error as its cause', () => {

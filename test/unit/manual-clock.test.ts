@@ -139,9 +139,9 @@ describe('ManualClock', () => {
 });
 
 describe('flushMicrotasks', () => {
-  it('lets pending promise callbacks and a due zero-delay timer run', async () => {
+  it('lets pending promise callbacks and pending I/O-phase callbacks run', async () => {
     const done: string[] = [];
-    globalThis.setTimeout(() => done.push('timer'), 0);
+    setImmediate(() => done.push('timer'));
     void Promise.resolve()
       .then(() => undefined)
       .then(() => done.push('chain'));

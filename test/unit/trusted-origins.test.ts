@@ -6,7 +6,7 @@
 import { HTTPError } from 'ky';
 import { http, HttpResponse } from 'msw';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createSessionClient, type TokenSource } from '../../src/client/create-client.ts';
+import { createSessionClient, type TokenProvider } from '../../src/client/create-client.ts';
 import { ConfigurationError } from '../../src/errors.ts';
 import { seen, useMsw, type SeenRequest } from './msw.ts';
 
@@ -15,7 +15,7 @@ const OTHER = 'https://other.test';
 const server = useMsw();
 
 /** A token source that hands out t1, then t2 after a 401, and records every call. */
-class StubSession implements TokenSource {
+class StubSession implements TokenProvider {
   token = 't1';
   calls: string[] = [];
   signals: (AbortSignal | undefined)[] = [];
@@ -117,11 +117,17 @@ describe('createSessionClient: which origins it trusts', () => {
     api(API);
     api(cdn);
     api(OTHER);
-    const client = createSessionClient(session, { baseUrl: `${API}/` }, { trustedOrigins: [`${cdn}/any/path`, 'not a url'] });
+    const client = createSessionClient(session, { baseUrl: `${API}/` }, { trustedOrigins: [`${cdn}/any/path`] });
     await client.get('items');
     await client.get(`${cdn}/file`);
     await client.get(`${OTHER}/file`);
     expect(authorizations()).toEqual([`${API} Bearer t1`, `${cdn} Bearer t1`, `${OTHER} null`]);
+  });
+
+  it('refuses an entry of trustedOrigins that is not an origin, instead of ignoring it', () => {
+    expect(() => createSessionClient(session, { baseUrl: `${API}/` }, { trustedOrigins: ['not a url'] })).toThrow(
+      ConfigurationError,
+    );
   });
 
   it('with trustedOrigins alone, sends the token to those only', async () => {
@@ -293,7 +299,7 @@ describe("createSessionClient: ky's own retries", () => {
 
   it('a retry is sent by a token source that cannot check sessions', async () => {
     api(API, 503);
-    const source: TokenSource = {
+    const source: TokenProvider = {
       getAccessToken: async () => 't1',
       handleUnauthorized: async () => 't2',
     };
