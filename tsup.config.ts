@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing.ts'],
+  // `dpop` is its own entry (and `dpop: true` imports it on first use): apps without DPoP never load it.
+  entry: { index: 'src/index.ts', testing: 'src/testing.ts', dpop: 'src/dpop/index.ts' },
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',

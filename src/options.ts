@@ -1,3 +1,5 @@
+import { resolveDpop, type DpopOption } from './dpop-option.ts';
+import type { DpopPort } from './dpop/types.ts';
 import { ConfigurationError } from './errors.ts';
 import { isSecureUrl } from './utils/secure-url.ts';
 import type { BiometricProvider } from './ports/biometric.ts';
@@ -81,18 +83,29 @@ export interface SessionManagerOptions {
   backoff?: Partial<BackoffOptions>;
   /** The source of backoff jitter: a number in [0, 1). Default `Math.random`; tests pin it. */
   random?: () => number;
+  /**
+   * DPoP (RFC 9449): tokens bound to a key pair of this device, so that a stolen token is
+   * useless elsewhere. Every token-endpoint request (refresh, device-key grant, revocation) and
+   * every request of `createClient` carries a proof; the token endpoint must answer
+   * `token_type: "DPoP"`. `true` uses a P-256 key kept in IndexedDB (memory in Node.js) and loads
+   * the DPoP code on first use; `{ keyStore }` brings the app's own store; a handle from
+   * `dpop()` (`session-keeper/dpop`) also signs the app's own sign-in request with the same key.
+   * Sign-out deletes the key. Default: off.
+   */
+  dpop?: DpopOption | undefined;
 }
 
 /** Options with every default applied. */
 export type ResolvedOptions = Required<
   Omit<
     SessionManagerOptions,
-    'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff' | 'broadcast'
+    'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff' | 'broadcast' | 'dpop'
   >
 > &
   Pick<SessionManagerOptions, 'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens'> & {
     backoff: BackoffOptions;
     broadcast: BroadcastPort | undefined;
+    dpop: DpopPort | undefined;
   };
 
 function fail(name: string, expected: string): never {
@@ -168,14 +181,16 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   const logger = redactingLogger(options.logger ?? silentLogger);
   const store = options.store ?? new MemoryTokenStore();
   const lockName = options.lockName ?? `session-keeper:${options.clientId}:${storeName(store)}`;
+  const clock = options.clock ?? systemClock;
+  const lock = options.lock ?? webLock({ logger });
   const resolved: ResolvedOptions = {
     ...options,
     store,
     persistAccessToken: options.persistAccessToken ?? true,
-    clock: options.clock ?? systemClock,
+    clock,
     refreshMargin: options.refreshMargin ?? 300_000,
     sessionWarning: options.sessionWarning ?? 300_000,
-    lock: options.lock ?? webLock({ logger }),
+    lock,
     lockName,
     broadcast: options.broadcast === false ? undefined : (options.broadcast ?? broadcastChannel(lockName)),
     lifecycle: options.lifecycle ?? visibilityLifecycle,
@@ -186,6 +201,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,
     backoff: { ...defaultBackoff, ...options.backoff },
     random: options.random ?? Math.random,
+    dpop: resolveDpop(options.dpop, { clock, lock, lockName, logger }),
   };
   for (const name of ['refreshMargin', 'sessionWarning'] as const) checkDuration(name, resolved[name]);
   // Zero cannot work: every grant would be abandoned at once, every wait would time out at once.

@@ -84,7 +84,8 @@ export class SessionManager {
   async setTokens(response: TokenResponse): Promise<void> {
     const core = this.#core;
     if (core.isDisposed()) throw new SessionExpiredError('disposed');
-    const tokens = parseTokenResponse(response, core.now());
+    // DPoP hook: with `dpop` on, the sign-in's token_type must be DPoP (src/token-set.ts).
+    const tokens = parseTokenResponse(response, core.now(), undefined, core.options.dpop !== undefined);
     core.scope.replace();
     core.scheduler.reset();
     core.dispatch({ type: 'signInStarted' });
@@ -184,6 +185,8 @@ export class SessionManager {
     for (const token of new Set([refreshToken, cleared])) {
       if (token) await revokeRefreshToken(this.#core.options, token);
     }
+    // DPoP hook: the key goes with the session (after the revocation, whose proof it signs).
+    await this.#core.options.dpop?.forgetKey();
   }
 
   /**
@@ -192,7 +195,8 @@ export class SessionManager {
    * @example const api = session.createClient({ prefix: 'https://api.example.com/v1' });
    */
   createClient(options: KyOptions = {}, auth: SessionClientOptions = {}): KyInstance {
-    return createSessionClient(this, options, auth);
+    // DPoP hook: the client signs its requests with the session's key (src/dpop).
+    return createSessionClient(this, options, { dpop: this.#core.options.dpop, ...auth });
   }
 
   /**

@@ -1,4 +1,5 @@
 import ky, { type KyInstance, type Options } from 'ky';
+import type { DpopPort } from '../dpop/types.ts';
 import { ConfigurationError, TokenWaitTimeoutError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
 import { whenAborted } from '../utils/listeners.ts';
@@ -21,6 +22,12 @@ export interface SessionClientOptions {
    * own origin is the default), this is required.
    */
   trustedOrigins?: string[] | undefined;
+  /**
+   * DPoP proofs for the requests that carry the token (`Authorization: DPoP`); a resource
+   * server's `use_dpop_nonce` challenge is answered once and never starts a refresh.
+   * `SessionManager.createClient` passes the session's own when its `dpop` option is on.
+   */
+  dpop?: DpopPort | undefined;
 }
 
 function originOf(url: string, base?: string): string | undefined {
@@ -93,11 +100,13 @@ function waitWithin(signal: AbortSignal, ms: number | undefined): { signal: Abor
 export function createSessionClient(
   session: TokenProvider,
   options: Options = {},
-  { trustedOrigins }: SessionClientOptions = {},
+  { trustedOrigins, dpop }: SessionClientOptions = {},
 ): KyInstance {
   const trusted = originFilter(options.prefix ?? options.baseUrl, trustedOrigins);
   const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const hooks = options.hooks ?? {};
+  // DPoP (src/dpop): requests that carry the token go out with `Authorization: DPoP` and a proof.
+  const send: typeof baseFetch = dpop ? (request, init) => dpop.send(request as Request, init, baseFetch) : baseFetch;
 
   const attachToken = async ({ request }: { request: Request }): Promise<void> => {
     if (!trusted(request.url)) return;
@@ -122,8 +131,8 @@ export function createSessionClient(
     if (!used?.startsWith('Bearer ') || !trusted(request.url)) return baseFetch(input, init);
     // Keep the body for the retry (a bodiless request can simply be sent again).
     const spare = request.body === null ? request : request.clone();
-    const response = await baseFetch(request, init);
-    if (response.status !== 401) return response;
+    const response = await send(request, init);
+    if (response.status !== 401 || dpop?.isNonceChallenge(response)) return response;
     // The wait for the new token runs inside ky's request timeout: end it just before ky would,
     // with the same error a request waiting before it was sent gets (transient, typed).
     const waitMs = timeout === false ? undefined : Math.max(0, timeout - (systemClock.now() - started) - TIMEOUT_GUARD_MS);
@@ -132,7 +141,7 @@ export function createSessionClient(
     await response.body?.cancel();
     // `spare` was never sent, or has no body to be used up: it can go out again as it is.
     spare.headers.set('authorization', `Bearer ${token}`);
-    return baseFetch(spare, init);
+    return send(spare, init);
   };
 
   return ky.create({
