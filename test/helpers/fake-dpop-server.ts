@@ -33,6 +33,8 @@ export class FakeDpopServer {
   nonces: Record<string, string> = { 'https://auth.test': 'auth-nonce-1', 'https://api.test': 'api-nonce-1' };
   /** The token endpoint keeps answering use_dpop_nonce (a broken server). */
   alwaysAskForNonce = false;
+  /** The API keeps answering the use_dpop_nonce challenge (a broken server). */
+  apiAlwaysAsksForNonce = false;
   accessTtlSeconds = 3600;
   /** Every token-endpoint request. */
   tokenRequests = 0;
@@ -72,7 +74,7 @@ export class FakeDpopServer {
   /** Headers every answer carries: the server's `Date`, and its nonce when it wants one. */
   #headers(origin: string, extra: Record<string, string> = {}): Record<string, string> {
     const headers: Record<string, string> = { date: new Date(this.serverNow()).toUTCString(), ...extra };
-    if (this.requireNonce || this.alwaysAskForNonce) headers['dpop-nonce'] = this.nonces[origin]!;
+    if (this.requireNonce || this.alwaysAskForNonce || this.apiAlwaysAsksForNonce) headers['dpop-nonce'] = this.nonces[origin]!;
     return headers;
   }
 
@@ -97,7 +99,8 @@ export class FakeDpopServer {
     if (accessToken !== undefined && payload.ath !== (await athOf(accessToken))) {
       return { error: 'invalid_dpop_proof', description: 'ath' };
     }
-    if (this.alwaysAskForNonce || (this.requireNonce && payload.nonce !== this.nonces[url.origin])) {
+    const broken = url.origin === 'https://auth.test' ? this.alwaysAskForNonce : this.apiAlwaysAsksForNonce;
+    if (broken || (this.requireNonce && payload.nonce !== this.nonces[url.origin])) {
       return { error: 'use_dpop_nonce', description: 'nonce' };
     }
     this.#jtis.add(payload.jti);
