@@ -15,7 +15,7 @@ import { DPOP_API, DPOP_REVOKE_URL, DPOP_TOKEN_URL, FakeDpopServer } from './hel
 import { recordEvents, settle } from './helpers/setup.ts';
 
 const mock = setupServer();
-beforeAll(() => mock.listen({ onUnhandledRequest: 'error' }));
+beforeAll(() => mock.listen({ onUnhandledFrame: 'error' }));
 afterAll(() => mock.close());
 
 let clock: ManualClock;
