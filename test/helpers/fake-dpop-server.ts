@@ -123,6 +123,8 @@ export class FakeDpopServer {
             { status: 400, headers: this.#headers(auth) },
           );
         }
+        // The app's own sign-in: a code exchange (any code), bound to the proof's key.
+        if (form.get('grant_type') === 'authorization_code') return HttpResponse.json(this.issue(verdict.thumbprint), { headers: this.#headers(auth) });
         const presented = form.get('refresh_token') ?? '';
         if (form.get('grant_type') !== 'refresh_token' || this.#refresh.get(presented) !== verdict.thumbprint) {
           return HttpResponse.json({ error: 'invalid_grant' }, { status: 400, headers: this.#headers(auth) });
