@@ -27,6 +27,16 @@ await session.getAccessToken().then(
   () => { throw new Error('expected SessionExpiredError'); },
   (error) => { if (!(error instanceof SessionExpiredError)) throw error; },
 );
+const { FileTokenStore } = await import('session-keeper/node');
+const { mkdtempSync, statSync } = await import('node:fs');
+const { join } = await import('node:path');
+const { tmpdir } = await import('node:os');
+const file = join(mkdtempSync(join(tmpdir(), 'sk-smoke-')), 'session.json');
+const durable = new FileTokenStore(file);
+const onDisk = new SessionManager({ tokenEndpoint: 'https://auth.example/oauth/token', clientId: 'smoke', store: durable, lock: durable.lock, clock: new ManualClock() });
+await onDisk.setTokens({ access_token: 'a', expires_in: 3600, refresh_token: 'r' });
+if ((await durable.load())?.refreshToken !== 'r' || (statSync(file).mode & 0o777) !== 0o600) throw new Error('FileTokenStore did not keep the session');
+onDisk.dispose();
 console.log('pack smoke: the installed tarball works (' + process.version + ')');
 JS
 npx node smoke.js

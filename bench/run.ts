@@ -170,7 +170,7 @@ async function serverThroughput(): Promise<string> {
     if (code !== 0) return `_The throughput script (${script}) exited with ${code}._\n\n${text}`;
     return `From \`${script}\`:\n\n${text}`;
   } finally {
-    postgres?.stop();
+    await postgres?.stop();
   }
 }
 const serverSection = await serverThroughput();

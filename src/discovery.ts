@@ -12,10 +12,15 @@ export interface DiscoveredEndpoints {
   grantTypesSupported: string[] | undefined;
 }
 
-function endpoint(metadata: Record<string, unknown>, field: string, required: boolean): string | undefined {
+function endpoint(
+  metadata: Record<string, unknown>,
+  field: string,
+  required: boolean,
+  allowInsecureHttp: boolean | undefined,
+): string | undefined {
   const value = metadata[field];
   if (value === undefined && !required) return undefined;
-  if (typeof value === 'string' && isSecureUrl(value)) return value;
+  if (typeof value === 'string' && isSecureUrl(value, allowInsecureHttp)) return value;
   throw new DiscoveryError(`Metadata field "${field}" is not an https URL`);
 }
 
@@ -27,14 +32,16 @@ function endpoint(metadata: Record<string, unknown>, field: string, required: bo
  * @example
  * const { tokenEndpoint, revocationEndpoint } = await discoverEndpoints('https://auth.example.com');
  * const session = new SessionManager({ tokenEndpoint, revocationEndpoint, clientId: 'my-app' });
+ * @param options.allowInsecureHttp - accept plain `http:` on any host (development only); by
+ *   default only `https:`, or `http:` on a loopback host, as for the manager's endpoints
  * @throws DiscoveryError - unreachable (`transient`), or metadata that is not usable
  */
 export async function discoverEndpoints(
   issuer: string,
-  options: { fetch?: typeof globalThis.fetch; signal?: AbortSignal } = {},
+  options: { fetch?: typeof globalThis.fetch; signal?: AbortSignal; allowInsecureHttp?: boolean } = {},
 ): Promise<DiscoveredEndpoints> {
   // Metadata read over plain http could be forged by anyone on the path (RFC 8414 section 2).
-  if (!isSecureUrl(issuer)) throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
+  if (!isSecureUrl(issuer, options.allowInsecureHttp)) throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
   const url = new URL(issuer);
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const wellKnown = `${url.origin}/.well-known/oauth-authorization-server${path}`;
@@ -59,8 +66,8 @@ export async function discoverEndpoints(
   const grants = fields.grant_types_supported;
   return {
     issuer: fields.issuer as string,
-    tokenEndpoint: endpoint(fields, 'token_endpoint', true) as string,
-    revocationEndpoint: endpoint(fields, 'revocation_endpoint', false),
+    tokenEndpoint: endpoint(fields, 'token_endpoint', true, options.allowInsecureHttp) as string,
+    revocationEndpoint: endpoint(fields, 'revocation_endpoint', false, options.allowInsecureHttp),
     grantTypesSupported: Array.isArray(grants) && grants.every((g) => typeof g === 'string') ? grants : undefined,
   };
 }

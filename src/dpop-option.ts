@@ -14,13 +14,16 @@ const isHandle = (value: object): value is Dpop => typeof (value as Partial<Dpop
 export function resolveDpop(option: DpopOption | undefined, context: DpopContext): DpopPort | undefined {
   if (option === undefined || option === false) return undefined;
   if (option !== true && (typeof option !== 'object' || option === null)) {
-    throw new ConfigurationError('"dpop" must be true, { keyStore }, or a handle made by dpop() from session-keeper/dpop');
+    throw new ConfigurationError(
+      '"dpop" must be true, { keyStore }, or a handle made by dpop() from session-keeper/dpop',
+    );
   }
   if (option !== true && isHandle(option)) return option.bind(context);
   const { keyStore } = option === true ? {} : option;
   if (keyStore !== undefined) {
     for (const method of ['load', 'save', 'clear'] as const) {
-      if (typeof keyStore?.[method] !== 'function') throw new ConfigurationError(`"dpop.keyStore" must have ${method}()`);
+      if (typeof keyStore?.[method] !== 'function')
+        throw new ConfigurationError(`"dpop.keyStore" must have ${method}()`);
     }
   }
   let loaded: DpopPort | undefined;

@@ -2,9 +2,11 @@
  * session-keeper: keeps app users signed in with single-flight OAuth 2.0 token refresh,
  * request queueing during refresh, and a re-authentication chain before sign-out.
  * @packageDocumentation
+ * @module session-keeper
  */
 export { SessionManager } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
+export type { DpopOption } from './dpop-option.ts';
 export {
   createSessionClient,
   type SessionClientOptions,

@@ -38,7 +38,8 @@ export interface SessionManagerOptions {
    * `signal` aborts when the prompt is no longer needed (another tab re-authenticated, or the
    * app signed out): close the dialog then.
    */
-  signInPrompt?: ((reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>) | undefined;
+  signInPrompt?:
+    ((reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>) | undefined;
   /** Biometric re-authentication with a device key (RFC 7523). Default: none, step skipped. */
   biometric?: BiometricProvider | undefined;
   /** RFC 7009 revocation endpoint: `signOut()` revokes the refresh token there. */
@@ -93,6 +94,11 @@ export interface SessionManagerOptions {
    * Sign-out deletes the key. Default: off.
    */
   dpop?: DpopOption | undefined;
+  /**
+   * Accept plain `http:` endpoints on any host, for development only (a device reaching a dev
+   * server on the LAN). Default `false`: `https:`, or `http:` on a loopback host.
+   */
+  allowInsecureHttp?: boolean;
 }
 
 /** Options with every default applied. */
@@ -112,13 +118,15 @@ function fail(name: string, expected: string): never {
   throw new ConfigurationError(`"${name}" must be ${expected}`);
 }
 
-function checkUrl(name: string, value: unknown): void {
+function checkUrl(name: string, value: unknown, allowInsecureHttp: boolean): void {
   try {
     new URL(value as string);
   } catch {
     throw new ConfigurationError(`"${name}" must be an absolute URL, got ${JSON.stringify(value)}`);
   }
-  if (!isSecureUrl(value)) fail(name, 'an https: URL (plain http: only on a loopback host, for development)');
+  if (!isSecureUrl(value, allowInsecureHttp)) {
+    fail(name, 'an https: URL (plain http: only on a loopback host, or with allowInsecureHttp for development)');
+  }
 }
 
 function checkDuration(name: string, value: unknown, min = 0): void {
@@ -132,7 +140,8 @@ function checkPort(name: string, value: unknown, methods: string[], optional: st
   const port = value as Record<string, unknown> | null;
   if (typeof port !== 'object' || port === null) fail(name, `an object with ${methods.join(', ')}()`);
   for (const method of methods) {
-    if (typeof port[method] !== 'function') fail(name, `an object with ${methods.join(', ')}(); "${method}" is missing`);
+    if (typeof port[method] !== 'function')
+      fail(name, `an object with ${methods.join(', ')}(); "${method}" is missing`);
   }
   for (const method of optional) {
     if (port[method] !== undefined && typeof port[method] !== 'function') fail(`${name}.${method}`, 'a function');
@@ -153,8 +162,12 @@ function storeName(store: TokenStore): string {
 /** Applies defaults and validates; the one place where defaults live. */
 export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('Options are required');
-  checkUrl('tokenEndpoint', options.tokenEndpoint);
-  if (options.revocationEndpoint !== undefined) checkUrl('revocationEndpoint', options.revocationEndpoint);
+  if (options.allowInsecureHttp !== undefined && typeof options.allowInsecureHttp !== 'boolean') {
+    fail('allowInsecureHttp', 'a boolean');
+  }
+  const insecure = options.allowInsecureHttp ?? false;
+  checkUrl('tokenEndpoint', options.tokenEndpoint, insecure);
+  if (options.revocationEndpoint !== undefined) checkUrl('revocationEndpoint', options.revocationEndpoint, insecure);
   if (typeof options.clientId !== 'string' || options.clientId === '') fail('clientId', 'a non-empty string');
   if (options.store !== undefined) checkPort('store', options.store, ['load', 'save', 'clear'], ['subscribe']);
   if (options.clock !== undefined) checkPort('clock', options.clock, ['now', 'setTimeout', 'clearTimeout']);
@@ -202,12 +215,14 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     backoff: { ...defaultBackoff, ...options.backoff },
     random: options.random ?? Math.random,
     dpop: resolveDpop(options.dpop, { clock, lock, lockName, logger }),
+    allowInsecureHttp: insecure,
   };
   for (const name of ['refreshMargin', 'sessionWarning'] as const) checkDuration(name, resolved[name]);
   // Zero cannot work: every grant would be abandoned at once, every wait would time out at once.
   for (const name of ['refreshTimeout', 'tokenWaitTimeout'] as const) checkDuration(name, resolved[name], 1);
   checkDuration('backoff.initialDelay', resolved.backoff.initialDelay, 1);
   checkDuration('backoff.maxDelay', resolved.backoff.maxDelay, 1);
-  if (resolved.backoff.maxDelay < resolved.backoff.initialDelay) fail('backoff.maxDelay', 'at least backoff.initialDelay');
+  if (resolved.backoff.maxDelay < resolved.backoff.initialDelay)
+    fail('backoff.maxDelay', 'at least backoff.initialDelay');
   return resolved;
 }

@@ -202,7 +202,8 @@ export class SessionManager {
   /**
    * Removes every listener and timer this manager set up and stops its refresh; requests still
    * waiting reject with `SessionExpiredError` (reason `disposed`). The stored session is kept
-   * for the next manager.
+   * for the next manager, and a disposed manager does nothing more (`signOut()` on it neither
+   * clears the store nor revokes).
    */
   dispose(): void {
     const core = this.#core;

@@ -2,6 +2,7 @@
  * Test doubles for the ports, for the SDK's own tests and for apps testing their integration:
  * `import { ManualClock } from 'session-keeper/testing'`.
  * @packageDocumentation
+ * @module session-keeper/testing
  */
 import type { Clock, TimerHandle } from './ports/clock.ts';
 import type { LifecyclePort } from './ports/lifecycle.ts';

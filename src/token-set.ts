@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose';
 import { InvalidTokenResponseError } from './errors.ts';
+import { EXPIRY_LEEWAY_MS } from './session/tokens.ts';
 import type { SessionTokens, StoredSession, TokenResponse } from './types.ts';
 
 /**
@@ -43,14 +44,19 @@ function claimsOf(accessToken: string): JwtClaims {
  * which cancels the offset between the server's clock and ours.
  */
 function accessTokenExpiry(claims: JwtClaims, expiresAt: number | undefined, now: number): number | null {
-  // `expires_in: 0` says nothing useful (some servers mean "does not expire"); taken at its
-  // word, every token would be due at once and refreshed in a loop.
-  if (expiresAt !== undefined && expiresAt > now) return expiresAt;
+  // `expires_in: 0` says nothing useful (some servers mean "does not expire"), and neither does
+  // a lifetime shorter than the expiry leeway: taken at its word, every token would be
+  // unusable on arrival and refreshed in a loop. A 401 tells when it really expires.
+  if (expiresAt !== undefined && expiresAt - now > EXPIRY_LEEWAY_MS) return expiresAt;
   // An opaque token without expires_in: we learn of its expiry from a 401.
   if (typeof claims.exp !== 'number') return null;
-  if (typeof claims.iat === 'number' && claims.exp > claims.iat) return now + (claims.exp - claims.iat) * 1000;
-  // An `exp` already past on our clock (which runs ahead of the server's): learn from a 401.
-  return claims.exp * 1000 > now ? claims.exp * 1000 : null;
+  const lifetime =
+    typeof claims.iat === 'number' && claims.exp > claims.iat
+      ? (claims.exp - claims.iat) * 1000
+      : claims.exp * 1000 - now;
+  // An `exp` already past on our clock (which runs ahead of the server's), or too close to
+  // use: learn from a 401.
+  return lifetime > EXPIRY_LEEWAY_MS ? now + lifetime : null;
 }
 
 /**

@@ -18,7 +18,12 @@ const freshStore = () => memoryKeyStore(`proof-test-${++stores}`);
 
 /** A handle bound to a manual clock, with its own memory key store. */
 function handle(clock = new ManualClock(), keyStore: DpopKeyStore = freshStore()) {
-  return dpop({ keyStore }).bind({ clock, lock: inProcessLock(), lockName: `proofs-${++stores}`, logger: silentLogger });
+  return dpop({ keyStore }).bind({
+    clock,
+    lock: inProcessLock(),
+    lockName: `proofs-${++stores}`,
+    logger: silentLogger,
+  });
 }
 
 const response = (status: number, headers: Record<string, string>) => new Response(null, { status, headers });
@@ -27,7 +32,10 @@ describe('DPoP proofs', () => {
   it('carry typ dpop+jwt, ES256 and the public key only, and verify against that key', async () => {
     const clock = new ManualClock();
     const proof = (await handle(clock).proof('post', 'https://auth.test/oauth/token'))!;
-    const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ['ES256'] });
+    const { payload, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, {
+      typ: 'dpop+jwt',
+      algorithms: ['ES256'],
+    });
     expect(protectedHeader).toMatchObject({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256' } });
     expect(Object.keys(protectedHeader.jwk!).sort()).toEqual(['crv', 'kty', 'x', 'y']); // no `d`
     expect(payload).toMatchObject({ htm: 'POST', htu: 'https://auth.test/oauth/token', iat: clock.now() / 1000 });
@@ -44,7 +52,10 @@ describe('DPoP proofs', () => {
   it('have a unique jti each', async () => {
     const proofs = handle();
     const jtis = await Promise.all(
-      Array.from({ length: 50 }, async () => (await jwtVerify((await proofs.proof('GET', 'https://api.test/'))!, EmbeddedJWK)).payload.jti),
+      Array.from(
+        { length: 50 },
+        async () => (await jwtVerify((await proofs.proof('GET', 'https://api.test/'))!, EmbeddedJWK)).payload.jti,
+      ),
     );
     expect(new Set(jtis).size).toBe(50);
     expect(jtis.every((jti) => typeof jti === 'string' && jti.length >= 22)).toBe(true);
@@ -73,7 +84,8 @@ describe('DPoP proofs', () => {
     proofs.observe('https://api.test/v1/x', response(200, { 'dpop-nonce': 'n-api-1' }));
     proofs.observe('https://api.test/v1/y', response(200, { 'dpop-nonce': 'n-api-2' })); // a newer one replaces it
     proofs.observe('https://api.test/v1/z', response(200, {})); // no nonce: the last one stays
-    const nonceOf = async (url: string) => (await jwtVerify((await proofs.proof('GET', url))!, EmbeddedJWK)).payload.nonce;
+    const nonceOf = async (url: string) =>
+      (await jwtVerify((await proofs.proof('GET', url))!, EmbeddedJWK)).payload.nonce;
     expect(await nonceOf('https://auth.test/oauth/token')).toBe('n-auth');
     expect(await nonceOf('https://api.test/v1/items')).toBe('n-api-2');
     expect(await nonceOf('https://other.test/')).toBeUndefined();
@@ -94,7 +106,9 @@ describe('DPoP keys', () => {
     const counting: DpopKeyStore = { ...keyStore, save: (keys) => (saves++, keyStore.save(keys)) };
     const proofs = handle(undefined, counting);
     const all = await Promise.all(Array.from({ length: 20 }, () => proofs.proof('GET', 'https://api.test/')));
-    const thumbprints = new Set(await Promise.all(all.map(async (p) => calculateJwkThumbprint(decodeProtectedHeader(p!).jwk!))));
+    const thumbprints = new Set(
+      await Promise.all(all.map(async (p) => calculateJwkThumbprint(decodeProtectedHeader(p!).jwk!))),
+    );
     expect(saves).toBe(1);
     expect(thumbprints.size).toBe(1);
     expect(await dpop({ keyStore }).thumbprint()).toBe([...thumbprints][0]);
@@ -106,15 +120,21 @@ describe('DPoP keys', () => {
     const counting: DpopKeyStore = { ...keyStore, save: (keys) => (saves++, keyStore.save(keys)) };
     const context = { clock: new ManualClock(), lock: inProcessLock(), lockName: 'two-tabs', logger: silentLogger };
     const tabs = [dpop({ keyStore: counting }).bind(context), dpop({ keyStore: counting }).bind(context)];
-    const all = await Promise.all(tabs.flatMap((tab) => [tab.proof('POST', 'https://auth.test/t'), tab.proof('POST', 'https://auth.test/t')]));
-    const thumbprints = new Set(await Promise.all(all.map(async (p) => calculateJwkThumbprint(decodeProtectedHeader(p!).jwk!))));
+    const all = await Promise.all(
+      tabs.flatMap((tab) => [tab.proof('POST', 'https://auth.test/t'), tab.proof('POST', 'https://auth.test/t')]),
+    );
+    const thumbprints = new Set(
+      await Promise.all(all.map(async (p) => calculateJwkThumbprint(decodeProtectedHeader(p!).jwk!))),
+    );
     expect(saves).toBe(1);
     expect(thumbprints.size).toBe(1);
   });
 
   it('are not created for a proof that may only use an existing one (revocation after sign-out)', async () => {
     const keyStore = freshStore();
-    expect(await handle(undefined, keyStore).proof('POST', 'https://auth.test/revoke', { ifKeyExists: true })).toBeUndefined();
+    expect(
+      await handle(undefined, keyStore).proof('POST', 'https://auth.test/revoke', { ifKeyExists: true }),
+    ).toBeUndefined();
     expect(await keyStore.load()).toBeUndefined();
   });
 
@@ -129,7 +149,11 @@ describe('DPoP keys', () => {
 
   it('a key store that fails to save still lets this context sign (the failure is logged)', async () => {
     const warnings: string[] = [];
-    const failing: DpopKeyStore = { load: () => undefined, save: () => Promise.reject(new Error('quota')), clear: () => {} };
+    const failing: DpopKeyStore = {
+      load: () => undefined,
+      save: () => Promise.reject(new Error('quota')),
+      clear: () => {},
+    };
     const proofs = dpop({ keyStore: failing }).bind({
       clock: new ManualClock(),
       lock: inProcessLock(),

@@ -19,17 +19,25 @@ it('the README example signs the sign-in with the session key, then the session 
   const signInPrompt = async () => null;
   const codeExchangeForm = new URLSearchParams({ grant_type: 'authorization_code', code: 'c', client_id: 'my-app' });
 
-  // --- as in the README (plus the test's key store and clock) ---
+  // --- as in the README (plus the test's key store and clock; the form from the code's callback) ---
   const proofs = dpop({ keyStore: memoryKeyStore('readme') });
-  const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', dpop: proofs, signInPrompt, clock, broadcast: false });
+  const session = new SessionManager({
+    tokenEndpoint,
+    clientId: 'my-app',
+    dpop: proofs,
+    signInPrompt,
+    clock,
+    broadcast: false,
+  });
 
   const exchange = () =>
-    proofs.proof('POST', tokenEndpoint).then((proof) =>
-      fetch(tokenEndpoint, { method: 'POST', headers: { DPoP: proof! }, body: codeExchangeForm }),
-    );
+    proofs
+      .proof('POST', tokenEndpoint)
+      .then((proof) => fetch(tokenEndpoint, { method: 'POST', headers: { DPoP: proof! }, body: codeExchangeForm }));
   let response = await exchange();
   proofs.observe(tokenEndpoint, response); // the server's nonce and clock
-  if (response.status === 400 && (await response.clone().json()).error === 'use_dpop_nonce') response = await exchange();
+  if (response.status === 400 && (await response.clone().json()).error === 'use_dpop_nonce')
+    response = await exchange();
   await session.setTokens(await response.json()); // token_type must be "DPoP"
   // --- end of the README example ---
 

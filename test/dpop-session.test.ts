@@ -172,7 +172,9 @@ describe('DPoP at a resource server', () => {
     server.requireNonce = true;
     const session = await signedIn();
     const api = session.createClient({ prefix: DPOP_API });
-    await expect(api.post('items', { json: { name: 'a body, sent twice' } }).json()).resolves.toMatchObject({ ok: true });
+    await expect(api.post('items', { json: { name: 'a body, sent twice' } }).json()).resolves.toMatchObject({
+      ok: true,
+    });
     expect(server.apiCalls).toBe(2);
     expect(server.accepted[0]!.payload.nonce).toBe('api-nonce-1');
     await api.get('items').json(); // the nonce is known now
@@ -184,7 +186,10 @@ describe('DPoP at a resource server', () => {
     server.apiAlwaysAsksForNonce = true;
     const session = await signedIn();
     const api = session.createClient({ prefix: DPOP_API, retry: 0 });
-    const error = await api.get('items').json().catch((e: unknown) => e);
+    const error = await api
+      .get('items')
+      .json()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HTTPError);
     expect((error as HTTPError).response.status).toBe(401);
     expect(server.apiCalls).toBe(2);
@@ -219,7 +224,10 @@ describe('DPoP at a resource server', () => {
     const seen: Request[] = [];
     const api = session.createClient({
       baseUrl: DPOP_API,
-      fetch: async (input) => (seen.push(input as Request), new Response('{}', { headers: { 'content-type': 'application/json' } })),
+      fetch: async (input) => (
+        seen.push(input as Request),
+        new Response('{}', { headers: { 'content-type': 'application/json' } })
+      ),
     });
     await api.get('https://elsewhere.test/x').json();
     expect(seen[0]!.headers.get('authorization')).toBeNull();
@@ -230,21 +238,32 @@ describe('DPoP at a resource server', () => {
 describe('the dpop option', () => {
   it('token_type DPoP is refused when DPoP is off and required when it is on', async () => {
     const off = manager({ dpop: undefined });
-    await expect(off.setTokens({ access_token: 'a', token_type: 'DPoP', expires_in: 60 })).rejects.toThrow(InvalidTokenResponseError);
+    await expect(off.setTokens({ access_token: 'a', token_type: 'DPoP', expires_in: 60 })).rejects.toThrow(
+      InvalidTokenResponseError,
+    );
     const on = manager();
-    await expect(on.setTokens({ access_token: 'a', token_type: 'Bearer', expires_in: 60 })).rejects.toThrow(/not bound to the key/);
+    await expect(on.setTokens({ access_token: 'a', token_type: 'Bearer', expires_in: 60 })).rejects.toThrow(
+      /not bound to the key/,
+    );
     await expect(on.setTokens({ access_token: 'a', token_type: 'DPoP', expires_in: 60 })).resolves.toBeUndefined();
   });
 
   it('a stored session keeps its DPoP token type', () => {
-    const tokens = parseTokenResponse({ access_token: 'a', token_type: 'dpop', refresh_token: 'r' }, 0, undefined, true);
+    const tokens = parseTokenResponse(
+      { access_token: 'a', token_type: 'dpop', refresh_token: 'r' },
+      0,
+      undefined,
+      true,
+    );
     expect(tokens.tokenType).toBe('DPoP');
     expect(fromStoredSession(toStoredSession(tokens, true, 1))?.tokenType).toBe('DPoP');
   });
 
   it('dpop: true loads the DPoP code on first use and works like the handle', async () => {
     const session = manager({ dpop: true, lockName: `dpop-true-${++names}` });
-    await session.setTokens(server.issue(await dpop({ keyStore: memoryKeyStore(`dpop-true-${names}:dpop`) }).thumbprint()));
+    await session.setTokens(
+      server.issue(await dpop({ keyStore: memoryKeyStore(`dpop-true-${names}:dpop`) }).thumbprint()),
+    );
     await session.refresh();
     await session.createClient({ prefix: DPOP_API }).get('items').json();
     expect(server.refreshes).toBe(1);
@@ -264,7 +283,10 @@ describe('the dpop option', () => {
     await session.setTokens({ access_token: 'plain', token_type: 'Bearer', expires_in: 60 });
     const api = session.createClient({
       prefix: DPOP_API,
-      fetch: async (input) => (seen.push(input as Request), new Response('{}', { headers: { 'content-type': 'application/json' } })),
+      fetch: async (input) => (
+        seen.push(input as Request),
+        new Response('{}', { headers: { 'content-type': 'application/json' } })
+      ),
     });
     await api.get('items').json();
     expect(seen[0]!.headers.get('authorization')).toBe('Bearer plain');

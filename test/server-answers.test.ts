@@ -3,6 +3,7 @@
  */
 import { unsignedJwt } from './helpers/tokens.ts';
 import { describe, expect, it } from 'vitest';
+import { API } from './helpers/fake-auth-server.ts';
 import { useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
@@ -17,7 +18,19 @@ describe('access token lifetimes a server should not send', () => {
     expect(ctx.server.refreshCalls).toBe(0);
     expect(session.info?.accessTokenExpiresAt).toBeNull(); // unknown: a 401 will tell
   });
+
+  it('expires_in: 1 (shorter than the expiry leeway) is used, not refreshed on every request', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.accessTtlSeconds = 1;
+    await session.refresh();
+    expect(session.info?.accessTokenExpiresAt).toBeNull(); // unknown: a 401 will tell
+    const api = session.createClient({ prefix: API });
+    await Promise.all(Array.from({ length: 5 }, () => api.get('items').json()));
+    expect(ctx.server.refreshCalls).toBe(1);
+  });
 });
+
 describe("a server's Retry-After", () => {
   it('a date already past on a fast device clock does not make a tight retry loop', async () => {
     const session = ctx.manager();

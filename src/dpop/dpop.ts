@@ -10,7 +10,12 @@ import { ServerClock } from './server-clock.ts';
 import type { Dpop, DpopContext, DpopKeyStore, DpopOptions, DpopPort } from './types.ts';
 
 /** Used until a manager binds the handle (the app may sign its sign-in request first). */
-const UNBOUND: DpopContext = { clock: systemClock, lock: inProcessLock(), lockName: 'session-keeper', logger: silentLogger };
+const UNBOUND: DpopContext = {
+  clock: systemClock,
+  lock: inProcessLock(),
+  lockName: 'session-keeper',
+  logger: silentLogger,
+};
 
 /**
  * DPoP (RFC 9449) for a session: a P-256 key pair (private key non-extractable) kept in a key

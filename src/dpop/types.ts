@@ -47,7 +47,11 @@ export interface DpopPort {
    * `ifKeyExists`, resolves `undefined` instead of creating a key (a revocation after sign-out
    * must not create one).
    */
-  proof(method: string, url: string, options?: { accessToken?: string; ifKeyExists?: boolean }): Promise<string | undefined>;
+  proof(
+    method: string,
+    url: string,
+    options?: { accessToken?: string; ifKeyExists?: boolean },
+  ): Promise<string | undefined>;
   /** Learns the server's nonce (`DPoP-Nonce`) and clock (`Date`) from a response to `url`. */
   observe(url: string, response: Response): void;
   /** Whether `response` is a resource server's `use_dpop_nonce` challenge (a 401 that is not about the token). */

@@ -69,11 +69,20 @@ export async function postForm(
   signal: AbortSignal,
   { ifKeyExists = false } = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
   const proof = await dpop?.proof('POST', url, { ifKeyExists });
   if (proof !== undefined) headers.dpop = proof;
   try {
-    const response = await fetch(url, { method: 'POST', headers, body: new URLSearchParams(params).toString(), signal, cache: 'no-store' });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams(params).toString(),
+      signal,
+      cache: 'no-store',
+    });
     dpop?.observe(url, response);
     return response;
   } catch (error) {

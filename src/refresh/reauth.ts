@@ -60,7 +60,11 @@ export async function reauthenticate(
             signal,
           );
           try {
-            return { kind: 'done', tokens: parseTokenResponse(body, clock.now(), undefined, dpop), method: 'biometric' };
+            return {
+              kind: 'done',
+              tokens: parseTokenResponse(body, clock.now(), undefined, dpop),
+              method: 'biometric',
+            };
           } catch (error) {
             // JSON, but not a usable token response: retried like a blip (the user did pass
             // Face ID), and counted by the caller (a server that keeps answering so is broken).
@@ -78,7 +82,11 @@ export async function reauthenticate(
     try {
       const response = await signInPrompt(reason, { signal });
       if (response) {
-        return { kind: 'done', tokens: parseTokenResponse(response, clock.now(), undefined, dpop), method: 'signInPrompt' };
+        return {
+          kind: 'done',
+          tokens: parseTokenResponse(response, clock.now(), undefined, dpop),
+          method: 'signInPrompt',
+        };
       }
       logger.info('sign-in prompt dismissed');
     } catch (error) {

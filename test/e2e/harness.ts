@@ -1,7 +1,7 @@
 /**
  * End-to-end harness: the reference server (examples/server) on a fresh database per test
- * file (SQLite always; PostgreSQL when TEST_DATABASE_URL is set, and required when CI is
- * set), on a free loopback port, with a server clock the tests can move forward; and the SDK
+ * file (SQLite, or a schema in the run's PostgreSQL: see test/setup/database.ts), on a free
+ * loopback port, with a server clock the tests can move forward; and the SDK
  * as users get it: the built package, imported by its name.
  */
 import { describe } from 'vitest';
@@ -22,7 +22,6 @@ import { startServer, type GrantLogEntry, type RunningServer, type StartServerOp
 import { postgresBackend, sqliteBackend, type Backend } from '../../examples/server/test/helpers.ts';
 
 export const CLIENT_ID = 'e2e-app';
-const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
 /** The server suite's backends: a fresh SQLite file, or a fresh PostgreSQL schema, per test file. */
 export type { Backend };
@@ -30,12 +29,10 @@ export const backends = { sqlite: sqliteBackend, postgres: postgresBackend } as 
 
 /**
  * Declares `suite` for one backend (each backend has its own test file, so they run in
- * parallel). PostgreSQL runs when TEST_DATABASE_URL is set; in CI it is required: the suite
- * fails without it instead of being skipped.
+ * parallel). Never skipped: without a PostgreSQL the PostgreSQL suite fails.
  */
 export function describeBackend(backend: Backend, title: string, suite: () => void): void {
-  const skip = backend.name === 'postgres' && !TEST_DATABASE_URL && !process.env.CI;
-  describe.skipIf(skip)(`${title} [${backend.name}]`, suite);
+  describe(`${title} [${backend.name}]`, suite);
 }
 
 /** A started server with a clock that only the test moves ahead of real time. */

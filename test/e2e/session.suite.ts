@@ -1,7 +1,7 @@
 /**
  * End to end: the built SDK ('session-keeper', as users install it) against the reference
- * server (examples/server) on a loopback port, SQLite and PostgreSQL. One test per
- * validation step of the mission, plus relaunch, sign-out and device-key re-auth.
+ * server (examples/server) on a loopback port, SQLite and PostgreSQL: each invariant of the
+ * README's "How a refresh goes" on a real server, plus relaunch, sign-out and device-key re-auth.
  */
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { MemoryTokenStore, SessionExpiredError, WebStorageTokenStore, inProcessLock, type StorageLike } from 'session-keeper';

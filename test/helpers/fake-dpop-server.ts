@@ -74,7 +74,8 @@ export class FakeDpopServer {
   /** Headers every answer carries: the server's `Date`, and its nonce when it wants one. */
   #headers(origin: string, extra: Record<string, string> = {}): Record<string, string> {
     const headers: Record<string, string> = { date: new Date(this.serverNow()).toUTCString(), ...extra };
-    if (this.requireNonce || this.alwaysAskForNonce || this.apiAlwaysAsksForNonce) headers['dpop-nonce'] = this.nonces[origin]!;
+    if (this.requireNonce || this.alwaysAskForNonce || this.apiAlwaysAsksForNonce)
+      headers['dpop-nonce'] = this.nonces[origin]!;
     return headers;
   }
 
@@ -95,7 +96,8 @@ export class FakeDpopServer {
     if (typeof payload.iat !== 'number' || Math.abs(payload.iat * 1000 - this.serverNow()) > 60_000) {
       return { error: 'invalid_dpop_proof', description: 'iat' };
     }
-    if (typeof payload.jti !== 'string' || this.#jtis.has(payload.jti)) return { error: 'invalid_dpop_proof', description: 'jti' };
+    if (typeof payload.jti !== 'string' || this.#jtis.has(payload.jti))
+      return { error: 'invalid_dpop_proof', description: 'jti' };
     if (accessToken !== undefined && payload.ath !== (await athOf(accessToken))) {
       return { error: 'invalid_dpop_proof', description: 'ath' };
     }
@@ -124,7 +126,8 @@ export class FakeDpopServer {
           );
         }
         // The app's own sign-in: a code exchange (any code), bound to the proof's key.
-        if (form.get('grant_type') === 'authorization_code') return HttpResponse.json(this.issue(verdict.thumbprint), { headers: this.#headers(auth) });
+        if (form.get('grant_type') === 'authorization_code')
+          return HttpResponse.json(this.issue(verdict.thumbprint), { headers: this.#headers(auth) });
         const presented = form.get('refresh_token') ?? '';
         if (form.get('grant_type') !== 'refresh_token' || this.#refresh.get(presented) !== verdict.thumbprint) {
           return HttpResponse.json({ error: 'invalid_grant' }, { status: 400, headers: this.#headers(auth) });
@@ -147,9 +150,11 @@ export class FakeDpopServer {
           );
         if (scheme !== 'DPoP') return challenge('invalid_token');
         const verdict = await this.#verify(request, token);
-        if ('error' in verdict) return challenge(verdict.error === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof');
+        if ('error' in verdict)
+          return challenge(verdict.error === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof');
         const bound = this.#access.get(token);
-        if (!bound || bound.jkt !== verdict.thumbprint || bound.expiresAt <= this.clock.now()) return challenge('invalid_token');
+        if (!bound || bound.jkt !== verdict.thumbprint || bound.expiresAt <= this.clock.now())
+          return challenge('invalid_token');
         return HttpResponse.json({ ok: true, path: new URL(request.url).pathname }, { headers: this.#headers(api) });
       }),
     ];

@@ -100,7 +100,11 @@ describe.each([
     const bearer = await fetch(op.userinfo, { headers: { authorization: `Bearer ${token}` } });
     expect(bearer.status).toBe(401);
     const refreshWith = async (proofs?: ReturnType<typeof dpop>) => {
-      const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: minted.refresh_token!, client_id: CLIENT_ID });
+      const body = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: minted.refresh_token!,
+        client_id: CLIENT_ID,
+      });
       for (let attempt = 1; ; attempt++) {
         const headers: Record<string, string> = proofs ? { dpop: (await proofs.proof('POST', op.tokenEndpoint))! } : {};
         const response = await fetch(op.tokenEndpoint, { method: 'POST', headers, body });
@@ -111,7 +115,10 @@ describe.each([
     };
     expect(await refreshWith()).toMatchObject({ status: 400, error: 'invalid_grant' });
     // Another device's key, with the nonce when the provider asks for it: still refused.
-    expect(await refreshWith(dpop({ keyStore: memoryKeyStore('another-device') }))).toMatchObject({ status: 400, error: 'invalid_grant' });
+    expect(await refreshWith(dpop({ keyStore: memoryKeyStore('another-device') }))).toMatchObject({
+      status: 400,
+      error: 'invalid_grant',
+    });
     expect(session.state).toBe('active');
   });
 

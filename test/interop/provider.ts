@@ -78,7 +78,10 @@ export async function startProvider({
   provider.on('userinfo.error', (_ctx: unknown, error: { error?: string }) => bump(counts.userinfoErrors, error));
   provider.on('grant.revoked', () => void counts.revocations++);
   server.on('request', (request) => {
-    counts.requests.push({ path: new URL(request.url ?? '/', issuer).pathname, proof: request.headers.dpop !== undefined });
+    counts.requests.push({
+      path: new URL(request.url ?? '/', issuer).pathname,
+      proof: request.headers.dpop !== undefined,
+    });
   });
   server.on('request', provider.callback());
 

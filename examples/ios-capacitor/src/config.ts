@@ -20,6 +20,12 @@ export interface AppConfig {
    * (`?biometry=none` to try the app without it). Ignored on iOS, where the device decides.
    */
   webBiometry: 'faceId' | 'touchId' | 'none';
+  /**
+   * Whether the SDK may send tokens over plain http to a host that is not loopback: only for the
+   * development setup above (a device reaching the Mac's LAN address). An `https:` server, as
+   * in production, leaves it off.
+   */
+  allowInsecureHttp: boolean;
 }
 
 /** `npm run server`'s address and issuer: `localhost` would be another name for it, not its own. */
@@ -43,5 +49,6 @@ export function readConfig(location: Pick<Location, 'search'> = window.location)
     loginEndpoint: `${serverUrl}/auth/login`,
     apiPrefix: `${serverUrl}/api`,
     webBiometry: biometry === 'none' || biometry === 'touchId' ? biometry : 'faceId',
+    allowInsecureHttp: new URL(serverUrl).protocol === 'http:',
   };
 }

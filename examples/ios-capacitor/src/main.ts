@@ -34,7 +34,6 @@ const REAUTH_MESSAGES: Record<ReauthReason, string> = {
 const SIGNED_OUT_MESSAGES: Record<SignOutReason, string | null> = {
   user: null,
   reauthFailed: 'You were signed out because your session could not be renewed.',
-  sessionEnded: 'Your session ended. Sign in again.',
   otherContext: 'You were signed out.',
 };
 
@@ -86,6 +85,7 @@ async function main(): Promise<void> {
     tokenEndpoint: config.tokenEndpoint,
     revocationEndpoint: config.revocationEndpoint,
     clientId: config.clientId,
+    allowInsecureHttp: config.allowInsecureHttp, // a dev server on the LAN; off for https
     store,
     persistAccessToken: false, // the refresh token in the Keychain, the access token in memory
     lifecycle,

@@ -8,15 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import pg from 'pg';
-import { describe } from 'vitest';
+import { describe, inject } from 'vitest';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/index.ts';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+/**
+ * The PostgreSQL server of this test run: `TEST_DATABASE_URL`, or the one that vitest's global
+ * setup (test/setup/database.ts) started for the run.
+ */
+export function testDatabaseUrl(): string {
+  const url = inject('testDatabaseUrl');
+  if (!url) {
+    throw new Error('no PostgreSQL for this run: run the suites with `npm test` (vitest.config.ts starts one) or set TEST_DATABASE_URL');
+  }
+  return url;
+}
 
 /** A database for one test file, and how to remove it. */
 export type TestDatabase = { url: string; drop(): Promise<void> };
 
-/** Where a suite can run: SQLite always, PostgreSQL when TEST_DATABASE_URL is set. */
+/** Where a suite runs: every suite runs on both. */
 export type Backend = { name: 'sqlite' | 'postgres'; createDatabase(): Promise<TestDatabase> };
 
 export const sqliteBackend: Backend = {
@@ -31,21 +41,18 @@ export const sqliteBackend: Backend = {
 export const postgresBackend: Backend = {
   name: 'postgres',
   async createDatabase() {
-    if (!TEST_DATABASE_URL) {
-      // Reached only in CI (see `backends`): never skip PostgreSQL silently there.
-      throw new Error('TEST_DATABASE_URL must be set when CI is set: the PostgreSQL suite cannot run');
-    }
+    const serverUrl = testDatabaseUrl();
     const schema = `sk_test_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    const admin = new pg.Client({ connectionString: serverUrl });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
     await admin.end();
-    const url = new URL(TEST_DATABASE_URL);
+    const url = new URL(serverUrl);
     url.searchParams.set('options', `-c search_path=${schema}`);
     return {
       url: url.toString(),
       async drop() {
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        const client = new pg.Client({ connectionString: serverUrl });
         await client.connect();
         await client.query(`DROP SCHEMA ${schema} CASCADE`);
         await client.end();
@@ -54,21 +61,12 @@ export const postgresBackend: Backend = {
   },
 };
 
-/**
- * SQLite always; PostgreSQL when TEST_DATABASE_URL is set, and also when CI is set (where
- * its absence then fails the suite instead of skipping it).
- */
-export const backends: Backend[] = [
-  sqliteBackend,
-  ...(TEST_DATABASE_URL || process.env.CI ? [postgresBackend] : []),
-];
+/** Both backends, always: a suite that cannot reach its PostgreSQL fails, it is never skipped. */
+export const backends: Backend[] = [sqliteBackend, postgresBackend];
 
-/** Runs `suite` once per backend (the PostgreSQL run is reported as skipped locally without a database). */
+/** Runs `suite` once per backend. */
 export function describeEachBackend(title: string, suite: (backend: Backend) => void): void {
-  for (const backend of [sqliteBackend, postgresBackend]) {
-    const enabled = backends.includes(backend);
-    describe.skipIf(!enabled)(`${title} [${backend.name}]`, () => suite(backend));
-  }
+  for (const backend of backends) describe(`${title} [${backend.name}]`, () => suite(backend));
 }
 
 /** A manual clock (epoch ms). */

@@ -100,7 +100,8 @@ const serverUrl = params.get('server');
 if (!serverUrl) throw new Error('The page needs ?server=<reference server URL>');
 const tab = params.get('tab') ?? '?';
 const clientId = params.get('clientId') ?? 'web-tabs';
-const lockName = `session-keeper:${clientId}`;
+// The default lock name: the client id and the store's id (the same in every tab).
+const lockName = `session-keeper:${clientId}:web-storage:session`;
 const OFFSET_KEY = 'sk-test:clock-offset';
 const GO_CHANNEL = 'sk-test:go';
 if (params.has('offset')) localStorage.setItem(OFFSET_KEY, params.get('offset') ?? '0');

@@ -82,6 +82,7 @@ function safeName(name: string): string {
 }
 
 /** C0 and C1 control characters and DEL. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
