@@ -2,10 +2,6 @@
  * Contexts sharing one store when the server does not rotate refresh tokens.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import type { SessionManager } from '../src/session-manager.ts';
-import type { StoredSession } from '../src/types.ts';
-import { API } from './helpers/fake-auth-server.ts';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';
 import { controllableStore } from './helpers/tokens.ts';
 

@@ -2,7 +2,7 @@
  * Re-authentication: the device-key exchange and the sign-in prompt, their transient failures, and prompts across tabs.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { SessionExpiredError, TokenWaitTimeoutError } from '../src/errors.ts';
+import { TokenWaitTimeoutError } from '../src/errors.ts';
 import type { TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';
 import { recordEvents, settle, useFakeAuth } from './helpers/setup.ts';

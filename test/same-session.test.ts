@@ -4,7 +4,6 @@
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
 import type { SessionManager } from '../src/session-manager.ts';
 import { describe, expect, it } from 'vitest';
-import { SessionExpiredError } from '../src/errors.ts';
 import type { StoredSession, TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';

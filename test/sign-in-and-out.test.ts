@@ -2,7 +2,6 @@
  * Sign-ins, sign-outs, restores and disposal while the session is busy: whatever the app did last wins, and nothing comes back to life.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { SessionExpiredError } from '../src/errors.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
 import type { StoredSession } from '../src/types.ts';
 import { TOKEN_URL } from './helpers/fake-auth-server.ts';
