@@ -135,8 +135,7 @@ export function createSessionClient(
     if (response.status !== 401 || dpop?.isNonceChallenge(response)) return response;
     // The wait for the new token runs inside ky's request timeout: end it just before ky would,
     // with the same error a request waiting before it was sent gets (transient, typed).
-    const waitMs =
-      timeout === false ? undefined : Math.max(0, timeout - (systemClock.now() - started) - TIMEOUT_GUARD_MS);
+    const waitMs = timeout === false ? undefined : Math.max(0, timeout - (systemClock.now() - started) - TIMEOUT_GUARD_MS);
     const wait = waitWithin(request.signal, waitMs);
     const token = await session.handleUnauthorized(used.slice(7), { signal: wait.signal }).finally(wait.done);
     await response.body?.cancel();
