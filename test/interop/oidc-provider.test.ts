@@ -122,6 +122,28 @@ describe.each([
     expect(session.state).toBe('active');
   });
 
+  it('20 concurrent requests whose token the provider stopped accepting share one refresh', async () => {
+    const { session, keyStore } = manager();
+    await signIn(session, keyStore);
+    const api = session.createClient({ prefix: op.issuer });
+    await api.get('me').json(); // the nonce is known (when required)
+    await op.destroyAccessToken(await session.getAccessToken());
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => api.get('me').json()));
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    expect(op.counts.refreshes).toBe(1);
+  });
+
+  it('a refresh before any other request: one use_dpop_nonce when nonces are required, retried at once, no failure', async () => {
+    const { session, keyStore } = manager();
+    await signIn(session, keyStore);
+    let failed = 0;
+    session.on('refreshFailed', () => void failed++);
+    await session.refresh();
+    expect(op.counts.grantErrors).toEqual(requireNonce ? { use_dpop_nonce: 1 } : {});
+    expect(op.counts.refreshes).toBe(1);
+    expect(failed).toBe(0);
+  });
+
   it('a lost key (site data cleared) leads to re-authentication, once, and then it works again', async () => {
     const store = new MemoryTokenStore();
     const lockName = `interop-lost-${++names}`;

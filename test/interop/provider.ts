@@ -31,6 +31,8 @@ export interface RunningProvider {
   counts: ProviderCounts;
   /** A first token set for `sub`, bound to the key with `thumbprint` (what the app's sign-in would get). */
   mint(sub: string, thumbprint: string): Promise<TokenResponse>;
+  /** Destroys an access token at the provider (as an administrator's revocation would). */
+  destroyAccessToken(token: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,6 +110,9 @@ export async function startProvider({
         refresh_token: await refresh.save(),
         scope,
       };
+    },
+    async destroyAccessToken(token) {
+      await (await provider.AccessToken.find(token))?.destroy();
     },
     close: () =>
       new Promise<void>((resolve) => {
