@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   // `dpop` is its own entry, and `dpop: true` imports it on first use: apps without DPoP never load it.
-  entry: ['src/index.ts', 'src/node.ts', 'src/testing.ts', 'src/dpop.ts'],
+  entry: ['src/index.ts', 'src/fetch.ts', 'src/node.ts', 'src/testing.ts', 'src/dpop.ts'],
   format: ['esm'],
   target: 'es2022',
   platform: 'neutral',

@@ -8,6 +8,7 @@ import axios, { type AxiosError } from 'axios';
 import { createAuthRefresh } from 'axios-auth-refresh';
 import ky, { type KyInstance } from 'ky';
 import { MemoryTokenStore, SessionManager, inProcessLock, type TokenResponse } from 'session-keeper';
+import { SessionManager as FetchSessionManager } from 'session-keeper/fetch';
 
 export interface Endpoints {
   /** Base of the protected API, for example `http://127.0.0.1:1234/api`. */
@@ -81,6 +82,33 @@ const sessionKeeper: ClientKind = {
       const api = session.createClient({ prefix: endpoints.api });
       return { get: (path) => api.get(path).json(), dispose: () => session.dispose() };
     });
+  },
+};
+
+const sessionKeeperFetch: ClientKind = {
+  name: 'session-keeper session.fetch',
+  setup: "`new SessionManager({ tokenEndpoint, clientId, trustedOrigins: [api] })` from `session-keeper/fetch` (no ky), requests with `session.fetch(url)` then `response.json()`; contexts share a `MemoryTokenStore` and an `inProcessLock()`",
+  async create(endpoints, initial, contexts) {
+    const store = new MemoryTokenStore();
+    const lock = inProcessLock();
+    const origin = new URL(endpoints.api).origin;
+    const managers = times(
+      contexts,
+      () => new FetchSessionManager({ tokenEndpoint: endpoints.tokenEndpoint, clientId: CLIENT_ID, store, lock, trustedOrigins: [origin] }),
+    );
+    await managers[0]?.setTokens(initial);
+    for (const manager of managers.slice(1)) await manager.restore();
+    return managers.map((session) => ({
+      async get(path) {
+        const response = await session.fetch(`${endpoints.api}/${path}`);
+        if (!response.ok) {
+          await response.body?.cancel();
+          throw new HttpStatusError(response.status, 'the API');
+        }
+        return response.json();
+      },
+      dispose: () => session.dispose(),
+    }));
   },
 };
 
@@ -252,12 +280,13 @@ const fetchFloor: ClientKind = {
 };
 
 /** The clients that handle refresh, in the tables' order. */
-export const refreshClients: ClientKind[] = [sessionKeeper, axiosAuthRefresh, kyDocs, kyShared, kyFloor, fetchFloor];
+export const refreshClients: ClientKind[] = [sessionKeeper, sessionKeeperFetch, axiosAuthRefresh, kyDocs, kyShared, kyFloor, fetchFloor];
 
 /** The reference rows the tables compare against. */
 export const FETCH_FLOOR = fetchFloor.name;
 export const KY_FLOOR = kyFloor.name;
 export const SESSION_KEEPER = sessionKeeper.name;
+export const SESSION_KEEPER_FETCH = sessionKeeperFetch.name;
 
 /** Baselines for the steady state: no refresh logic at all, a fixed bearer token. */
 export const rawKy: ClientKind = {

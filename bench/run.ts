@@ -32,7 +32,7 @@ if (!existsSync(`${root}dist/index.js`)) {
 }
 
 // After the check above: these import the built package.
-const { FETCH_FLOOR, KY_FLOOR, SESSION_KEEPER, rawFetch, rawKy, refreshClients } = await import('./clients.ts');
+const { FETCH_FLOOR, KY_FLOOR, SESSION_KEEPER, SESSION_KEEPER_FETCH, rawFetch, rawKy, refreshClients } = await import('./clients.ts');
 const { Harness, herd, steadyState, terminalFailure, transientFailure } = await import('./scenarios.ts');
 const { fmt, median, percentile, ratio, sorted, spread, table, tally } = await import('./stats.ts');
 const { startTempPostgres } = await import('./postgres.ts');
@@ -106,6 +106,7 @@ log(`bench server on ${harness.endpoints.api}; ${quick ? 'quick run' : 'full run
 // ---- herd -----------------------------------------------------------------------------------
 const FLOOR = FETCH_FLOOR;
 const SK = SESSION_KEEPER;
+const SKF = SESSION_KEEPER_FETCH;
 const loadBefore = loadavg();
 const herdResults = new Map<number, Map<string, BurstResult[]>>();
 for (const n of HERD_SIZES) {
@@ -292,6 +293,11 @@ const kyFloorRatio = med(herd1000.get(KY_FLOOR), (r) => r.wallMs) / med(herd1000
 const steadyRatio = steadyRps(SK) / steadyRps(rawKy.name);
 const skTransient = transientResults.get(SK)!;
 const skCross = crossResults.get(SK)!;
+const skfHerd = herd1000.get(SKF)!;
+const skfHerdRatio = med(skfHerd, (r) => r.wallMs) / med(herd1000.get(FLOOR), (r) => r.wallMs);
+const skfSteadyRatio = steadyRps(SKF) / steadyRps(rawFetch.name);
+const skfTransient = transientResults.get(SKF)!;
+const skfCross = crossResults.get(SKF)!;
 const targets: [string, string, boolean][] = [
   ['herd 1000: exactly one refresh (every run)', spread(skHerd.map((r) => r.refreshCalls)), skHerd.every((r) => r.refreshCalls === 1)],
   ['herd 1000: zero failed requests (every run)', spread(skHerd.map(failedOf)), skHerd.every((r) => failedOf(r) === 0)],
@@ -307,9 +313,23 @@ const targets: [string, string, boolean][] = [
     spread(skCross.map((r) => r.refreshCalls)),
     skCross.every((r) => r.refreshCalls === 1 && failedOf(r) === 0),
   ],
+  ['session.fetch, herd 1000: exactly one refresh (every run)', spread(skfHerd.map((r) => r.refreshCalls)), skfHerd.every((r) => r.refreshCalls === 1)],
+  ['session.fetch, herd 1000: zero failed requests (every run)', spread(skfHerd.map(failedOf)), skfHerd.every((r) => failedOf(r) === 0)],
+  ['session.fetch, herd 1000: wall time ≤ 1.15x the fetch floor (medians)', `${skfHerdRatio.toFixed(2)}x`, skfHerdRatio <= 1.15],
+  ['session.fetch, steady state: ≥ 0.95x raw fetch requests/s (medians)', `${skfSteadyRatio.toFixed(2)}x`, skfSteadyRatio >= 0.95],
+  [
+    `session.fetch, transient: all ${TRANSIENT_N} requests succeed (every run)`,
+    spread(skfTransient.map((r) => r.succeeded)),
+    skfTransient.every((r) => r.succeeded === r.requests),
+  ],
+  [
+    `session.fetch, cross-context herd: one refresh for ${CROSS.contexts} contexts (every run)`,
+    spread(skfCross.map((r) => r.refreshCalls)),
+    skfCross.every((r) => r.refreshCalls === 1 && failedOf(r) === 0),
+  ],
 ];
 const targetTable = table(
-  ['target (session-keeper)', 'measured', 'result'],
+  ['target (session-keeper: the ky client, then session.fetch)', 'measured', 'result'],
   [
     ...targets.map(([name, value, ok]) => [name, value, ok ? 'PASS' : 'FAIL']),
     ['(context) herd 1000: session-keeper vs the ky floor (medians)', `${herdKyRatio.toFixed(2)}x`, 'info'],
@@ -317,6 +337,11 @@ const targetTable = table(
     [
       '(context) steady state: client CPU per request vs raw ky (medians)',
       `${(steadyCpu(SK) / steadyCpu(rawKy.name)).toFixed(2)}x`,
+      'info',
+    ],
+    [
+      '(context) steady state: session.fetch client CPU per request vs raw fetch (medians)',
+      `${(steadyCpu(SKF) / steadyCpu(rawFetch.name)).toFixed(2)}x`,
       'info',
     ],
   ],

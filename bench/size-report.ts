@@ -13,7 +13,7 @@ import * as esbuild from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const DEPENDENCIES = ['ky', 'jose', 'p-queue', 'mitt'];
-const [check] = JSON.parse(readFileSync(`${root}.size-limit.json`, 'utf8')) as { import: string }[];
+const [, check] = JSON.parse(readFileSync(`${root}.size-limit.json`, 'utf8')) as { import: string }[];
 
 async function minified(contents: string, external: string[]): Promise<{ code: Uint8Array; metafile: esbuild.Metafile }> {
   const result = await esbuild.build({

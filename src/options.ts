@@ -70,8 +70,15 @@ export interface SessionManagerOptions {
   network?: NetworkPort;
   /** Debug logs; every line is redacted. Default: silent. */
   logger?: Logger;
-  /** The `fetch` used for grants and revocation. Default: `globalThis.fetch` at call time. */
+  /** The `fetch` used for grants, revocation and `session.fetch`. Default: `globalThis.fetch` at call time. */
   fetch?: typeof globalThis.fetch;
+  /**
+   * Origins (like `https://api.example.com`) whose requests `session.fetch` sends with the
+   * access token; in a browser page its own origin is included. Elsewhere (Node), without
+   * them `session.fetch` rejects with `ConfigurationError`. The ky client takes its own
+   * (`createClient(options, { trustedOrigins })`). Default: none.
+   */
+  trustedOrigins?: readonly string[];
   /** A grant without an answer after this many ms is abandoned as transient. Default 15 000. */
   refreshTimeout?: number;
   /**
@@ -210,6 +217,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     network: options.network ?? browserNetwork,
     logger,
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    trustedOrigins: options.trustedOrigins ?? [],
     refreshTimeout: options.refreshTimeout ?? 15_000,
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,
     backoff: { ...defaultBackoff, ...options.backoff },

@@ -1,5 +1,6 @@
-import type { KyInstance, Options as KyOptions } from 'ky';
-import { createSessionClient, type SessionClientOptions } from './client/create-client.ts';
+import { createSessionBindings, type SessionBindings } from './bindings.ts';
+import { bindSessionFetch } from './client/session-fetch.ts';
+import type { DpopPort } from './dpop/types.ts';
 import { SessionExpiredError } from './errors.ts';
 import { resolveOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
@@ -19,25 +20,48 @@ import type { GetAccessTokenOptions, SessionEvents, SessionInfo, SessionState, T
  * the refresh token is dead runs the re-authentication chain before it ever signs out.
  * The session's state is one record changed by one reducer (docs/ARCHITECTURE.md).
  *
+ * This is the class of `session-keeper/fetch`, without ky; the main entry's `SessionManager`
+ * adds `createClient`, the ky client.
+ *
  * @example
- * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt });
+ * const session = new SessionManager({ tokenEndpoint, clientId: 'my-app', signInPrompt, trustedOrigins: ['https://api.example.com'] });
  * await session.restore();
- * const api = session.createClient({ prefix: 'https://api.example.com/v1' });
- * const me = await api.get('me').json();
+ * const me = await (await session.fetch('https://api.example.com/v1/me')).json();
  */
 export class SessionManager {
   readonly #core: SessionCore;
   readonly #unsubscribe: () => void;
   #restoring: Promise<SessionState> | undefined;
 
+  /**
+   * `fetch` with this session's guarantees, already bound (`new HttpLink({ fetch: session.fetch })`
+   * works): the token goes to `trustedOrigins` only; see {@link createSessionFetch}.
+   */
+  readonly fetch: typeof globalThis.fetch;
+  /** For UI bindings, bound: `useSyncExternalStore(session.subscribe, session.getSnapshot)`. */
+  readonly subscribe: SessionBindings['subscribe'];
+  /** For UI bindings, bound: the same snapshot object until the state or the token set changes. */
+  readonly getSnapshot: SessionBindings['getSnapshot'];
+
   constructor(options: SessionManagerOptions) {
     const core = (this.#core = new SessionCore(resolveOptions(options)));
+    this.fetch = bindSessionFetch(this, core.options);
+    ({ subscribe: this.subscribe, getSnapshot: this.getSnapshot } = createSessionBindings(this));
     const { lifecycle, network } = core.options;
     this.#unsubscribe = combineCleanups(
       lifecycle.subscribe(() => core.refreshIfDue('foreground')),
       network.subscribe(() => core.refreshIfDue('online')),
       core.storage.subscribe(() => void followStore(core)),
     );
+  }
+
+  /**
+   * DPoP hook: the session's DPoP proofs when its `dpop` option is on (the clients sign their
+   * requests with it); sign the app's own sign-in token request with the same key:
+   * `headers: { DPoP: await session.dpop.proof('POST', tokenEndpoint) }`.
+   */
+  get dpop(): DpopPort | undefined {
+    return this.#core.options.dpop;
   }
 
   /** The current state: `signedOut`, `active`, `refreshing` or `reauthenticating`. */
@@ -187,16 +211,6 @@ export class SessionManager {
     }
     // DPoP hook: the key goes with the session (after the revocation, whose proof it signs).
     await this.#core.options.dpop?.forgetKey();
-  }
-
-  /**
-   * A ky instance that authenticates its requests with this session. See
-   * {@link createSessionClient}.
-   * @example const api = session.createClient({ prefix: 'https://api.example.com/v1' });
-   */
-  createClient(options: KyOptions = {}, auth: SessionClientOptions = {}): KyInstance {
-    // DPoP hook: the client signs its requests with the session's key (src/dpop).
-    return createSessionClient(this, options, { dpop: this.#core.options.dpop, ...auth });
   }
 
   /**

@@ -3,7 +3,7 @@ import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dpop } from '../src/dpop/dpop.ts';
 import { memoryKeyStore } from '../src/dpop/key-store.ts';
-import { SessionManager } from '../src/session-manager.ts';
+import { SessionManager } from '../src/ky-session-manager.ts';
 import { ManualClock } from '../src/testing.ts';
 import { DPOP_API, DPOP_TOKEN_URL, FakeDpopServer } from './helpers/fake-dpop-server.ts';
 

@@ -1,5 +1,6 @@
 import { HTTPError } from 'ky';
 import { calculateJwkThumbprint } from 'jose';
+import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { dpop } from '../src/dpop/dpop.ts';
@@ -8,7 +9,7 @@ import { ConfigurationError, InvalidTokenResponseError } from '../src/errors.ts'
 import type { SessionManagerOptions } from '../src/options.ts';
 import { inProcessLock } from '../src/ports/lock.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
-import { SessionManager } from '../src/session-manager.ts';
+import { SessionManager } from '../src/ky-session-manager.ts';
 import { ManualClock, ManualLifecycle, ManualNetwork } from '../src/testing.ts';
 import { fromStoredSession, parseTokenResponse, toStoredSession } from '../src/token-set.ts';
 import { DPOP_API, DPOP_REVOKE_URL, DPOP_TOKEN_URL, FakeDpopServer } from './helpers/fake-dpop-server.ts';
@@ -232,6 +233,32 @@ describe('DPoP at a resource server', () => {
     await api.get('https://elsewhere.test/x').json();
     expect(seen[0]!.headers.get('authorization')).toBeNull();
     expect(seen[0]!.headers.get('dpop')).toBeNull();
+  });
+});
+
+describe('DPoP through session.fetch', () => {
+  it('a URL with init and a Request both go out with DPoP; the nonce challenge is answered once, without a refresh', async () => {
+    server.requireNonce = true;
+    const session = await signedIn({ trustedOrigins: ['https://api.test'] });
+    const first = await session.fetch(`${DPOP_API}items?page=1`, { method: 'POST', body: JSON.stringify({ a: 1 }) });
+    expect(first.status).toBe(200);
+    expect(server.apiCalls).toBe(2); // the challenge, then the answer
+    const second = await session.fetch(new Request(`${DPOP_API}items`));
+    expect(second.status).toBe(200);
+    expect(server.apiCalls).toBe(3);
+    expect(server.accepted.map((proof) => proof.payload.htu)).toEqual([`${DPOP_API}items`, `${DPOP_API}items`]);
+    expect(server.tokenRequests).toBe(0);
+  });
+
+  it('a request with its own Authorization header goes out as it is, without a proof', async () => {
+    const seen: Request[] = [];
+    const session = await signedIn({
+      trustedOrigins: ['https://api.test'],
+    });
+    mock.use(http.all(`${DPOP_API}*`, ({ request }) => (seen.push(request), HttpResponse.json({ ok: true }))));
+    await session.fetch(`${DPOP_API}x`, { headers: { authorization: 'Bearer the-callers-own' } });
+    expect(seen[0]!.headers.get('authorization')).toBe('Bearer the-callers-own');
+    expect(seen[0]!.headers.has('dpop')).toBe(false);
   });
 });
 

@@ -124,7 +124,11 @@ export class FakeAuthServer {
             { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
           );
         }
-        return HttpResponse.json({ ok: true, path: new URL(request.url).pathname });
+        const { pathname } = new URL(request.url);
+        // `status/403` and the like: an answer other than 401, for the client to pass on.
+        const status = /\/status\/(\d{3})$/.exec(pathname)?.[1];
+        if (status) return HttpResponse.json({ error: 'as asked' }, { status: Number(status) });
+        return HttpResponse.json({ ok: true, path: pathname });
       }),
     ];
   }

@@ -1,6 +1,6 @@
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { SessionManager } from '../../src/session-manager.ts';
+import { SessionManager } from '../../src/index.ts';
 import type { SessionManagerOptions } from '../../src/options.ts';
 import { MemoryTokenStore } from '../../src/ports/token-store.ts';
 import { inProcessLock } from '../../src/ports/lock.ts';

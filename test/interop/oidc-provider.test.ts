@@ -8,7 +8,7 @@ import { memoryKeyStore } from '../../src/dpop/key-store.ts';
 import { generateDpopKeys } from '../../src/dpop/keys.ts';
 import { dpop } from '../../src/dpop/dpop.ts';
 import { MemoryTokenStore } from '../../src/ports/token-store.ts';
-import { SessionManager } from '../../src/session-manager.ts';
+import { SessionManager } from '../../src/ky-session-manager.ts';
 import type { SessionManagerOptions } from '../../src/options.ts';
 import { CLIENT_ID, startProvider, thumbprintIn, type RunningProvider } from './provider.ts';
 
