@@ -1,3 +1,5 @@
+import { resolveDpop, type DpopOption } from './dpop-option.ts';
+import type { DpopPort } from './dpop/types.ts';
 import { ConfigurationError } from './errors.ts';
 import { isSecureUrl } from './utils/secure-url.ts';
 import type { BiometricProvider } from './ports/biometric.ts';
@@ -36,7 +38,8 @@ export interface SessionManagerOptions {
    * `signal` aborts when the prompt is no longer needed (another tab re-authenticated, or the
    * app signed out): close the dialog then.
    */
-  signInPrompt?: ((reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>) | undefined;
+  signInPrompt?:
+    ((reason: ReauthReason, context: { signal: AbortSignal }) => Promise<TokenResponse | null>) | undefined;
   /** Biometric re-authentication with a device key (RFC 7523). Default: none, step skipped. */
   biometric?: BiometricProvider | undefined;
   /** RFC 7009 revocation endpoint: `signOut()` revokes the refresh token there. */
@@ -89,6 +92,16 @@ export interface SessionManagerOptions {
   /** The source of backoff jitter: a number in [0, 1). Default `Math.random`; tests pin it. */
   random?: () => number;
   /**
+   * DPoP (RFC 9449): tokens bound to a key pair of this device, so that a stolen token is
+   * useless elsewhere. Every token-endpoint request (refresh, device-key grant, revocation) and
+   * every request of `createClient` carries a proof; the token endpoint must answer
+   * `token_type: "DPoP"`. `true` uses a P-256 key kept in IndexedDB (memory in Node.js) and loads
+   * the DPoP code on first use; `{ keyStore }` brings the app's own store; a handle from
+   * `dpop()` (`session-keeper/dpop`) also signs the app's own sign-in request with the same key.
+   * Sign-out deletes the key. Default: off.
+   */
+  dpop?: DpopOption | undefined;
+  /**
    * Accept plain `http:` endpoints on any host, for development only (a device reaching a dev
    * server on the LAN). Default `false`: `https:`, or `http:` on a loopback host.
    */
@@ -99,12 +112,13 @@ export interface SessionManagerOptions {
 export type ResolvedOptions = Required<
   Omit<
     SessionManagerOptions,
-    'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff' | 'broadcast'
+    'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens' | 'backoff' | 'broadcast' | 'dpop'
   >
 > &
   Pick<SessionManagerOptions, 'signInPrompt' | 'biometric' | 'revocationEndpoint' | 'refreshTokens'> & {
     backoff: BackoffOptions;
     broadcast: BroadcastPort | undefined;
+    dpop: DpopPort | undefined;
   };
 
 function fail(name: string, expected: string): never {
@@ -133,7 +147,8 @@ function checkPort(name: string, value: unknown, methods: string[], optional: st
   const port = value as Record<string, unknown> | null;
   if (typeof port !== 'object' || port === null) fail(name, `an object with ${methods.join(', ')}()`);
   for (const method of methods) {
-    if (typeof port[method] !== 'function') fail(name, `an object with ${methods.join(', ')}(); "${method}" is missing`);
+    if (typeof port[method] !== 'function')
+      fail(name, `an object with ${methods.join(', ')}(); "${method}" is missing`);
   }
   for (const method of optional) {
     if (port[method] !== undefined && typeof port[method] !== 'function') fail(`${name}.${method}`, 'a function');
@@ -186,14 +201,16 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   const logger = redactingLogger(options.logger ?? silentLogger);
   const store = options.store ?? new MemoryTokenStore();
   const lockName = options.lockName ?? `session-keeper:${options.clientId}:${storeName(store)}`;
+  const clock = options.clock ?? systemClock;
+  const lock = options.lock ?? webLock({ logger });
   const resolved: ResolvedOptions = {
     ...options,
     store,
     persistAccessToken: options.persistAccessToken ?? true,
-    clock: options.clock ?? systemClock,
+    clock,
     refreshMargin: options.refreshMargin ?? 300_000,
     sessionWarning: options.sessionWarning ?? 300_000,
-    lock: options.lock ?? webLock({ logger }),
+    lock,
     lockName,
     broadcast: options.broadcast === false ? undefined : (options.broadcast ?? broadcastChannel(lockName)),
     lifecycle: options.lifecycle ?? visibilityLifecycle,
@@ -205,6 +222,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,
     backoff: { ...defaultBackoff, ...options.backoff },
     random: options.random ?? Math.random,
+    dpop: resolveDpop(options.dpop, { clock, lock, lockName, logger }),
     allowInsecureHttp: insecure,
   };
   for (const name of ['refreshMargin', 'sessionWarning'] as const) checkDuration(name, resolved[name]);
@@ -212,6 +230,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   for (const name of ['refreshTimeout', 'tokenWaitTimeout'] as const) checkDuration(name, resolved[name], 1);
   checkDuration('backoff.initialDelay', resolved.backoff.initialDelay, 1);
   checkDuration('backoff.maxDelay', resolved.backoff.maxDelay, 1);
-  if (resolved.backoff.maxDelay < resolved.backoff.initialDelay) fail('backoff.maxDelay', 'at least backoff.initialDelay');
+  if (resolved.backoff.maxDelay < resolved.backoff.initialDelay)
+    fail('backoff.maxDelay', 'at least backoff.initialDelay');
   return resolved;
 }

@@ -1,5 +1,6 @@
 import { createSessionBindings, type SessionBindings } from './bindings.ts';
 import { bindSessionFetch } from './client/session-fetch.ts';
+import type { DpopPort } from './dpop/types.ts';
 import { SessionExpiredError } from './errors.ts';
 import { resolveOptions, type SessionManagerOptions } from './options.ts';
 import { revokeRefreshToken } from './refresh/grant.ts';
@@ -54,6 +55,15 @@ export class SessionManager {
     );
   }
 
+  /**
+   * DPoP hook: the session's DPoP proofs when its `dpop` option is on (the clients sign their
+   * requests with it); sign the app's own sign-in token request with the same key:
+   * `headers: { DPoP: await session.dpop.proof('POST', tokenEndpoint) }`.
+   */
+  get dpop(): DpopPort | undefined {
+    return this.#core.options.dpop;
+  }
+
   /** The current state: `signedOut`, `active`, `refreshing` or `reauthenticating`. */
   get state(): SessionState {
     return this.#core.state;
@@ -98,7 +108,8 @@ export class SessionManager {
   async setTokens(response: TokenResponse): Promise<void> {
     const core = this.#core;
     if (core.isDisposed()) throw new SessionExpiredError('disposed');
-    const tokens = parseTokenResponse(response, core.now());
+    // DPoP hook: with `dpop` on, the sign-in's token_type must be DPoP (src/token-set.ts).
+    const tokens = parseTokenResponse(response, core.now(), undefined, core.options.dpop !== undefined);
     core.scope.replace();
     core.scheduler.reset();
     core.dispatch({ type: 'signInStarted' });
@@ -198,6 +209,8 @@ export class SessionManager {
     for (const token of new Set([refreshToken, cleared])) {
       if (token) await revokeRefreshToken(this.#core.options, token);
     }
+    // DPoP hook: the key goes with the session (after the revocation, whose proof it signs).
+    await this.#core.options.dpop?.forgetKey();
   }
 
   /**

@@ -51,29 +51,46 @@ function accessTokenExpiry(claims: JwtClaims, expiresAt: number | undefined, now
   // An opaque token without expires_in: we learn of its expiry from a 401.
   if (typeof claims.exp !== 'number') return null;
   const lifetime =
-    typeof claims.iat === 'number' && claims.exp > claims.iat ? (claims.exp - claims.iat) * 1000 : claims.exp * 1000 - now;
+    typeof claims.iat === 'number' && claims.exp > claims.iat
+      ? (claims.exp - claims.iat) * 1000
+      : claims.exp * 1000 - now;
   // An `exp` already past on our clock (which runs ahead of the server's), or too close to
   // use: learn from a 401.
   return lifetime > EXPIRY_LEEWAY_MS ? now + lifetime : null;
 }
 
 /**
+ * The token type a response must have: `Bearer`, or with DPoP on, `DPoP` (RFC 9449 section 5).
+ * A `Bearer` answer to a DPoP request is refused: the token is not bound to the key (a
+ * downgrade, or a sign-in whose token request carried no proof), and resource requests would
+ * present it with the wrong scheme.
+ */
+function tokenTypeOf(response: Record<string, unknown>, dpop: boolean): 'Bearer' | 'DPoP' {
+  const expected = dpop ? 'DPoP' : 'Bearer';
+  const tokenType = optionalString(response, 'token_type') ?? expected;
+  if (tokenType.toLowerCase() === expected.toLowerCase()) return expected;
+  throw new InvalidTokenResponseError(
+    dpop && tokenType.toLowerCase() === 'bearer'
+      ? 'DPoP is on: token_type "Bearer" means the token is not bound to the key (was its request sent with a DPoP proof?)'
+      : `Unsupported token_type "${tokenType.slice(0, 32)}"`,
+  );
+}
+
+/**
  * Validates a token response and turns it into the session's token set.
  * @param previous - the current set on a refresh: its refresh token stays when the server
  *   sends none, and the session's start is kept.
+ * @param dpop - DPoP is on: the token type must be `DPoP` (else `Bearer`)
  * @throws InvalidTokenResponseError - nothing is half-applied: the caller keeps what it had.
  */
-export function parseTokenResponse(input: unknown, now: number, previous?: SessionTokens): SessionTokens {
+export function parseTokenResponse(input: unknown, now: number, previous?: SessionTokens, dpop = false): SessionTokens {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidTokenResponseError('Token response: not an object');
   }
   const response = input as TokenResponse & Record<string, unknown>;
   const accessToken = optionalString(response, 'access_token');
   if (accessToken === undefined) throw new InvalidTokenResponseError('Token response: no "access_token"');
-  const tokenType = optionalString(response, 'token_type') ?? 'Bearer';
-  if (tokenType.toLowerCase() !== 'bearer') {
-    throw new InvalidTokenResponseError(`Unsupported token_type "${tokenType.slice(0, 32)}"`);
-  }
+  const tokenType = tokenTypeOf(response, dpop);
   const expiresAt = instantAfter(response, 'expires_in', now);
   const refreshExpiresAt =
     instantAfter(response, 'refresh_token_expires_in', now) ?? instantAfter(response, 'refresh_expires_in', now);
@@ -83,7 +100,7 @@ export function parseTokenResponse(input: unknown, now: number, previous?: Sessi
   return {
     accessToken,
     refreshToken: rotated ?? previous?.refreshToken,
-    tokenType: 'Bearer',
+    tokenType,
     accessTokenExpiresAt: accessTokenExpiry(claims, expiresAt, now),
     // Only a refresh token kept from before keeps its old expiry; a new one without a stated
     // lifetime has an unknown one (a lifetime of 0 says nothing either).
@@ -122,7 +139,7 @@ const optional =
 const STORED_FIELDS: Record<Exclude<keyof StoredSession, 'version'>, (value: unknown) => boolean> = {
   refreshToken: optional(isToken),
   accessToken: optional(isToken),
-  tokenType: () => true, // always read as 'Bearer'
+  tokenType: () => true, // read as 'DPoP' or 'Bearer'
   accessTokenExpiresAt: (value) => value === null || isInstant(value),
   refreshTokenExpiresAt: optional(isInstant),
   sessionExpiresAt: optional(isInstant),
@@ -151,7 +168,7 @@ export function fromStoredSession(value: unknown): SessionTokens | null {
   return {
     ...(tokens as unknown as SessionTokens),
     accessToken: (stored.accessToken as string | undefined) ?? '',
-    tokenType: 'Bearer',
+    tokenType: stored.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
     // Without the access token there is nothing to use until a refresh.
     accessTokenExpiresAt: stored.accessToken === undefined ? 0 : (stored.accessTokenExpiresAt as number | null),
   };

@@ -1,7 +1,7 @@
 import ky, { type KyInstance, type Options } from 'ky';
 import { ConfigurationError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
-import { replayableRequest, sendWithOneRetry, type TokenProvider } from './one-retry.ts';
+import { replayableRequest, sendWithOneRetry, withDpop, type TokenProvider } from './one-retry.ts';
 import { originTest, trustedOriginList } from './origins.ts';
 
 export type { TokenProvider } from './one-retry.ts';
@@ -50,6 +50,8 @@ export function createSessionClient(
   const trusted = originFilter(options.prefix ?? options.baseUrl, trustedOrigins);
   const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const hooks = options.hooks ?? {};
+  // DPoP (src/dpop): with the session's `dpop` on, `Authorization: DPoP` and a proof.
+  const send = withDpop(session.dpop, baseFetch);
 
   const attachToken = async ({ request }: { request: Request }): Promise<void> => {
     if (!trusted(request.url)) return;
@@ -74,7 +76,7 @@ export function createSessionClient(
     const request = input instanceof Request ? input : new Request(input, init);
     const used = request.headers.get('authorization');
     if (!used?.startsWith('Bearer ') || !trusted(request.url)) return baseFetch(input, init);
-    const replayable = replayableRequest(request, (r) => baseFetch(r, init));
+    const replayable = replayableRequest(request, (r) => send(r, init));
     return sendWithOneRetry(session, used.slice(7), replayable, request.signal, waitUntil);
   };
 

@@ -4,6 +4,7 @@
  * same request again, once, with the token it hands back. A second 401 is the caller's.
  */
 
+import type { DpopPort } from '../dpop/types.ts';
 import { TokenWaitTimeoutError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
 import { whenAborted } from '../utils/listeners.ts';
@@ -16,6 +17,8 @@ export interface TokenProvider {
   handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal | undefined }): Promise<string>;
   /** Optional: throws when `usedToken` belongs to a session that has ended (checked before a retry). */
   assertSameSession?(usedToken: string): void;
+  /** Optional: DPoP proofs for the requests (a `SessionManager` with its `dpop` option on has them). */
+  readonly dpop?: DpopPort | undefined;
 }
 
 /** A request that can go out twice: with a first token and, after a 401, with another. */
@@ -31,6 +34,22 @@ const ignore = (): void => {};
 
 /** Authorization for `token`. */
 export const bearer = (token: string): string => `Bearer ${token}`;
+
+/**
+ * `send`, with DPoP when `dpop` is given (src/dpop): the request, which carries the session's
+ * token as `Bearer`, goes out with `Authorization: DPoP` and a proof; a `use_dpop_nonce`
+ * challenge is answered once with the new nonce. Only the clients' own authorized requests go
+ * through it (never a request the caller sent with its own credentials).
+ */
+export function withDpop(dpop: DpopPort | undefined, send: typeof globalThis.fetch): typeof globalThis.fetch {
+  if (!dpop) return send;
+  return (input, init) => {
+    if (input instanceof Request) return dpop.send(input, init, send);
+    // A streamed body needs `duplex` to become a Request (Node.js, Chromium).
+    const streamed = init?.body instanceof ReadableStream ? { duplex: 'half' } : {};
+    return dpop.send(new Request(input, { ...init, ...streamed }), undefined, send);
+  };
+}
 
 /** A `Request` made replayable: a body is cloned before the first send (a bodiless one goes out again as it is). */
 export function replayableRequest(request: Request, send: (request: Request) => Promise<Response>): Replayable {
@@ -89,7 +108,8 @@ export async function sendWithOneRetry(
   let retrying = false;
   try {
     const response = await request.send(token);
-    if (response.status !== 401) return response;
+    // A DPoP nonce challenge still standing after its one retry is not about the token: no refresh.
+    if (response.status !== 401 || session.dpop?.isNonceChallenge(response)) return response;
     // The 401's body is never read: free its connection before waiting for the refresh.
     await response.body?.cancel().catch(ignore);
     const wait = waitWithin(signal ?? undefined, waitUntil);

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.ts';
-import { bearer, replayableRequest, sendWithOneRetry, type Replayable, type TokenProvider } from './one-retry.ts';
+import { bearer, replayableRequest, sendWithOneRetry, withDpop, type Replayable, type TokenProvider } from './one-retry.ts';
 import { originTest, pageHref, trustedOriginList } from './origins.ts';
 
 /** Options of {@link createSessionFetch}. */
@@ -63,7 +63,7 @@ function sessionFetch(session: TokenProvider, trusted: (url: string) => boolean,
       if (request.headers.has('authorization')) return send(request);
       request.signal.throwIfAborted();
       const token = await session.getAccessToken({ signal: request.signal });
-      return sendWithOneRetry(session, token, replayableRequest(request, send), request.signal);
+      return sendWithOneRetry(session, token, replayableRequest(request, withDpop(session.dpop, send)), request.signal);
     }
     const url = absoluteUrl(input, trusted);
     if (url === undefined || !trusted(url)) return send(input, init);
@@ -73,7 +73,8 @@ function sessionFetch(session: TokenProvider, trusted: (url: string) => boolean,
     const signal = init?.signal;
     signal?.throwIfAborted();
     const token = await session.getAccessToken({ signal: signal ?? undefined });
-    return sendWithOneRetry(session, token, replayableInit(input, init, headers, send), signal);
+    // DPoP (src/dpop): with the session's `dpop` on, `Authorization: DPoP` and a proof.
+    return sendWithOneRetry(session, token, replayableInit(input, init, headers, withDpop(session.dpop, send)), signal);
   };
 }
 

@@ -5,7 +5,10 @@ import type { SessionTokens } from '../types.ts';
 import { whenAborted } from '../utils/listeners.ts';
 
 /** What a request to the authorization server needs (the resolved options have it all). */
-export type HttpContext = Pick<ResolvedOptions, 'fetch' | 'clock' | 'refreshTimeout' | 'tokenEndpoint' | 'clientId'>;
+export type HttpContext = Pick<
+  ResolvedOptions,
+  'fetch' | 'clock' | 'refreshTimeout' | 'tokenEndpoint' | 'clientId' | 'dpop'
+>;
 
 /**
  * Runs `task` with a signal that aborts after `refreshTimeout` on the clock (or when `parent`
@@ -44,23 +47,44 @@ const TERMINAL_ERRORS = new Set([
   'unsupported_grant_type',
   'invalid_request',
   'invalid_scope',
+  // A proof refused twice in a row (see requestTokens): typically a key the refresh token is not bound to.
+  'invalid_dpop_proof',
 ]);
 
-/** POSTs a form. A failure to get any answer becomes a transient error. */
+/**
+ * DPoP answers worth one immediate retry with a fresh proof: the server wants its nonce
+ * (which its answer carried), or refused the proof, perhaps for an `iat` from a wrong device
+ * clock that its answer's `Date` has now corrected. Neither counts as a failed attempt.
+ */
+const DPOP_RETRIED = new Set(['use_dpop_nonce', 'invalid_dpop_proof']);
+
+/**
+ * POSTs a form, with a DPoP proof when DPoP is on (`ifKeyExists`: only when there is a key
+ * already). A failure to get any answer becomes a transient error.
+ */
 export async function postForm(
-  { fetch }: Pick<HttpContext, 'fetch'>,
+  { fetch, dpop }: Pick<HttpContext, 'fetch' | 'dpop'>,
   url: string,
   params: Record<string, string>,
   signal: AbortSignal,
+  { ifKeyExists = false } = {},
 ): Promise<Response> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
+  const proof = await dpop?.proof('POST', url, { ifKeyExists });
+  if (proof !== undefined) headers.dpop = proof;
   try {
-    return await fetch(url, {
+    const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      headers,
       body: new URLSearchParams(params).toString(),
       signal,
       cache: 'no-store',
     });
+    dpop?.observe(url, response);
+    return response;
   } catch (error) {
     if (signal.aborted) throw signal.reason;
     throw new TransientRefreshError(`Could not reach ${url}`, { cause: error });
@@ -87,32 +111,34 @@ export async function requestTokens(
   params: Record<string, string>,
   signal: AbortSignal,
 ): Promise<unknown> {
-  const response = await postForm(http, http.tokenEndpoint, { ...params, client_id: http.clientId }, signal);
-  const { ok, status, headers } = response;
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch {
-    if (ok) throw new InvalidTokenResponseError('Token endpoint answer is not JSON', { transient: true });
+  for (let attempt = 1; ; attempt++) {
+    const response = await postForm(http, http.tokenEndpoint, { ...params, client_id: http.clientId }, signal);
+    const { ok, status, headers } = response;
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch {
+      if (ok) throw new InvalidTokenResponseError('Token endpoint answer is not JSON', { transient: true });
+    }
+    if (ok) return body;
+    const oauthError = (body as { error?: unknown } | undefined)?.error;
+    const rejected = (status === 400 || status === 401) && typeof oauthError === 'string';
+    if (rejected && http.dpop && attempt === 1 && DPOP_RETRIED.has(oauthError)) continue;
+    if (rejected && TERMINAL_ERRORS.has(oauthError)) throw new RefreshRejectedError(oauthError, status);
+    throw new TransientRefreshError(`Token endpoint answered HTTP ${status}`, {
+      status,
+      retryAfterMs: parseRetryAfter(headers.get('retry-after'), http.clock.now()),
+    });
   }
-  if (ok) return body;
-  const oauthError = (body as { error?: unknown } | undefined)?.error;
-  if ((status === 400 || status === 401) && typeof oauthError === 'string' && TERMINAL_ERRORS.has(oauthError)) {
-    throw new RefreshRejectedError(oauthError, status);
-  }
-  throw new TransientRefreshError(`Token endpoint answered HTTP ${status}`, {
-    status,
-    retryAfterMs: parseRetryAfter(headers.get('retry-after'), http.clock.now()),
-  });
 }
 
 /**
  * A grant's successful answer as the session's tokens. A garbled one is transient: it is
  * retried and never stored (a proxy or a captive portal can garble an answer).
  */
-export function tokensFromGrant(body: unknown, now: number, previous?: SessionTokens): SessionTokens {
+export function tokensFromGrant(body: unknown, now: number, previous?: SessionTokens, dpop = false): SessionTokens {
   try {
-    return parseTokenResponse(body, now, previous);
+    return parseTokenResponse(body, now, previous, dpop);
   } catch (error) {
     // parseTokenResponse throws only InvalidTokenResponseError, whose message is safe to repeat.
     throw new InvalidTokenResponseError((error as Error).message, { cause: error, transient: true });
@@ -128,7 +154,9 @@ export async function revokeRefreshToken(options: ResolvedOptions, token: string
   if (!revocationEndpoint) return;
   try {
     await withDeadline(options, (signal) =>
-      postForm(options, revocationEndpoint, { token, token_type_hint: 'refresh_token', client_id: clientId }, signal),
+      postForm(options, revocationEndpoint, { token, token_type_hint: 'refresh_token', client_id: clientId }, signal, {
+        ifKeyExists: true,
+      }),
     );
   } catch (error) {
     logger.warn('revocation failed; signed out locally', { error });

@@ -42,6 +42,7 @@ export async function reauthenticate(
 ): Promise<ReauthResult> {
   const { signInPrompt, logger, clock } = options;
   const { biometric } = steps;
+  const dpop = options.dpop !== undefined;
   if (biometric) {
     try {
       if (await biometric.isAvailable()) {
@@ -59,7 +60,11 @@ export async function reauthenticate(
             signal,
           );
           try {
-            return { kind: 'done', tokens: parseTokenResponse(body, clock.now()), method: 'biometric' };
+            return {
+              kind: 'done',
+              tokens: parseTokenResponse(body, clock.now(), undefined, dpop),
+              method: 'biometric',
+            };
           } catch (error) {
             // JSON, but not a usable token response: retried like a blip (the user did pass
             // Face ID), and counted by the caller (a server that keeps answering so is broken).
@@ -76,7 +81,13 @@ export async function reauthenticate(
   if (signInPrompt && !signal.aborted) {
     try {
       const response = await signInPrompt(reason, { signal });
-      if (response) return { kind: 'done', tokens: parseTokenResponse(response, clock.now()), method: 'signInPrompt' };
+      if (response) {
+        return {
+          kind: 'done',
+          tokens: parseTokenResponse(response, clock.now(), undefined, dpop),
+          method: 'signInPrompt',
+        };
+      }
       logger.info('sign-in prompt dismissed');
     } catch (error) {
       logger.warn('sign-in prompt failed', { error });

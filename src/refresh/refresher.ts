@@ -138,7 +138,7 @@ export async function refreshOnce(context: RefreshContext, current: SessionToken
     } finally {
       unfollow();
     }
-    const tokens = tokensFromGrant(body, clock.now(), base);
+    const tokens = tokensFromGrant(body, clock.now(), base, options.dpop !== undefined);
     // Rotated: spent now (it may be another context's, taken from the store), never presented again.
     if (tokens.refreshToken !== refreshToken) storage.retire(refreshToken);
     const changed = await changedMeanwhile();

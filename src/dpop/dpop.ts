@@ -1,0 +1,147 @@
+import { systemClock } from '../ports/clock.ts';
+import { inProcessLock } from '../ports/lock.ts';
+import { silentLogger } from '../ports/logger.ts';
+import { isNonceChallenge } from './challenge.ts';
+import { defaultKeyStore } from './key-store.ts';
+import { describeKey, generateDpopKeys, isKeyPair, type DpopKey } from './keys.ts';
+import { NonceCache } from './nonces.ts';
+import { createProof } from './proof.ts';
+import { ServerClock } from './server-clock.ts';
+import type { Dpop, DpopContext, DpopKeyStore, DpopOptions, DpopPort } from './types.ts';
+
+/** Used until a manager binds the handle (the app may sign its sign-in request first). */
+const UNBOUND: DpopContext = {
+  clock: systemClock,
+  lock: inProcessLock(),
+  lockName: 'session-keeper',
+  logger: silentLogger,
+};
+
+/**
+ * DPoP (RFC 9449) for a session: a P-256 key pair (private key non-extractable) kept in a key
+ * store, proofs signed with it, the servers' nonces and clocks learned from their answers.
+ * Pass it as the `dpop` option of `SessionManager` (or pass `dpop: true`, which loads this code
+ * on first use); sign the app's own sign-in token request with {@link Dpop.proof}.
+ *
+ * @example
+ * import { dpop } from 'session-keeper/dpop';
+ * const proofs = dpop();
+ * const session = new SessionManager({ tokenEndpoint, clientId, dpop: proofs });
+ * // The sign-in's code exchange, bound to the same key:
+ * const response = await fetch(tokenEndpoint, {
+ *   method: 'POST',
+ *   headers: { DPoP: await proofs.proof('POST', tokenEndpoint) },
+ *   body,
+ * });
+ */
+export function dpop(options: DpopOptions = {}): Dpop {
+  let context = UNBOUND;
+  let keyStore: DpopKeyStore | undefined = options.keyStore;
+  let nonces = new NonceCache();
+  let serverClock = new ServerClock(context.clock);
+  /** The key in use, once known (a promise: concurrent proofs share one load). */
+  let loaded: Promise<DpopKey | undefined> | undefined;
+  /** A key being created (concurrent proofs share one). */
+  let creating: Promise<DpopKey> | undefined;
+  /** The key store (the default one is named after the session's lock, so tabs share it). */
+  const store = () => (keyStore ??= defaultKeyStore(`${context.lockName}:dpop`));
+
+  const load = async (): Promise<DpopKey | undefined> => {
+    try {
+      const stored = await store().load();
+      return isKeyPair(stored) ? await describeKey(stored) : undefined;
+    } catch (error) {
+      context.logger.warn('DPoP key store failed to load', { error });
+      return undefined;
+    }
+  };
+
+  /**
+   * Creates the key under a lock named after the session's (not the refresh lock itself: the
+   * refresher holds that one when it asks, and locks are not re-entrant), after a second look
+   * in the store: two tabs never make two keys.
+   */
+  const create = () =>
+    context.lock.run(`${context.lockName}:dpop`, async () => {
+      const again = await load();
+      if (again) return again;
+      const created = await describeKey(await generateDpopKeys());
+      try {
+        await store().save(created.keys);
+      } catch (error) {
+        // This context keeps signing with it; after a relaunch the user signs in again.
+        context.logger.warn('DPoP key store failed to save the new key', { error });
+      }
+      return created;
+    });
+
+  const key = async (mayCreate: boolean): Promise<DpopKey | undefined> => {
+    const found = await (loaded ??= load());
+    if (found) return found;
+    loaded = undefined; // none yet: look again next time (another context may create it)
+    if (!mayCreate) return undefined;
+    const made = await (creating ??= create().finally(() => (creating = undefined)));
+    loaded = Promise.resolve(made);
+    return made;
+  };
+
+  const proof: DpopPort['proof'] = async (method, url, { accessToken, ifKeyExists = false } = {}) => {
+    // Token-endpoint proofs (rare) read the store again: another tab may have signed in anew
+    // with a new key since this one loaded its key, and its refresh token is bound to that one.
+    if (accessToken === undefined) loaded = undefined;
+    const signer = await key(!ifKeyExists);
+    if (signer === undefined) return undefined;
+    return createProof(signer, { method, url, now: serverClock.now(url), nonce: nonces.get(url), accessToken });
+  };
+
+  const observe: DpopPort['observe'] = (url, response) => {
+    nonces.update(url, response);
+    serverClock.update(url, response);
+  };
+
+  const authorize: Dpop['authorize'] = async (request, accessToken) => {
+    request.headers.set('authorization', `DPoP ${accessToken}`);
+    request.headers.set('dpop', (await proof(request.method, request.url, { accessToken }))!);
+  };
+
+  const handle: Dpop = {
+    bind(next) {
+      if (context !== next) {
+        context = next;
+        nonces = new NonceCache();
+        serverClock = new ServerClock(next.clock);
+      }
+      return handle;
+    },
+    proof,
+    observe,
+    isNonceChallenge,
+    authorize,
+    async thumbprint() {
+      return (await key(true))!.thumbprint;
+    },
+    async send(request, init, fetch) {
+      const accessToken = request.headers.get('authorization')?.replace(/^(?:Bearer|DPoP) /i, '') ?? '';
+      // A request with a body can be sent only once: keep a copy for the nonce retry.
+      const spare = request.body === null ? request : request.clone();
+      await authorize(request, accessToken);
+      const response = await fetch(request, init);
+      observe(request.url, response);
+      if (!isNonceChallenge(response)) return response;
+      await response.body?.cancel();
+      await authorize(spare, accessToken);
+      const retried = await fetch(spare, init);
+      observe(spare.url, retried);
+      return retried;
+    },
+    async forgetKey() {
+      loaded = undefined;
+      try {
+        await store().clear();
+      } catch (error) {
+        context.logger.warn('DPoP key store failed to clear', { error });
+      }
+    },
+  };
+  return handle;
+}

@@ -1,0 +1,44 @@
+import { base64url, SignJWT } from 'jose';
+import { DPOP_ALG, type DpopKey } from './keys.ts';
+
+/** What a proof says about its request. */
+export interface ProofClaims {
+  method: string;
+  url: string;
+  /** The server's time, in ms (the device clock corrected by the estimated offset). */
+  now: number;
+  /** The server's latest nonce for this origin, when it sent one. */
+  nonce?: string | undefined;
+  /** On a resource request: the access token, hashed into `ath`. */
+  accessToken?: string | undefined;
+}
+
+/** `htu`: the URL without query and fragment (RFC 9449 section 4.2). */
+export function htuOf(url: string): string {
+  const parsed = new URL(url);
+  parsed.search = '';
+  parsed.hash = '';
+  return parsed.href;
+}
+
+/** `ath`: base64url(SHA-256(ASCII access token)). */
+export async function athOf(accessToken: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken));
+  return base64url.encode(new Uint8Array(digest));
+}
+
+/** A unique `jti`: 128 random bits. */
+function newJti(): string {
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. */
+export async function createProof(key: DpopKey, claims: ProofClaims): Promise<string> {
+  const payload: Record<string, string> = { htm: claims.method.toUpperCase(), htu: htuOf(claims.url), jti: newJti() };
+  if (claims.accessToken !== undefined) payload.ath = await athOf(claims.accessToken);
+  if (claims.nonce !== undefined) payload.nonce = claims.nonce;
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })
+    .setIssuedAt(Math.floor(claims.now / 1000))
+    .sign(key.keys.privateKey);
+}
