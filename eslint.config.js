@@ -14,6 +14,8 @@ export default tseslint.config(
       '**/test-results/**',
       'examples/ios-capacitor/ios/**',
       'examples/server/data/**',
+      '.stryker-tmp/**',
+      'reports/**',
     ],
   },
   js.configs.recommended,
@@ -23,7 +25,7 @@ export default tseslint.config(
       parserOptions: {
         // Each file is checked with the tsconfig.json that includes it; the one config file
         // that no tsconfig includes gets a default project.
-        projectService: { allowDefaultProject: ['vitest.browser.config.ts', 'vitest.mutation.config.ts'] },
+        projectService: { allowDefaultProject: ['vitest.browser.config.ts'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -31,6 +31,7 @@ let context: HttpContext;
 beforeEach(() => {
   clock = new ManualClock(NOW);
   context = {
+    dpop: undefined,
     fetch: (input, init) => globalThis.fetch(input, init),
     clock,
     refreshTimeout: 1000,
@@ -51,12 +52,13 @@ function tokenEndpointAnswers(response: () => Response) {
   return requests;
 }
 
-const rejection = (promise: Promise<unknown>) => promise.then(
-  () => {
-    throw new Error('expected a rejection');
-  },
-  (error: unknown) => error,
-);
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
 
 describe('withDeadline', () => {
   it('resolves with what the task resolves, and leaves no timer behind', async () => {
@@ -123,7 +125,9 @@ describe('withDeadline', () => {
 
   it('rejects at once when the parent has already aborted', async () => {
     const reason = new Error('gone');
-    await expect(withDeadline(context, () => new Promise<never>(() => {}), AbortSignal.abort(reason))).rejects.toBe(reason);
+    await expect(withDeadline(context, () => new Promise<never>(() => {}), AbortSignal.abort(reason))).rejects.toBe(
+      reason,
+    );
   });
 
   it('stops following the parent once the task settled', async () => {
@@ -145,7 +149,12 @@ describe('withDeadline', () => {
 describe('postForm', () => {
   it('POSTs the parameters form-encoded, asking for JSON', async () => {
     const requests = tokenEndpointAnswers(() => HttpResponse.json({}));
-    await postForm(context, TOKEN_URL, { grant_type: 'refresh_token', refresh_token: 'r 1&2' }, new AbortController().signal);
+    await postForm(
+      context,
+      TOKEN_URL,
+      { grant_type: 'refresh_token', refresh_token: 'r 1&2' },
+      new AbortController().signal,
+    );
     expect(requests).toHaveLength(1);
     const [request] = requests;
     expect(request!.method).toBe('POST');
@@ -161,7 +170,7 @@ describe('postForm', () => {
       inits.push(init!);
       return new Response('{}');
     }) as typeof globalThis.fetch;
-    await postForm({ fetch }, TOKEN_URL, {}, signal);
+    await postForm({ dpop: undefined, fetch }, TOKEN_URL, {}, signal);
     expect(inits[0]).toMatchObject({ cache: 'no-store', signal });
   });
 
@@ -180,7 +189,7 @@ describe('postForm', () => {
       controller.abort(reason);
       throw new DOMException('aborted', 'AbortError');
     }) as typeof globalThis.fetch;
-    await expect(postForm({ fetch }, TOKEN_URL, {}, controller.signal)).rejects.toBe(reason);
+    await expect(postForm({ dpop: undefined, fetch }, TOKEN_URL, {}, controller.signal)).rejects.toBe(reason);
   });
 });
 
@@ -215,7 +224,11 @@ describe('parseRetryAfter', () => {
 describe('requestTokens', () => {
   it('sends the grant with the client id and returns the JSON body', async () => {
     const requests = tokenEndpointAnswers(() => HttpResponse.json({ access_token: 'a', expires_in: 60 }));
-    const body = await requestTokens(context, { grant_type: 'refresh_token', refresh_token: 'r1' }, new AbortController().signal);
+    const body = await requestTokens(
+      context,
+      { grant_type: 'refresh_token', refresh_token: 'r1' },
+      new AbortController().signal,
+    );
     expect(body).toEqual({ access_token: 'a', expires_in: 60 });
     expect(Object.fromEntries(new URLSearchParams(requests[0]!.body))).toEqual({
       grant_type: 'refresh_token',
@@ -252,12 +265,15 @@ describe('requestTokens', () => {
     expect(error).toMatchObject({ oauthError, status, transient: false });
   });
 
-  it.each([403, 500, 502, 503])('HTTP %i with an invalid_grant body is transient (a proxy, not the server, said it)', async (status) => {
-    tokenEndpointAnswers(() => HttpResponse.json({ error: 'invalid_grant' }, { status }));
-    const error = await rejection(requestTokens(context, {}, new AbortController().signal));
-    expect(error).toBeInstanceOf(TransientRefreshError);
-    expect(error).toMatchObject({ status, message: `Token endpoint answered HTTP ${status}` });
-  });
+  it.each([403, 500, 502, 503])(
+    'HTTP %i with an invalid_grant body is transient (a proxy, not the server, said it)',
+    async (status) => {
+      tokenEndpointAnswers(() => HttpResponse.json({ error: 'invalid_grant' }, { status }));
+      const error = await rejection(requestTokens(context, {}, new AbortController().signal));
+      expect(error).toBeInstanceOf(TransientRefreshError);
+      expect(error).toMatchObject({ status, message: `Token endpoint answered HTTP ${status}` });
+    },
+  );
 
   it.each([
     ['an error that may pass', { error: 'temporarily_unavailable' }],
@@ -265,12 +281,16 @@ describe('requestTokens', () => {
     ['no error field', { message: 'bad' }],
   ])('HTTP 400 with %s is transient', async (_, body) => {
     tokenEndpointAnswers(() => HttpResponse.json(body, { status: 400 }));
-    await expect(requestTokens(context, {}, new AbortController().signal)).rejects.toBeInstanceOf(TransientRefreshError);
+    await expect(requestTokens(context, {}, new AbortController().signal)).rejects.toBeInstanceOf(
+      TransientRefreshError,
+    );
   });
 
   it('HTTP 400 with a JSON null body is transient', async () => {
     tokenEndpointAnswers(() => HttpResponse.json(null, { status: 400 }));
-    await expect(requestTokens(context, {}, new AbortController().signal)).rejects.toBeInstanceOf(TransientRefreshError);
+    await expect(requestTokens(context, {}, new AbortController().signal)).rejects.toBeInstanceOf(
+      TransientRefreshError,
+    );
   });
 
   it('an error page that is not JSON is transient, with its status', async () => {
@@ -281,7 +301,9 @@ describe('requestTokens', () => {
   });
 
   it('a 429 carries its two-digit Retry-After in ms', async () => {
-    tokenEndpointAnswers(() => HttpResponse.json({ error: 'slow_down' }, { status: 429, headers: { 'retry-after': '30' } }));
+    tokenEndpointAnswers(() =>
+      HttpResponse.json({ error: 'slow_down' }, { status: 429, headers: { 'retry-after': '30' } }),
+    );
     const error = await rejection(requestTokens(context, {}, new AbortController().signal));
     expect(error).toMatchObject({ status: 429, retryAfterMs: 30_000 });
   });
@@ -313,7 +335,10 @@ describe('tokensFromGrant', () => {
       error = caught;
     }
     expect(error).toBeInstanceOf(InvalidTokenResponseError);
-    expect(error).toMatchObject({ transient: true, message: 'Token response: "access_token" must be a non-empty string' });
+    expect(error).toMatchObject({
+      transient: true,
+      message: 'Token response: "access_token" must be a non-empty string',
+    });
     expect((error as Error).cause).toBeInstanceOf(InvalidTokenResponseError);
     expect(((error as Error).cause as InvalidTokenResponseError).transient).toBe(false);
   });

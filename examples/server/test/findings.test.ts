@@ -15,7 +15,6 @@ import {
   refreshRequest,
   startTestServer,
   TEST_LIFETIMES,
-  type Tokens,
 } from './helpers.ts';
 
 describeEachBackend('findings', (backend) => {
@@ -38,7 +37,9 @@ describeEachBackend('findings', (backend) => {
 
   it('an empty refresh_token followed by a live one is a repeated parameter, refused', async () => {
     const { refresh_token } = await login(server);
-    const response = await rawForm(`grant_type=refresh_token&client_id=${CLIENT_ID}&refresh_token=&refresh_token=${refresh_token}`);
+    const response = await rawForm(
+      `grant_type=refresh_token&client_id=${CLIENT_ID}&refresh_token=&refresh_token=${refresh_token}`,
+    );
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: 'invalid_request' });
     // The token was not used.
@@ -47,7 +48,9 @@ describeEachBackend('findings', (backend) => {
 
   it('an empty client_id followed by another is a repeated parameter, refused', async () => {
     const { refresh_token } = await login(server);
-    const response = await rawForm(`grant_type=refresh_token&client_id=&client_id=${CLIENT_ID}&refresh_token=${refresh_token}`);
+    const response = await rawForm(
+      `grant_type=refresh_token&client_id=&client_id=${CLIENT_ID}&refresh_token=${refresh_token}`,
+    );
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: 'invalid_request' });
   });
@@ -61,7 +64,8 @@ describeEachBackend('findings', (backend) => {
     expect(replay.refresh_token_expires_in).toBe(first.refresh_token_expires_in - 10);
     expect(replay.session_expires_in).toBe(first.session_expires_in - 10);
     // expires_in is true of the access token it comes with.
-    const exp = (JSON.parse(Buffer.from(replay.access_token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+    const exp = (JSON.parse(Buffer.from(replay.access_token.split('.')[1]!, 'base64url').toString()) as { exp: number })
+      .exp;
     expect(replay.expires_in).toBe(exp - Math.floor(clock.now() / 1000));
     expect(replay.expires_in).toBeLessThanOrEqual(TEST_LIFETIMES.accessTokenTtlSeconds);
   });
