@@ -68,7 +68,8 @@ function times<T>(n: number, make: () => T): T[] {
 
 const sessionKeeper: ClientKind = {
   name: 'session-keeper',
-  setup: '`new SessionManager({ tokenEndpoint, clientId })` + `createClient({ prefix })`; contexts share a `MemoryTokenStore` and an `inProcessLock()`',
+  setup:
+    '`new SessionManager({ tokenEndpoint, clientId })` + `createClient({ prefix })`; contexts share a `MemoryTokenStore` and an `inProcessLock()`',
   async create(endpoints, initial, contexts) {
     const store = new MemoryTokenStore();
     const lock = inProcessLock();
@@ -87,14 +88,22 @@ const sessionKeeper: ClientKind = {
 
 const sessionKeeperFetch: ClientKind = {
   name: 'session-keeper session.fetch',
-  setup: "`new SessionManager({ tokenEndpoint, clientId, trustedOrigins: [api] })` from `session-keeper/fetch` (no ky), requests with `session.fetch(url)` then `response.json()`; contexts share a `MemoryTokenStore` and an `inProcessLock()`",
+  setup:
+    '`new SessionManager({ tokenEndpoint, clientId, trustedOrigins: [api] })` from `session-keeper/fetch` (no ky), requests with `session.fetch(url)` then `response.json()`; contexts share a `MemoryTokenStore` and an `inProcessLock()`',
   async create(endpoints, initial, contexts) {
     const store = new MemoryTokenStore();
     const lock = inProcessLock();
     const origin = new URL(endpoints.api).origin;
     const managers = times(
       contexts,
-      () => new FetchSessionManager({ tokenEndpoint: endpoints.tokenEndpoint, clientId: CLIENT_ID, store, lock, trustedOrigins: [origin] }),
+      () =>
+        new FetchSessionManager({
+          tokenEndpoint: endpoints.tokenEndpoint,
+          clientId: CLIENT_ID,
+          store,
+          lock,
+          trustedOrigins: [origin],
+        }),
     );
     await managers[0]?.setTokens(initial);
     for (const manager of managers.slice(1)) await manager.restore();
@@ -114,7 +123,8 @@ const sessionKeeperFetch: ClientKind = {
 
 const axiosAuthRefresh: ClientKind = {
   name: 'axios + axios-auth-refresh',
-  setup: "README setup: request interceptor reads the token; `createAuthRefresh(instance, refreshAuthLogic)` with defaults (`deduplicateRefresh: true` pauses the instance); refresh with the global `axios.post`. A 401 that arrives while the refresh runs is not retried: it fails (known: Flyrell/axios-auth-refresh#307, #90)",
+  setup:
+    'README setup: request interceptor reads the token; `createAuthRefresh(instance, refreshAuthLogic)` with defaults (`deduplicateRefresh: true` pauses the instance); refresh with the global `axios.post`. A 401 that arrives while the refresh runs is not retried: it fails (known: Flyrell/axios-auth-refresh#307, #90)',
   async create(endpoints, initial, contexts) {
     const tokens = sharedTokens(initial);
     return times(contexts, () => {
@@ -162,7 +172,8 @@ function kyWithRetryHook(endpoints: Endpoints, tokens: SharedTokens, refreshToke
 
 const kyDocs: ClientKind = {
   name: 'ky (docs FAQ pattern)',
-  setup: "ky readme FAQ: `retry: { statusCodes: [401] }` + a `beforeRetry` hook that refreshes (every retrying request refreshes); ky's default retry delay (300 ms) applies",
+  setup:
+    "ky readme FAQ: `retry: { statusCodes: [401] }` + a `beforeRetry` hook that refreshes (every retrying request refreshes); ky's default retry delay (300 ms) applies",
   async create(endpoints, initial, contexts) {
     const tokens = sharedTokens(initial);
     return times(contexts, () => {
@@ -195,7 +206,8 @@ const kyShared: ClientKind = {
  */
 const kyFloor: ClientKind = {
   name: 'ky + hand-written single flight',
-  setup: "reference: the fetch floor's logic on ky (`afterResponse` 401 -> shared refresh -> `ky.retry({ delay: 0 })`, once); separates ky's own cost from session-keeper's",
+  setup:
+    "reference: the fetch floor's logic on ky (`afterResponse` 401 -> shared refresh -> `ky.retry({ delay: 0 })`, once); separates ky's own cost from session-keeper's",
   async create(endpoints, initial, contexts) {
     const tokens = sharedTokens(initial);
     return times(contexts, () => {
@@ -240,7 +252,8 @@ const kyFloor: ClientKind = {
  */
 const fetchFloor: ClientKind = {
   name: 'fetch + hand-written single flight',
-  setup: 'plain `fetch`; one shared refresh promise; a 401 answering an already-replaced token retries without refreshing; one retry per request',
+  setup:
+    'plain `fetch`; one shared refresh promise; a 401 answering an already-replaced token retries without refreshing; one retry per request',
   async create(endpoints, initial, contexts) {
     const tokens = sharedTokens(initial);
     return times(contexts, () => {
@@ -280,7 +293,15 @@ const fetchFloor: ClientKind = {
 };
 
 /** The clients that handle refresh, in the tables' order. */
-export const refreshClients: ClientKind[] = [sessionKeeper, sessionKeeperFetch, axiosAuthRefresh, kyDocs, kyShared, kyFloor, fetchFloor];
+export const refreshClients: ClientKind[] = [
+  sessionKeeper,
+  sessionKeeperFetch,
+  axiosAuthRefresh,
+  kyDocs,
+  kyShared,
+  kyFloor,
+  fetchFloor,
+];
 
 /** The reference rows the tables compare against. */
 export const FETCH_FLOOR = fetchFloor.name;
@@ -323,7 +344,8 @@ export function describeFailure(error: unknown): string {
     return status === undefined ? `${error.name} (${error.code ?? 'no response'})` : `AxiosError ${status}`;
   }
   if (error instanceof Error) {
-    const status = (error as { response?: { status?: number }; status?: number }).response?.status ??
+    const status =
+      (error as { response?: { status?: number }; status?: number }).response?.status ??
       (error as { status?: number }).status;
     return status === undefined ? error.name : `${error.name} ${status}`;
   }

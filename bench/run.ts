@@ -28,11 +28,13 @@ if (!existsSync(`${root}dist/index.js`)) {
   const newer = readdirSync(`${root}src`, { recursive: true, withFileTypes: true }).filter(
     (entry) => entry.isFile() && statSync(join(entry.parentPath, entry.name)).mtimeMs > built,
   );
-  if (newer.length > 0) console.error(`bench: warning: ${newer.length} file(s) in src/ are newer than dist/; run \`npm run build\`.`);
+  if (newer.length > 0)
+    console.error(`bench: warning: ${newer.length} file(s) in src/ are newer than dist/; run \`npm run build\`.`);
 }
 
 // After the check above: these import the built package.
-const { FETCH_FLOOR, KY_FLOOR, SESSION_KEEPER, SESSION_KEEPER_FETCH, rawFetch, rawKy, refreshClients } = await import('./clients.ts');
+const { FETCH_FLOOR, KY_FLOOR, SESSION_KEEPER, SESSION_KEEPER_FETCH, rawFetch, rawKy, refreshClients } =
+  await import('./clients.ts');
 const { Harness, herd, steadyState, terminalFailure, transientFailure } = await import('./scenarios.ts');
 const { fmt, median, percentile, ratio, sorted, spread, table, tally } = await import('./stats.ts');
 const { startTempPostgres } = await import('./postgres.ts');
@@ -84,7 +86,8 @@ async function repeat<R>(
 
 function pkgVersion(name: string): string {
   try {
-    return (JSON.parse(readFileSync(`${root}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(`${root}node_modules/${name}/package.json`, 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'not installed';
   }
@@ -146,7 +149,8 @@ await harness.stop();
 async function serverThroughput(): Promise<string> {
   const candidates = ['bench/server-refresh.ts', 'examples/server/bench/refresh-throughput.ts'];
   const script = candidates.find((c) => existsSync(`${root}${c}`));
-  if (!script) return '_Not measured: the reference server has no throughput script yet (expected at bench/server-refresh.ts or examples/server/bench/refresh-throughput.ts)._';
+  if (!script)
+    return '_Not measured: the reference server has no throughput script yet (expected at bench/server-refresh.ts or examples/server/bench/refresh-throughput.ts)._';
   let postgres: Awaited<ReturnType<typeof startTempPostgres>> = null;
   const env = { ...process.env };
   if (!env.TEST_DATABASE_URL?.startsWith('postgres') && !env.DATABASE_URL?.startsWith('postgres')) {
@@ -154,10 +158,14 @@ async function serverThroughput(): Promise<string> {
     if (postgres) env.TEST_DATABASE_URL = postgres.url;
   }
   try {
-    const child = spawn(process.execPath, [`${root}${script}`, String(SERVER_BENCH.seconds), String(SERVER_BENCH.clients)], {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [`${root}${script}`, String(SERVER_BENCH.seconds), String(SERVER_BENCH.clients)],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     const code = await new Promise<number | null>((resolve) => {
@@ -178,7 +186,8 @@ const serverSection = await serverThroughput();
 log(`  reference server throughput: done (${elapsed()})`);
 
 // ---- tables ---------------------------------------------------------------------------------
-const med = (runs: readonly BurstResult[] | undefined, pick: (r: BurstResult) => number) => median((runs ?? []).map(pick));
+const med = (runs: readonly BurstResult[] | undefined, pick: (r: BurstResult) => number) =>
+  median((runs ?? []).map(pick));
 const failedOf = (r: BurstResult) => r.requests - r.succeeded;
 
 const herdTable = table(
@@ -194,9 +203,18 @@ const herdTable = table(
         kind.name,
         spread(runs.map((r) => r.refreshCalls)),
         spread(runs.map(failedOf)),
-        spread(runs.map((r) => r.wallMs), 1),
-        ratio(med(runs, (r) => r.wallMs), floorWall),
-        ratio(med(runs, (r) => r.wallMs), kyFloorWall),
+        spread(
+          runs.map((r) => r.wallMs),
+          1,
+        ),
+        ratio(
+          med(runs, (r) => r.wallMs),
+          floorWall,
+        ),
+        ratio(
+          med(runs, (r) => r.wallMs),
+          kyFloorWall,
+        ),
         spread(runs.map((r) => r.cpuMs)),
       ];
     });
@@ -207,7 +225,17 @@ const herdTable = table(
 const steadyRps = (name: string) => median((steadyResults.get(name) ?? []).map((r) => r.requestsPerSecond));
 const steadyCpu = (name: string) => median((steadyResults.get(name) ?? []).map((r) => r.cpuUsPerRequest));
 const steadyTable = table(
-  ['client', 'requests/s', 'p50 ms', 'p99 ms', 'failed', 'vs raw ky', 'vs raw fetch', 'client CPU µs/request', 'CPU vs raw ky'],
+  [
+    'client',
+    'requests/s',
+    'p50 ms',
+    'p99 ms',
+    'failed',
+    'vs raw ky',
+    'vs raw fetch',
+    'client CPU µs/request',
+    'CPU vs raw ky',
+  ],
   steadyKinds.map((kind) => {
     const runs = steadyResults.get(kind.name)!;
     const latencies = sorted(runs.flatMap((r: SteadyResult) => r.latenciesMs));
@@ -237,12 +265,22 @@ const failureRows = (results: Map<string, BurstResult[]>) =>
       kind,
       runs,
       n,
-      loop: unsettled > 0 || maxApiPerRequest > 2 ? `yes (${unsettled} unsettled, ${maxApiPerRequest.toFixed(1)} API calls/request)` : 'no',
+      loop:
+        unsettled > 0 || maxApiPerRequest > 2
+          ? `yes (${unsettled} unsettled, ${maxApiPerRequest.toFixed(1)} API calls/request)`
+          : 'no',
     };
   });
 
 const terminalTable = table(
-  ['client', 'refresh attempts', 'API calls', 'succeeded', `how requests fail (sum of ${REPS.terminal} runs)`, 'loop or hang'],
+  [
+    'client',
+    'refresh attempts',
+    'API calls',
+    'succeeded',
+    `how requests fail (sum of ${REPS.terminal} runs)`,
+    'loop or hang',
+  ],
   failureRows(terminalResults).map(({ kind, runs, n, loop }) => [
     kind.name,
     spread(runs.map((r) => r.refreshCalls)),
@@ -276,9 +314,18 @@ const crossTable = table(
       kind.name,
       spread(runs.map((r) => r.refreshCalls)),
       spread(runs.map(failedOf)),
-      spread(runs.map((r) => r.wallMs), 1),
-      ratio(med(runs, (r) => r.wallMs), crossFloor),
-      ratio(med(runs, (r) => r.wallMs), crossKyFloor),
+      spread(
+        runs.map((r) => r.wallMs),
+        1,
+      ),
+      ratio(
+        med(runs, (r) => r.wallMs),
+        crossFloor,
+      ),
+      ratio(
+        med(runs, (r) => r.wallMs),
+        crossKyFloor,
+      ),
     ];
   }),
   [1, 2, 3, 4, 5],
@@ -299,7 +346,11 @@ const skfSteadyRatio = steadyRps(SKF) / steadyRps(rawFetch.name);
 const skfTransient = transientResults.get(SKF)!;
 const skfCross = crossResults.get(SKF)!;
 const targets: [string, string, boolean][] = [
-  ['herd 1000: exactly one refresh (every run)', spread(skHerd.map((r) => r.refreshCalls)), skHerd.every((r) => r.refreshCalls === 1)],
+  [
+    'herd 1000: exactly one refresh (every run)',
+    spread(skHerd.map((r) => r.refreshCalls)),
+    skHerd.every((r) => r.refreshCalls === 1),
+  ],
   ['herd 1000: zero failed requests (every run)', spread(skHerd.map(failedOf)), skHerd.every((r) => failedOf(r) === 0)],
   ['herd 1000: wall time ≤ 1.25x the fetch floor (medians)', `${herdWallRatio.toFixed(2)}x`, herdWallRatio <= 1.25],
   ['steady state: ≥ 0.95x raw ky requests/s (medians)', `${steadyRatio.toFixed(2)}x`, steadyRatio >= 0.95],
@@ -313,10 +364,26 @@ const targets: [string, string, boolean][] = [
     spread(skCross.map((r) => r.refreshCalls)),
     skCross.every((r) => r.refreshCalls === 1 && failedOf(r) === 0),
   ],
-  ['session.fetch, herd 1000: exactly one refresh (every run)', spread(skfHerd.map((r) => r.refreshCalls)), skfHerd.every((r) => r.refreshCalls === 1)],
-  ['session.fetch, herd 1000: zero failed requests (every run)', spread(skfHerd.map(failedOf)), skfHerd.every((r) => failedOf(r) === 0)],
-  ['session.fetch, herd 1000: wall time ≤ 1.15x the fetch floor (medians)', `${skfHerdRatio.toFixed(2)}x`, skfHerdRatio <= 1.15],
-  ['session.fetch, steady state: ≥ 0.95x raw fetch requests/s (medians)', `${skfSteadyRatio.toFixed(2)}x`, skfSteadyRatio >= 0.95],
+  [
+    'session.fetch, herd 1000: exactly one refresh (every run)',
+    spread(skfHerd.map((r) => r.refreshCalls)),
+    skfHerd.every((r) => r.refreshCalls === 1),
+  ],
+  [
+    'session.fetch, herd 1000: zero failed requests (every run)',
+    spread(skfHerd.map(failedOf)),
+    skfHerd.every((r) => failedOf(r) === 0),
+  ],
+  [
+    'session.fetch, herd 1000: wall time ≤ 1.15x the fetch floor (medians)',
+    `${skfHerdRatio.toFixed(2)}x`,
+    skfHerdRatio <= 1.15,
+  ],
+  [
+    'session.fetch, steady state: ≥ 0.95x raw fetch requests/s (medians)',
+    `${skfSteadyRatio.toFixed(2)}x`,
+    skfSteadyRatio >= 0.95,
+  ],
   [
     `session.fetch, transient: all ${TRANSIENT_N} requests succeed (every run)`,
     spread(skfTransient.map((r) => r.succeeded)),

@@ -26,7 +26,9 @@ export class Harness {
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<number>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-      createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+      createInterface({ input: child.stdout! }).once('line', (line) =>
+        resolve((JSON.parse(line) as { port: number }).port),
+      );
     });
     return new Harness(`http://127.0.0.1:${port}`, child);
   }
@@ -50,7 +52,10 @@ export class Harness {
 
   /** `invalidGrant`: the token endpoint rejects every refresh; `fail503`: the next N answer 503. */
   setMode(mode: { invalidGrant?: boolean; fail503?: number }): Promise<unknown> {
-    const query = new URLSearchParams({ invalidGrant: mode.invalidGrant ? '1' : '0', fail503: String(mode.fail503 ?? 0) });
+    const query = new URLSearchParams({
+      invalidGrant: mode.invalidGrant ? '1' : '0',
+      fail503: String(mode.fail503 ?? 0),
+    });
     return this.#call(`/_bench/mode?${query}`, { method: 'POST' });
   }
 

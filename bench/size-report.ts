@@ -15,7 +15,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DEPENDENCIES = ['ky', 'jose', 'p-queue', 'mitt'];
 const [, check] = JSON.parse(readFileSync(`${root}.size-limit.json`, 'utf8')) as { import: string }[];
 
-async function minified(contents: string, external: string[]): Promise<{ code: Uint8Array; metafile: esbuild.Metafile }> {
+async function minified(
+  contents: string,
+  external: string[],
+): Promise<{ code: Uint8Array; metafile: esbuild.Metafile }> {
   const result = await esbuild.build({
     stdin: { contents, resolveDir: root, loader: 'ts' },
     bundle: true,

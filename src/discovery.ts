@@ -41,7 +41,8 @@ export async function discoverEndpoints(
   options: { fetch?: typeof globalThis.fetch; signal?: AbortSignal; allowInsecureHttp?: boolean } = {},
 ): Promise<DiscoveredEndpoints> {
   // Metadata read over plain http could be forged by anyone on the path (RFC 8414 section 2).
-  if (!isSecureUrl(issuer, options.allowInsecureHttp)) throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
+  if (!isSecureUrl(issuer, options.allowInsecureHttp))
+    throw new DiscoveryError(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
   const url = new URL(issuer);
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const wellKnown = `${url.origin}/.well-known/oauth-authorization-server${path}`;
@@ -52,7 +53,8 @@ export async function discoverEndpoints(
       headers: { accept: 'application/json' },
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (!response.ok) throw new DiscoveryError(`${wellKnown} answered HTTP ${response.status}`, { transient: response.status >= 500 });
+    if (!response.ok)
+      throw new DiscoveryError(`${wellKnown} answered HTTP ${response.status}`, { transient: response.status >= 500 });
     metadata = await response.json();
   } catch (error) {
     if (error instanceof DiscoveryError) throw error;

@@ -99,7 +99,10 @@ export class ManualClock implements Clock {
  */
 const nextMacrotask: () => Promise<void> =
   typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
-    ? () => new Promise<void>((resolve) => (globalThis as unknown as { setImmediate(fn: () => void): void }).setImmediate(resolve))
+    ? () =>
+        new Promise<void>((resolve) =>
+          (globalThis as unknown as { setImmediate(fn: () => void): void }).setImmediate(resolve),
+        )
     : () => new Promise<void>((resolve) => globalThis.setTimeout(resolve, 0));
 
 /** Lets pending promise callbacks (and a macrotask's worth of I/O callbacks) run. */

@@ -18,7 +18,10 @@ describe('a request whose token cannot be renewed (the token endpoint is unreach
     ctx.server.expireAccessTokens(); // the server rejects the token the client still trusts: a 401
     // ky's own timeout runs on real timers; keep it short.
     const api = session.createClient({ prefix: API, timeout: 300, retry: 0 });
-    const error = await api.get('items').json().catch((caught: unknown) => caught);
+    const error = await api
+      .get('items')
+      .json()
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(TokenWaitTimeoutError);
     expect(error).not.toBeInstanceOf(TimeoutError);
     expect(isTransientError(error)).toBe(true);

@@ -30,4 +30,3 @@ describe('a server that does not rotate refresh tokens', () => {
     expect(await a.getAccessToken()).toBe(await b.getAccessToken());
   });
 });
-

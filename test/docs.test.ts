@@ -11,7 +11,13 @@ describe('docs/ARCHITECTURE.md', () => {
     const rows = table
       .split('\n')
       .filter((line) => line.startsWith('| ') && !line.startsWith('| phase') && !line.startsWith('| ---'))
-      .map((line) => line.split('|').slice(1, 4).map((cell) => cell.trim()).join(' '));
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, 4)
+          .map((cell) => cell.trim())
+          .join(' '),
+      );
     const code = Object.entries(TRANSITIONS).flatMap(([phase, row]) =>
       Object.entries(row).map(([action, next]) => `${phase} ${action} ${next}`),
     );
@@ -21,6 +27,7 @@ describe('docs/ARCHITECTURE.md', () => {
   it('names only source files that exist', () => {
     const paths = [...doc.matchAll(/\bsrc\/[\w/.-]+\.ts\b/g)].map((match) => match[0]);
     expect(paths.length).toBeGreaterThan(5);
-    for (const path of new Set(paths)) expect(() => readFileSync(new URL(`../${path}`, import.meta.url)), path).not.toThrow();
+    for (const path of new Set(paths))
+      expect(() => readFileSync(new URL(`../${path}`, import.meta.url)), path).not.toThrow();
   });
 });

@@ -17,7 +17,6 @@ function skewed(clock: Clock, skewMs: number): Clock {
   };
 }
 
-
 describe('proactive refresh', () => {
   it('fires refreshMargin before expiry, and again after each refresh', async () => {
     const session = ctx.manager();

@@ -126,12 +126,17 @@ describe('token responses', () => {
   it('an expiry that is no expiry (expires_in 0, a JWT exp already past on our clock) reads as unknown', () => {
     const now = 1_000_000_000_000;
     expect(parseTokenResponse({ access_token: 'a', expires_in: 0 }, now).accessTokenExpiresAt).toBeNull();
-    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 - 60 }) }, now).accessTokenExpiresAt).toBeNull();
-    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }) }, now).accessTokenExpiresAt).toBe(now + 60_000);
-    // expires_in 0 beside a good exp: the exp is used
-    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }), expires_in: 0 }, now).accessTokenExpiresAt).toBe(
+    expect(
+      parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 - 60 }) }, now).accessTokenExpiresAt,
+    ).toBeNull();
+    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }) }, now).accessTokenExpiresAt).toBe(
       now + 60_000,
     );
+    // expires_in 0 beside a good exp: the exp is used
+    expect(
+      parseTokenResponse({ access_token: unsignedJwt({ exp: now / 1000 + 60 }), expires_in: 0 }, now)
+        .accessTokenExpiresAt,
+    ).toBe(now + 60_000);
   });
 
   it('setTokens with a malformed response keeps the previous session', async () => {

@@ -143,9 +143,15 @@ describe('re-authentication', () => {
     await b.restore();
     ctx.server.revokeAll();
     ctx.server.expireAccessTokens();
-    void a.createClient({ prefix: API }).get('items').catch(() => {});
+    void a
+      .createClient({ prefix: API })
+      .get('items')
+      .catch(() => {});
     await ctx.clock.advance(0); // A: invalid_grant, prompt open
-    const waiting = b.createClient({ prefix: API }).get('items').catch((error: unknown) => error);
+    const waiting = b
+      .createClient({ prefix: API })
+      .get('items')
+      .catch((error: unknown) => error);
     await ctx.clock.advance(2 * MINUTE + 1); // B stops waiting for A and opens its own prompt
     expect(signals).toHaveLength(2);
     await a.signOut(); // the user chose "sign out" in A

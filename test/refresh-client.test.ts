@@ -47,7 +47,6 @@ describe('the ky client (the shared client suites are in test/clients/)', () => 
     ctx.server.expireAccessTokens();
     await expect(api.get('items').json()).resolves.toMatchObject({ ok: true });
   });
-
 });
 
 describe('transient refresh failures keep the session', () => {
@@ -104,7 +103,6 @@ describe('transient refresh failures keep the session', () => {
     await refreshed;
     expect(session.state).toBe('active');
   });
-
 });
 
 describe('a custom refresh function', () => {

@@ -150,10 +150,13 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
         return globalThis.fetch(input, init);
       },
     });
-    const post = api.post('messages', { json: { from: 'A' }, retry: 0 }).json().then(
-      () => 'sent',
-      (error: unknown) => `failed: ${(error as Error).name}`,
-    );
+    const post = api
+      .post('messages', { json: { from: 'A' }, retry: 0 })
+      .json()
+      .then(
+        () => 'sent',
+        (error: unknown) => `failed: ${(error as Error).name}`,
+      );
     await ctx.clock.advance(0);
     await session.signOut(); // A signs out; the server drops A's tokens
     ctx.server.expireAccessTokens();
@@ -168,10 +171,13 @@ describe('a sign-in, a sign-out and requests of the session before', () => {
     const session = ctx.manager();
     await session.setTokens(ctx.server.issue()); // user A
     const { api, seen, release: answerLater } = busyOnce(session);
-    const get = api.get('items').json().then(
-      () => 'sent',
-      (error: unknown) => `failed: ${(error as Error).name}`,
-    );
+    const get = api
+      .get('items')
+      .json()
+      .then(
+        () => 'sent',
+        (error: unknown) => `failed: ${(error as Error).name}`,
+      );
     await ctx.clock.advance(0);
     await session.signOut();
     await session.setTokens(ctx.server.issue()); // user B

@@ -113,4 +113,3 @@ describe('a store that failed to save', () => {
     expect(a.state).toBe('active');
   });
 });
-

@@ -110,9 +110,14 @@ const session = new SessionManager({
 });
 const expiresIn = () => ((session.info!.accessTokenExpiresAt! - deviceClock.now()) / 1000).toFixed(1);
 session.on('stateChange', ({ from, to }) => line('sdk', `state ${from} → ${to}`));
-session.on('tokensChanged', ({ cause }) => line('sdk', `new tokens in use (cause: ${cause}); access token valid ${expiresIn()} s`));
+session.on('tokensChanged', ({ cause }) =>
+  line('sdk', `new tokens in use (cause: ${cause}); access token valid ${expiresIn()} s`),
+);
 session.on('refreshFailed', ({ error, attempt, retryInMs }) =>
-  line('sdk', `refresh attempt ${attempt} failed (${error.name}); session kept, retry in ${Math.round(retryInMs)} ms or when online`),
+  line(
+    'sdk',
+    `refresh attempt ${attempt} failed (${error.name}); session kept, retry in ${Math.round(retryInMs)} ms or when online`,
+  ),
 );
 session.on('reauthRequired', ({ reason }) => line('sdk', `re-authentication required (${reason})`));
 session.on('reauthenticated', ({ method }) => line('sdk', `re-authenticated through the ${method}`));
@@ -167,7 +172,10 @@ try {
   const burst = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => api.get(i % 2 ? 'me' : 'items').json()));
   logHttp = true;
   const ok = burst.filter((r) => r.status === 'fulfilled').length;
-  line('ok', `${ok}/20 requests succeeded; the server's grant log shows ${count('rotated') - before} refresh for all of them`);
+  line(
+    'ok',
+    `${ok}/20 requests succeeded; the server's grant log shows ${count('rotated') - before} refresh for all of them`,
+  );
 
   step('7. the network drops during a refresh: requests wait, nobody is signed out');
   sleep(5_000);
@@ -201,7 +209,8 @@ try {
 
   step('summary');
   const tally = new Map<string, number>();
-  for (const e of server.grantLog) tally.set(`${e.grant} ${e.outcome}`, (tally.get(`${e.grant} ${e.outcome}`) ?? 0) + 1);
+  for (const e of server.grantLog)
+    tally.set(`${e.grant} ${e.outcome}`, (tally.get(`${e.grant} ${e.outcome}`) ?? 0) + 1);
   line('server', `grant log: ${[...tally].map(([k, n]) => `${k} ×${n}`).join(', ')}`);
   line('server', `reuse detected: ${count('reuse-detected')} (a refresh token was never presented twice)`);
   line('ok', `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -19,7 +19,10 @@ export interface SessionClientOptions {
   trustedOrigins?: readonly string[] | undefined;
 }
 
-function originFilter(base: Options['prefix'], trustedOrigins: readonly string[] | undefined): (url: string) => boolean {
+function originFilter(
+  base: Options['prefix'],
+  trustedOrigins: readonly string[] | undefined,
+): (url: string) => boolean {
   const origins = trustedOriginList(trustedOrigins, base === undefined ? undefined : String(base));
   if (origins.length === 0) {
     throw new ConfigurationError(

@@ -27,7 +27,8 @@ export function trustedOriginList(trustedOrigins: readonly string[] | undefined,
   }
   const origins = (trustedOrigins ?? []).map((entry) => {
     const origin = typeof entry === 'string' ? originOf(entry) : undefined;
-    if (origin === undefined) throw new ConfigurationError(`"trustedOrigins": ${JSON.stringify(entry)} is not an origin`);
+    if (origin === undefined)
+      throw new ConfigurationError(`"trustedOrigins": ${JSON.stringify(entry)} is not an origin`);
     return origin;
   });
   const page = pageHref();

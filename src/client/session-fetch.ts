@@ -1,5 +1,12 @@
 import { ConfigurationError } from '../errors.ts';
-import { bearer, replayableRequest, sendWithOneRetry, withDpop, type Replayable, type TokenProvider } from './one-retry.ts';
+import {
+  bearer,
+  replayableRequest,
+  sendWithOneRetry,
+  withDpop,
+  type Replayable,
+  type TokenProvider,
+} from './one-retry.ts';
 import { originTest, pageHref, trustedOriginList } from './origins.ts';
 
 /** Options of {@link createSessionFetch}. */
@@ -35,7 +42,12 @@ function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): st
  * `FormData`, `URLSearchParams`, `Blob`, a buffer: `fetch` reads each afresh), except a stream,
  * which can be read once: it is teed, one branch for each send.
  */
-function replayableInit(input: string | URL, init: RequestInit | undefined, headers: Headers | undefined, send: Fetch): Replayable {
+function replayableInit(
+  input: string | URL,
+  init: RequestInit | undefined,
+  headers: Headers | undefined,
+  send: Fetch,
+): Replayable {
   const body = init?.body;
   const [first, second] = body instanceof ReadableStream ? body.tee() : [body, body];
   const sendWith = (token: string, body: RequestInit['body']) => {

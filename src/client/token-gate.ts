@@ -27,11 +27,7 @@ export interface TokenGate {
  * @param mayTimeOut - whether a wait that reached its timeout should fail now (waiting
  *   through a re-authentication, the user is at the prompt: the timer is re-armed)
  */
-export function createTokenGate(
-  clock: Clock,
-  read: () => string | undefined,
-  mayTimeOut: () => boolean,
-): TokenGate {
+export function createTokenGate(clock: Clock, read: () => string | undefined, mayTimeOut: () => boolean): TokenGate {
   // Made on the first wait: most sessions never queue a request, and p-queue (an EventTarget)
   // cannot be constructed under DOM shims such as happy-dom or jsdom.
   let queue: PQueue | undefined;
@@ -66,10 +62,12 @@ export function createTokenGate(
       };
       arm();
       const stopFollowing = whenAborted(signal, () => controller.abort(signal?.reason));
-      return open().add(read, { signal: controller.signal }).finally(() => {
-        clock.clearTimeout(timer);
-        stopFollowing();
-      });
+      return open()
+        .add(read, { signal: controller.signal })
+        .finally(() => {
+          clock.clearTimeout(timer);
+          stopFollowing();
+        });
     },
   };
 }

@@ -93,10 +93,11 @@ export function webLock(options: { maxWaitMs?: number; logger?: Logger } = {}): 
   const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
   if (!locks?.request) return (processLock ??= inProcessLock());
   const maxWaitMs = options.maxWaitMs ?? 10_000;
-  const settled = (until: Promise<unknown>) => until.then(
-    () => {},
-    () => {},
-  );
+  const settled = (until: Promise<unknown>) =>
+    until.then(
+      () => {},
+      () => {},
+    );
   return {
     holdShared(name, until) {
       void locks.request(name, { mode: 'shared' }, () => settled(until)).catch(() => {});

@@ -17,12 +17,7 @@ export const defaultBackoff: BackoffOptions = { initialDelay: 1000, maxDelay: 60
  * @param attempt - 1 for the first retry
  * @param random - a number in [0, 1)
  */
-export function backoffDelay(
-  attempt: number,
-  options: BackoffOptions,
-  random: number,
-  retryAfterMs = 0,
-): number {
+export function backoffDelay(attempt: number, options: BackoffOptions, random: number, retryAfterMs = 0): number {
   const exponential = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.max(0, attempt - 1));
   return Math.min(options.maxDelay, Math.max(retryAfterMs, exponential / 2 + (exponential / 2) * random));
 }

@@ -36,7 +36,11 @@ export class SessionCore {
     this.events = createEmitter(options.logger);
     this.storage = createSessionStorage(options);
     this.persistence = createPersistence(options, this.storage);
-    this.gate = createTokenGate(options.clock, () => this.#tokenForWaiter(), () => this.#record.phase !== 'reauthenticating');
+    this.gate = createTokenGate(
+      options.clock,
+      () => this.#tokenForWaiter(),
+      () => this.#record.phase !== 'reauthenticating',
+    );
     this.scheduler = createScheduler(
       options,
       () => this.refreshIfDue('timer'),

@@ -82,7 +82,11 @@ export function decideUnderLock(read: LockedRead): LockedDecision {
   if (stored.kind === 'ok') {
     // The same refresh token: another context may have found it dead meanwhile.
     if (stored.tokens.refreshToken === current.refreshToken) {
-      return { kind: 'refresh', base: { ...current, refreshRejectedAt: stored.tokens.refreshRejectedAt }, catchUp: false };
+      return {
+        kind: 'refresh',
+        base: { ...current, refreshRejectedAt: stored.tokens.refreshRejectedAt },
+        catchUp: false,
+      };
     }
     // A retired set: saving our last rotation failed. Refresh from memory, catching the store up.
     return { kind: 'refresh', base: current, catchUp: true };
@@ -132,8 +136,11 @@ export function decideChangeDuringGrant(
   rejectedAccessToken: string | undefined,
 ): ChangeDuringGrant {
   if (after?.kind === 'empty') return { kind: 'signedOutElsewhere' };
-  if (after?.kind !== 'ok' || after.tokens.refreshToken === base.refreshToken || afterIsRetired) return { kind: 'none' };
-  return isUsable(after.tokens, now, rejectedAccessToken) ? { kind: 'adopt', tokens: after.tokens } : { kind: 'conflict' };
+  if (after?.kind !== 'ok' || after.tokens.refreshToken === base.refreshToken || afterIsRetired)
+    return { kind: 'none' };
+  return isUsable(after.tokens, now, rejectedAccessToken)
+    ? { kind: 'adopt', tokens: after.tokens }
+    : { kind: 'conflict' };
 }
 
 /** What a context does when another one changed the store. */

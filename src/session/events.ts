@@ -38,7 +38,8 @@ export function createEmitter(logger: Logger): SessionEmitter {
       emitter.emit('tokensChanged', { ...about, cause });
       if (cause === 'signIn') emitter.emit('signedIn', about);
       else if (cause === 'refresh') emitter.emit('refreshed', about);
-      else if (cause === 'biometric' || cause === 'signInPrompt') emitter.emit('reauthenticated', { ...about, method: cause });
+      else if (cause === 'biometric' || cause === 'signInPrompt')
+        emitter.emit('reauthenticated', { ...about, method: cause });
     },
     clear: () => events.all.clear(),
   };

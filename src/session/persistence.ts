@@ -18,7 +18,10 @@ export interface Persistence {
   clearSignOut(stillCurrent: () => boolean): Promise<string | undefined>;
 }
 
-export function createPersistence({ lock, lockName }: Pick<ResolvedOptions, 'lock' | 'lockName'>, storage: SessionStorage): Persistence {
+export function createPersistence(
+  { lock, lockName }: Pick<ResolvedOptions, 'lock' | 'lockName'>,
+  storage: SessionStorage,
+): Persistence {
   return {
     saveSignIn: (tokens) => lock.run(lockName, () => storage.save(tokens)),
     clearSignOut: (stillCurrent) =>

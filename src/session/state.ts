@@ -132,7 +132,14 @@ export function reduce(record: SessionRecord, action: SessionAction): SessionRec
       return { ...record, phase, failures: 0, reauth: undefined };
     case 'tokensApplied':
     case 'tokensLoaded':
-      return { ...record, phase, tokens: action.tokens, failures: 0, rejectedAccessToken: undefined, reauth: undefined };
+      return {
+        ...record,
+        phase,
+        tokens: action.tokens,
+        failures: 0,
+        rejectedAccessToken: undefined,
+        reauth: undefined,
+      };
     case 'refreshStarted':
       return { ...record, phase, failures: 0 };
     case 'accessTokenRejected':

@@ -34,7 +34,11 @@ let container: HTMLElement;
 let clock: ManualClock;
 let issued = 0;
 /** A token response that lives `seconds` from now on the manual clock. */
-const tokens = (seconds: number): TokenResponse => ({ access_token: `at-${++issued}`, expires_in: seconds, refresh_token: `rt-${issued}` });
+const tokens = (seconds: number): TokenResponse => ({
+  access_token: `at-${++issued}`,
+  expires_in: seconds,
+  refresh_token: `rt-${issued}`,
+});
 const text = () => container.querySelector('#badge')?.textContent;
 
 function manager(options: Partial<ConstructorParameters<typeof SessionManager>[0]>) {

@@ -65,7 +65,11 @@ describe.skipIf(!process.env['SESSION_KEEPER_BROWSER_TESTS'])('many tabs in real
 
   afterEach(async ({ task }) => {
     if (!browser) return;
-    const slug = task.name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 60);
+    const slug = task.name
+      .replace(/[^a-z0-9]+/gi, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase()
+      .slice(0, 60);
     await browser.screenshots(slug).catch(() => {});
     const errors = browser.tabs.flatMap((tab) => tab.pageErrors);
     await browser.close();
@@ -273,7 +277,7 @@ describe.skipIf(!process.env['SESSION_KEEPER_BROWSER_TESTS'])('many tabs in real
     const c = await browser.open('C', { waitForRestore: false });
     await c.page.waitForFunction(() => window.sk.snapshot().prompts === 1);
     expect((await c.snapshot()).events.join('\n')).toContain('re-auth required: refreshRejected');
-    expect(record('a tab opened during another tab\'s prompt', harness, since)).toBe(1); // A's one invalid_grant
+    expect(record("a tab opened during another tab's prompt", harness, since)).toBe(1); // A's one invalid_grant
   });
 
   test('persistAccessToken: false: each tab refreshes for itself, one after the other, never reusing a token', async () => {

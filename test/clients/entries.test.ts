@@ -10,7 +10,11 @@ import * as mainEntry from '../../src/index.ts';
 
 async function bundledInputs(entry: string): Promise<string[]> {
   const result = await esbuild.build({
-    stdin: { contents: `export * from ${JSON.stringify(fileURLToPath(new URL(entry, import.meta.url)))};`, resolveDir: process.cwd(), loader: 'ts' },
+    stdin: {
+      contents: `export * from ${JSON.stringify(fileURLToPath(new URL(entry, import.meta.url)))};`,
+      resolveDir: process.cwd(),
+      loader: 'ts',
+    },
     bundle: true,
     format: 'esm',
     platform: 'browser',

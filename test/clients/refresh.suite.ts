@@ -55,7 +55,10 @@ export function refreshSuite(ctx: Context, kind: ClientKind): void {
 
     it('a 403 or a 404 is the caller’s answer: no refresh, no retry', async () => {
       const { send } = await signedIn();
-      const statuses = await Promise.all([send('status/403').then((r) => r.status), send('status/404').then((r) => r.status)]);
+      const statuses = await Promise.all([
+        send('status/403').then((r) => r.status),
+        send('status/404').then((r) => r.status),
+      ]);
       expect(statuses).toEqual([403, 404]);
       expect(ctx.server.apiCalls).toBe(2);
       expect(ctx.server.refreshCalls).toBe(0);
@@ -80,8 +83,18 @@ export function refreshSuite(ctx: Context, kind: ClientKind): void {
 
   describe(`the retry after a 401 keeps the body, through ${kind.name}`, () => {
     const bodies: [string, () => RequestInit, string, RegExp][] = [
-      ['JSON', () => ({ body: JSON.stringify({ name: 'x' }), headers: { 'content-type': 'application/json' } }), '{"name":"x"}', /^application\/json/],
-      ['URLSearchParams', () => ({ body: new URLSearchParams({ a: '1', b: 'two' }) }), 'a=1&b=two', /^application\/x-www-form-urlencoded/],
+      [
+        'JSON',
+        () => ({ body: JSON.stringify({ name: 'x' }), headers: { 'content-type': 'application/json' } }),
+        '{"name":"x"}',
+        /^application\/json/,
+      ],
+      [
+        'URLSearchParams',
+        () => ({ body: new URLSearchParams({ a: '1', b: 'two' }) }),
+        'a=1&b=two',
+        /^application\/x-www-form-urlencoded/,
+      ],
       [
         'FormData',
         () => {
@@ -96,33 +109,37 @@ export function refreshSuite(ctx: Context, kind: ClientKind): void {
       ['Blob', () => ({ body: new Blob(['blob body'], { type: 'text/plain' }) }), 'blob body', /^text\/plain/],
       [
         'ReadableStream',
-        () => ({
-          body: new ReadableStream({
-            start(controller) {
-              controller.enqueue(new TextEncoder().encode('streamed '));
-              controller.enqueue(new TextEncoder().encode('body'));
-              controller.close();
-            },
-          }),
-          duplex: 'half',
-        } as RequestInit),
+        () =>
+          ({
+            body: new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode('streamed '));
+                controller.enqueue(new TextEncoder().encode('body'));
+                controller.close();
+              },
+            }),
+            duplex: 'half',
+          }) as RequestInit,
         'streamed body',
         /.*/,
       ],
     ];
 
-    it.each(bodies)('a %s body goes out the same twice, with the new token the second time', async (_, init, body, type) => {
-      const recorder = recordingFetch();
-      const { session, send } = await signedIn({}, recorder.fetch);
-      ctx.server.expireAccessTokens();
-      const response = await send('items', { method: 'POST', ...init() });
-      expect(response.status).toBe(200);
-      expect(ctx.server.refreshCalls).toBe(1);
-      expect(recorder.sent.map((s) => s.body)).toEqual([body, body]);
-      for (const sent of recorder.sent) expect(sent.type ?? '').toMatch(type);
-      expect(recorder.sent[1]!.token).not.toBe(recorder.sent[0]!.token);
-      expect(recorder.sent[1]!.token).toBe(`Bearer ${await session.getAccessToken()}`);
-    });
+    it.each(bodies)(
+      'a %s body goes out the same twice, with the new token the second time',
+      async (_, init, body, type) => {
+        const recorder = recordingFetch();
+        const { session, send } = await signedIn({}, recorder.fetch);
+        ctx.server.expireAccessTokens();
+        const response = await send('items', { method: 'POST', ...init() });
+        expect(response.status).toBe(200);
+        expect(ctx.server.refreshCalls).toBe(1);
+        expect(recorder.sent.map((s) => s.body)).toEqual([body, body]);
+        for (const sent of recorder.sent) expect(sent.type ?? '').toMatch(type);
+        expect(recorder.sent[1]!.token).not.toBe(recorder.sent[0]!.token);
+        expect(recorder.sent[1]!.token).toBe(`Bearer ${await session.getAccessToken()}`);
+      },
+    );
   });
 
   describe(`abort, through ${kind.name}`, () => {

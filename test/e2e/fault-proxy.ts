@@ -74,7 +74,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, onAnswer?: (status: number, raw: Buffer) => void) => {
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+    onAnswer?: (status: number, raw: Buffer) => void,
+  ) => {
     const headers = { ...req.headers, host: upstream.host };
     const outgoing = httpRequest(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },

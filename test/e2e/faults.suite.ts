@@ -11,7 +11,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vite
 import { SessionKeeperError } from 'session-keeper';
 import { ManualNetwork } from 'session-keeper/testing';
 import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy.ts';
-import { describeBackend, type Backend, recordEvents, sessionFactory, settleAll, startE2EServer, tally, type E2EServer } from './harness.ts';
+import {
+  describeBackend,
+  type Backend,
+  recordEvents,
+  sessionFactory,
+  settleAll,
+  startE2EServer,
+  tally,
+  type E2EServer,
+} from './harness.ts';
 
 /** Transient faults on the refresh grant, each followed by normal service: [name, faults]. */
 const TRANSIENT_REFRESH_FAULTS: [string, Fault[]][] = [
@@ -20,7 +29,13 @@ const TRANSIENT_REFRESH_FAULTS: [string, Fault[]][] = [
   ['slow answer within the refresh timeout', [{ kind: 'delay', ms: 300 }]],
   ['503 Service Unavailable (x3)', [503, 503, 503].map((status) => ({ kind: 'status', status }) as Fault)],
   ['500 with an HTML body', [{ kind: 'status', status: 500, body: '<html>Internal Server Error</html>' }]],
-  ['502 Bad Gateway then 504 Gateway Timeout', [{ kind: 'status', status: 502 }, { kind: 'status', status: 504 }]],
+  [
+    '502 Bad Gateway then 504 Gateway Timeout',
+    [
+      { kind: 'status', status: 502 },
+      { kind: 'status', status: 504 },
+    ],
+  ],
   ['200 with a body that is not JSON (captive portal)', [{ kind: 'garbled' }]],
 ];
 
@@ -34,7 +49,8 @@ export function faultSuite(backend: Backend): void {
       tokenWaitTimeout: 10_000,
       backoff: { initialDelay: 50, maxDelay: 1500 },
     }));
-    const api = (session: ReturnType<typeof sessions.create>) => session.createClient({ prefix: `${proxy.url}/api/`, retry: 0 });
+    const api = (session: ReturnType<typeof sessions.create>) =>
+      session.createClient({ prefix: `${proxy.url}/api/`, retry: 0 });
 
     beforeAll(async () => {
       e2e = await startE2EServer(backend);
@@ -61,18 +77,23 @@ export function faultSuite(backend: Backend): void {
       return proxy.requests.slice(proxyMark).filter((r) => r.path.startsWith('/oauth/token'));
     }
 
-    it.each(TRANSIENT_REFRESH_FAULTS)('%s: every request succeeds, one rotation, no sign-out, no storm', async (_, faults) => {
-      const { session, events, mark, proxyMark } = await expiredSession();
-      proxy.inject('/oauth/token', faults);
-      const results = await settleAll(Array.from({ length: 8 }, () => api(session).get('me').json()));
-      expect(results.rejected).toEqual([]);
-      expect(events.of('signedOut')).toEqual([]);
-      expect(events.of('reauthRequired')).toEqual([]);
-      expect(events.of('refreshFailed')).toHaveLength(faults.filter((f) => f.kind !== 'delay').length);
-      expect(session.state).toBe('active');
-      expect(tally(e2e.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1 });
-      expect(tokenRequestsSince(proxyMark)).toHaveLength(faults.length + 1 - faults.filter((f) => f.kind === 'delay').length);
-    });
+    it.each(TRANSIENT_REFRESH_FAULTS)(
+      '%s: every request succeeds, one rotation, no sign-out, no storm',
+      async (_, faults) => {
+        const { session, events, mark, proxyMark } = await expiredSession();
+        proxy.inject('/oauth/token', faults);
+        const results = await settleAll(Array.from({ length: 8 }, () => api(session).get('me').json()));
+        expect(results.rejected).toEqual([]);
+        expect(events.of('signedOut')).toEqual([]);
+        expect(events.of('reauthRequired')).toEqual([]);
+        expect(events.of('refreshFailed')).toHaveLength(faults.filter((f) => f.kind !== 'delay').length);
+        expect(session.state).toBe('active');
+        expect(tally(e2e.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1 });
+        expect(tokenRequestsSince(proxyMark)).toHaveLength(
+          faults.length + 1 - faults.filter((f) => f.kind === 'delay').length,
+        );
+      },
+    );
 
     it('429 with Retry-After: the retry waits as told, then succeeds; no sign-out', async () => {
       const { session, events, mark, proxyMark } = await expiredSession();
@@ -107,7 +128,10 @@ export function faultSuite(backend: Backend): void {
       expect(results.rejected).toEqual([]);
       expect(events.of('refreshFailed')).toHaveLength(1);
       // The abandoned request still reaches the server, after the retry rotated the token.
-      await vi.waitFor(() => expect(tally(e2e.grantsSince(mark))['refresh_token:replayed']).toBe(1), { timeout: 3000, interval: 50 });
+      await vi.waitFor(() => expect(tally(e2e.grantsSince(mark))['refresh_token:replayed']).toBe(1), {
+        timeout: 3000,
+        interval: 50,
+      });
       expect(tally(e2e.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1, 'refresh_token:replayed': 1 });
       expect(events.of('signedOut')).toEqual([]);
       await session.refresh();
@@ -129,7 +153,11 @@ export function faultSuite(backend: Backend): void {
       await vi.waitFor(() => expect(tally(e2e.grantsSince(mark))['refresh_token:rotated']).toBe(1), { interval: 5 });
       e2e.advance(31_000);
       await expect(lost).resolves.toMatchObject({ username: 'alice' });
-      expect(tally(e2e.grantsSince(mark))).toMatchObject({ 'refresh_token:rotated': 1, 'refresh_token:reuse-detected': 1, 'login:issued': 1 });
+      expect(tally(e2e.grantsSince(mark))).toMatchObject({
+        'refresh_token:rotated': 1,
+        'refresh_token:reuse-detected': 1,
+        'login:issued': 1,
+      });
       expect(prompts).toEqual(['refreshRejected']);
       expect(events.of('reauthenticated').map((e) => e.method)).toEqual(['signInPrompt']);
       expect(events.of('signedOut')).toEqual([]);
@@ -152,7 +180,13 @@ export function faultSuite(backend: Backend): void {
     it('a burst of 20 requests through drop, 503 and reset on the refresh: all succeed, one rotation, four token requests', async () => {
       const { session, events, mark, proxyMark } = await expiredSession();
       proxy.inject('/oauth/token', [{ kind: 'drop' }, { kind: 'status', status: 503 }, { kind: 'reset' }]);
-      const results = await settleAll(Array.from({ length: 20 }, (_, i) => api(session).get(i % 2 ? 'me' : 'items').json()));
+      const results = await settleAll(
+        Array.from({ length: 20 }, (_, i) =>
+          api(session)
+            .get(i % 2 ? 'me' : 'items')
+            .json(),
+        ),
+      );
       expect(results.rejected).toEqual([]);
       expect(tokenRequestsSince(proxyMark)).toHaveLength(4);
       expect(tally(e2e.grantsSince(mark))).toEqual({ 'refresh_token:rotated': 1 });
@@ -163,7 +197,10 @@ export function faultSuite(backend: Backend): void {
       const network = new ManualNetwork();
       // A backoff far beyond ky's 10 s request timeout: the request can only succeed if coming
       // back online ends the wait.
-      const { session, events, mark } = await expiredSession({ network, backoff: { initialDelay: 120_000, maxDelay: 120_000 } });
+      const { session, events, mark } = await expiredSession({
+        network,
+        backoff: { initialDelay: 120_000, maxDelay: 120_000 },
+      });
       proxy.inject('/oauth/token', [{ kind: 'drop' }]);
       network.goOffline();
       const request = api(session).get('me').json();
@@ -174,8 +211,14 @@ export function faultSuite(backend: Backend): void {
     });
 
     it('a refresh that keeps failing: waiting requests reject with a typed, transient error after their own timeout; the session is kept', async () => {
-      const { session, events, mark } = await expiredSession({ tokenWaitTimeout: 700, backoff: { initialDelay: 200, maxDelay: 400 } });
-      proxy.inject('/oauth/token', Array.from({ length: 50 }, () => ({ kind: 'status', status: 503 }) as Fault));
+      const { session, events, mark } = await expiredSession({
+        tokenWaitTimeout: 700,
+        backoff: { initialDelay: 200, maxDelay: 400 },
+      });
+      proxy.inject(
+        '/oauth/token',
+        Array.from({ length: 50 }, () => ({ kind: 'status', status: 503 }) as Fault),
+      );
       const results = await settleAll(Array.from({ length: 4 }, () => api(session).get('me').json()));
       expect(results.fulfilled).toBe(0);
       for (const error of results.rejected) {

@@ -18,7 +18,12 @@ import {
   type TokenResponse,
 } from 'session-keeper';
 import { ManualLifecycle, ManualNetwork } from 'session-keeper/testing';
-import { startServer, type GrantLogEntry, type RunningServer, type StartServerOptions } from '../../examples/server/src/index.ts';
+import {
+  startServer,
+  type GrantLogEntry,
+  type RunningServer,
+  type StartServerOptions,
+} from '../../examples/server/src/index.ts';
 import { postgresBackend, sqliteBackend, type Backend } from '../../examples/server/test/helpers.ts';
 
 export const CLIENT_ID = 'e2e-app';
@@ -106,7 +111,9 @@ export async function startE2EServer(
         const key = await createDeviceKey();
         const { device_key_id: keyId } = await e2e.login(key.publicJwk);
         if (!keyId) throw new Error('the server did not enroll the device key');
-        const { sub } = JSON.parse(Buffer.from((await e2e.login()).access_token.split('.')[1]!, 'base64url').toString()) as { sub: string };
+        const { sub } = JSON.parse(
+          Buffer.from((await e2e.login()).access_token.split('.')[1]!, 'base64url').toString(),
+        ) as { sub: string };
         return { privateKey: key.privateKey, keyId, subject: sub };
       })();
       const { privateKey, keyId, subject } = await deviceKey;
@@ -126,7 +133,8 @@ export async function startE2EServer(
         deviceKey = undefined;
         return e2e.quickLogin(true);
       }
-      if (response.status !== 200) throw new Error(`jwt-bearer grant failed: HTTP ${response.status} ${await response.text()}`);
+      if (response.status !== 200)
+        throw new Error(`jwt-bearer grant failed: HTTP ${response.status} ${await response.text()}`);
       return (await response.json()) as TokenResponse;
     },
     async revoke(refreshToken) {
@@ -170,7 +178,10 @@ export function jumpableClock(): Clock & { jump(ms: number): void } {
 
 /** A device key made with WebCrypto, as a Secure Enclave key would be (private part non-extractable). */
 export async function createDeviceKey(): Promise<{ privateKey: CryptoKey; publicJwk: JsonWebKey }> {
-  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
   const { x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
   if (!x || !y) throw new Error('WebCrypto exported a P-256 public key without coordinates');
   return { privateKey: pair.privateKey, publicJwk: { kty: 'EC', crv: 'P-256', x, y } };
@@ -194,7 +205,13 @@ export function deviceKeyBiometric(
 /** Records every event of a session manager, in order. */
 export function recordEvents(session: SessionManager) {
   const events: { type: keyof SessionEvents; event: unknown }[] = [];
-  const types: (keyof SessionEvents)[] = ['refreshed', 'refreshFailed', 'reauthRequired', 'reauthenticated', 'signedOut'];
+  const types: (keyof SessionEvents)[] = [
+    'refreshed',
+    'refreshFailed',
+    'reauthRequired',
+    'reauthenticated',
+    'signedOut',
+  ];
   for (const type of types) session.on(type, (event) => events.push({ type, event }));
   return {
     events,
@@ -216,7 +233,9 @@ export function countingFetch() {
 }
 
 /** Creates session managers with the test ports and disposes of them after each test. */
-export function sessionFactory(defaults: () => Partial<SessionManagerOptions> & Pick<SessionManagerOptions, 'tokenEndpoint'>) {
+export function sessionFactory(
+  defaults: () => Partial<SessionManagerOptions> & Pick<SessionManagerOptions, 'tokenEndpoint'>,
+) {
   const created: SessionManager[] = [];
   return {
     create(options: Partial<SessionManagerOptions> = {}) {
@@ -244,6 +263,8 @@ export async function settleAll<T>(promises: Promise<T>[]) {
   const results = await Promise.allSettled(promises);
   return {
     fulfilled: results.filter((r) => r.status === 'fulfilled').length,
-    rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
+    rejected: results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as unknown),
   };
 }

@@ -4,7 +4,13 @@
  * README's "How a refresh goes" on a real server, plus relaunch, sign-out and device-key re-auth.
  */
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { MemoryTokenStore, SessionExpiredError, WebStorageTokenStore, inProcessLock, type StorageLike } from 'session-keeper';
+import {
+  MemoryTokenStore,
+  SessionExpiredError,
+  WebStorageTokenStore,
+  inProcessLock,
+  type StorageLike,
+} from 'session-keeper';
 import { flushMicrotasks, ManualLifecycle } from 'session-keeper/testing';
 import {
   CLIENT_ID,
@@ -39,7 +45,7 @@ export function sessionSuite(backend: Backend): void {
       const first = await startE2EServer(backend);
       main = first;
       short = await startE2EServer(backend, { accessTokenTtlSeconds: 2 }, first.database);
-        stopAll = async () => {
+      stopAll = async () => {
         await short.stop();
         await first.stop(); // drops the database too
       };
@@ -87,7 +93,10 @@ export function sessionSuite(backend: Backend): void {
       const deviceKey = await createDeviceKey();
       const tokens = await main.login(deviceKey.publicJwk);
       const session = sessions.create({
-        biometric: deviceKeyBiometric({ privateKey: deviceKey.privateKey, keyId: tokens.device_key_id! }, { now: main.now, calls }),
+        biometric: deviceKeyBiometric(
+          { privateKey: deviceKey.privateKey, keyId: tokens.device_key_id! },
+          { now: main.now, calls },
+        ),
         signInPrompt: async () => {
           calls.push('signInPrompt');
           return null;
@@ -167,7 +176,13 @@ export function sessionSuite(backend: Backend): void {
       const mark = main.mark();
       main.advance(61_000);
       const counted = countingFetch();
-      const results = await settleAll(Array.from({ length: 50 }, (_, i) => api(session, counted.fetch).get(i % 2 ? 'me' : 'items').json()));
+      const results = await settleAll(
+        Array.from({ length: 50 }, (_, i) =>
+          api(session, counted.fetch)
+            .get(i % 2 ? 'me' : 'items')
+            .json(),
+        ),
+      );
       expect(results.rejected).toEqual([]);
       expect(results.fulfilled).toBe(50);
       const grants = tally(main.grantsSince(mark));
@@ -229,7 +244,10 @@ export function sessionSuite(backend: Backend): void {
       const store = new MemoryTokenStore();
       const session = sessions.create({
         store,
-        biometric: deviceKeyBiometric({ privateKey: deviceKey.privateKey, keyId: tokens.device_key_id! }, { now: main.now, calls }),
+        biometric: deviceKeyBiometric(
+          { privateKey: deviceKey.privateKey, keyId: tokens.device_key_id! },
+          { now: main.now, calls },
+        ),
         signInPrompt: async () => {
           calls.push('signInPrompt');
           return null; // the user closed the sign-in screen
@@ -263,7 +281,11 @@ export function sessionSuite(backend: Backend): void {
       const reuse = await fetch(main.server.tokenEndpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: CLIENT_ID }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+          client_id: CLIENT_ID,
+        }).toString(),
       });
       expect(reuse.status).toBe(400);
       await expect(api(session).get('me').json()).rejects.toBeInstanceOf(SessionExpiredError);

@@ -88,7 +88,10 @@ export class FakeAuthServer {
         if (fault === 'invalid_grant') return HttpResponse.json({ error: 'invalid_grant' }, { status: 400 });
         if (fault) {
           const headers: Record<string, string> = fault.retryAfter ? { 'retry-after': fault.retryAfter } : {};
-          return HttpResponse.json(fault.body ?? { error: 'temporarily_unavailable' }, { status: fault.status, headers });
+          return HttpResponse.json(fault.body ?? { error: 'temporarily_unavailable' }, {
+            status: fault.status,
+            headers,
+          });
         }
         if (form.get('client_id') !== 'test-app') {
           return HttpResponse.json({ error: 'invalid_client' }, { status: 401 });

@@ -82,7 +82,9 @@ export async function settle<T>(promises: Promise<T>[]) {
   const results = await Promise.allSettled(promises);
   return {
     fulfilled: results.filter((r) => r.status === 'fulfilled').length,
-    rejected: results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown),
+    rejected: results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as unknown),
   };
 }
 

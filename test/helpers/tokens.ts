@@ -7,8 +7,16 @@ const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toStrin
 export const unsignedJwt = (claims: object): string => `${base64url({ alg: 'ES256' })}.${base64url(claims)}.sig`;
 
 /** Two users' sign-ins (JWTs say whose they are); the fake server knows neither refresh token. */
-export const ALICE: TokenResponse = { access_token: unsignedJwt({ sub: 'alice' }), expires_in: 3600, refresh_token: 'rt-alice-unknown' };
-export const CAROL: TokenResponse = { access_token: unsignedJwt({ sub: 'carol' }), expires_in: 3600, refresh_token: 'rt-carol' };
+export const ALICE: TokenResponse = {
+  access_token: unsignedJwt({ sub: 'alice' }),
+  expires_in: 3600,
+  refresh_token: 'rt-alice-unknown',
+};
+export const CAROL: TokenResponse = {
+  access_token: unsignedJwt({ sub: 'carol' }),
+  expires_in: 3600,
+  refresh_token: 'rt-carol',
+};
 
 /** 'sent', or 'failed: <error name>'. */
 export const outcomeOf = (request: Promise<unknown>): Promise<string> =>
@@ -34,9 +42,7 @@ export function controllableStore() {
   };
   const store = {
     load: () =>
-      state.slowLoads
-        ? new Promise<unknown>((resolve) => (state.release = () => resolve(inner.load())))
-        : inner.load(),
+      state.slowLoads ? new Promise<unknown>((resolve) => (state.release = () => resolve(inner.load()))) : inner.load(),
     save: (session: StoredSession) => {
       if (state.failNextSave || state.failAllSaves) {
         state.failNextSave = false;

@@ -10,7 +10,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildSchema, graphql } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessLock, MemoryTokenStore, SessionExpiredError, SessionManager, type TokenResponse } from 'session-keeper/fetch';
+import {
+  inProcessLock,
+  MemoryTokenStore,
+  SessionExpiredError,
+  SessionManager,
+  type TokenResponse,
+} from 'session-keeper/fetch';
 import { ManualLifecycle, ManualNetwork } from 'session-keeper/testing';
 import { backends, CLIENT_ID, settleAll, startE2EServer, tally, type E2EServer } from '../e2e/harness.ts';
 
@@ -22,17 +28,29 @@ const schema = buildSchema(`
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let body = '';
-    request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve(body)).on('error', reject);
+    request
+      .setEncoding('utf8')
+      .on('data', (chunk: string) => (body += chunk))
+      .on('end', () => resolve(body))
+      .on('error', reject);
   });
 }
 
 /** What a GraphQL request asks: a POSTed JSON body, or GET parameters (urql's default for queries). */
-async function operationOf(request: IncomingMessage): Promise<{ query: string; variables: Record<string, unknown> | null }> {
+async function operationOf(
+  request: IncomingMessage,
+): Promise<{ query: string; variables: Record<string, unknown> | null }> {
   if (request.method === 'GET') {
     const params = new URL(request.url ?? '', 'http://x').searchParams;
-    return { query: params.get('query') ?? '', variables: JSON.parse(params.get('variables') ?? 'null') as Record<string, unknown> | null };
+    return {
+      query: params.get('query') ?? '',
+      variables: JSON.parse(params.get('variables') ?? 'null') as Record<string, unknown> | null,
+    };
   }
-  const { query, variables } = JSON.parse(await readBody(request)) as { query: string; variables?: Record<string, unknown> };
+  const { query, variables } = JSON.parse(await readBody(request)) as {
+    query: string;
+    variables?: Record<string, unknown>;
+  };
   return { query, variables: variables ?? null };
 }
 
@@ -49,11 +67,19 @@ async function startGraphQL(api: string): Promise<{ url: string; close(): Promis
     const me = await fetch(`${api}/api/me`, { headers: { authorization: request.headers.authorization ?? '' } });
     if (me.status !== 200) {
       await me.body?.cancel();
-      response.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': me.headers.get('www-authenticate') ?? 'Bearer' });
+      response.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': me.headers.get('www-authenticate') ?? 'Bearer',
+      });
       return response.end(JSON.stringify({ errors: [{ message: 'unauthenticated' }] }));
     }
     const user = (await me.json()) as { username: string; sub: string };
-    const result = await graphql({ schema, source: operation.query, variableValues: operation.variables, rootValue: { me: () => user } });
+    const result = await graphql({
+      schema,
+      source: operation.query,
+      variableValues: operation.variables,
+      rootValue: { me: () => user },
+    });
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(JSON.stringify(result));
   });
@@ -83,7 +109,11 @@ export type MakeQuery = (fetchFn: typeof globalThis.fetch, urls: Urls) => (n: nu
 
 /** `error` or one of its causes (a client's wrapper, like urql's CombinedError) of `type`. */
 function findCause<T>(error: unknown, type: new (...args: never[]) => T): T | undefined {
-  for (let e = error; e; e = (e as { cause?: unknown; networkError?: unknown }).networkError ?? (e as { cause?: unknown }).cause) {
+  for (
+    let e = error;
+    e;
+    e = (e as { cause?: unknown; networkError?: unknown }).networkError ?? (e as { cause?: unknown }).cause
+  ) {
     if (e instanceof type) return e;
   }
   return undefined;
@@ -174,4 +204,3 @@ export function integrationSuite(client: string, makeQuery: MakeQuery): void {
     });
   });
 }
-

@@ -25,7 +25,9 @@ interface paths {
   '/me': {
     get: {
       responses: {
-        200: { content: { 'application/json': { sub: string; username: string; client_id: string; session_id?: string } } };
+        200: {
+          content: { 'application/json': { sub: string; username: string; client_id: string; session_id?: string } };
+        };
         401: { content: { 'application/json': { error: string; error_description?: string } } };
       };
     };

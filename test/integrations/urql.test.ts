@@ -11,7 +11,12 @@ const ME = gql`
 `;
 
 integrationSuite('urql', (fetchFn, urls) => {
-  const client = new Client({ url: urls.graphql, exchanges: [fetchExchange], fetch: fetchFn, requestPolicy: 'network-only' });
+  const client = new Client({
+    url: urls.graphql,
+    exchanges: [fetchExchange],
+    fetch: fetchFn,
+    requestPolicy: 'network-only',
+  });
   return async (n) => {
     const result = await client.query<{ me: { username: string } }>(ME, { n }).toPromise();
     if (result.error) throw result.error;

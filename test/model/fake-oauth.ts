@@ -100,7 +100,12 @@ export class FakeOAuthServer {
     const refreshToken = `rt-${n}`;
     this.#access.set(accessToken, this.clock.now() + this.accessTtlSeconds * 1000);
     this.#refresh.set(refreshToken, { presented: 0, state: 'live', generation });
-    return { access_token: accessToken, token_type: 'Bearer', expires_in: this.accessTtlSeconds, refresh_token: refreshToken };
+    return {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: this.accessTtlSeconds,
+      refresh_token: refreshToken,
+    };
   }
 
   #token(body: string): Response {

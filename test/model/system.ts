@@ -153,7 +153,8 @@ export class ModelSystem {
     manager.on('stateChange', ({ from, to }) => {
       const change = `${from}->${to}`;
       this.stateChanges.set(change, (this.stateChanges.get(change) ?? 0) + 1);
-      if (!ALLOWED_STATE_CHANGES.has(change)) this.violations.push(`context ${index}: ${change} is not in the transition table`);
+      if (!ALLOWED_STATE_CHANGES.has(change))
+        this.violations.push(`context ${index}: ${change} is not in the transition table`);
     });
     return context;
   }
@@ -258,7 +259,8 @@ export class ModelSystem {
     for (let i = 0; i < 5 && this.requests.some((r) => !r.settled); i++) await this.clock.advance(61_000);
     await flushMicrotasks();
     const lost = this.requests.filter((r) => !r.settled);
-    if (lost.length > 0) this.violations.push(`${lost.length} request(s) never settled (lost): #${lost.map((r) => r.id).join(', #')}`);
+    if (lost.length > 0)
+      this.violations.push(`${lost.length} request(s) never settled (lost): #${lost.map((r) => r.id).join(', #')}`);
     const states = this.contexts.map((c) => c.manager.state);
     for (const state of states) {
       if (state === 'refreshing' || state === 'reauthenticating') this.violations.push(`a context is stuck ${state}`);

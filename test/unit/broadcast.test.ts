@@ -24,7 +24,8 @@ class MemoryChannel {
   postMessage(data: unknown): void {
     if (this.closed) throw new Error('InvalidStateError: the channel is closed');
     for (const other of MemoryChannel.opened) {
-      if (other !== this && other.name === this.name && !other.closed) queueMicrotask(() => other.onmessage?.({ data }));
+      if (other !== this && other.name === this.name && !other.closed)
+        queueMicrotask(() => other.onmessage?.({ data }));
     }
   }
 

@@ -121,7 +121,9 @@ describe('sleep', () => {
     const clock = new ManualClock(NOW);
     const reason = new Error('gone');
     let subscribed = 0;
-    await expect(sleep(clock, 60_000, { signal: AbortSignal.abort(reason), wake: () => (subscribed++, () => {}) })).rejects.toBe(reason);
+    await expect(
+      sleep(clock, 60_000, { signal: AbortSignal.abort(reason), wake: () => (subscribed++, () => {}) }),
+    ).rejects.toBe(reason);
     expect(clock.pendingTimers).toBe(0);
     expect(subscribed).toBe(0);
   });

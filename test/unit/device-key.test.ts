@@ -61,7 +61,9 @@ describe('createDeviceKeyAssertion', () => {
   });
 
   it('counts issue time in whole seconds, rounded down', async () => {
-    const payload = await verified(await createDeviceKeyAssertion(keys.privateKey, 'kid-1', request, { now: NOW + 999 }));
+    const payload = await verified(
+      await createDeviceKeyAssertion(keys.privateKey, 'kid-1', request, { now: NOW + 999 }),
+    );
     expect(payload.iat).toBe(NOW / 1000);
   });
 

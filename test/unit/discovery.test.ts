@@ -100,14 +100,21 @@ describe('discoverEndpoints: which issuers and endpoints are accepted', () => {
     },
   );
 
-  it.each(['http://auth.test', 'ftp://auth.test', 'ftp://localhost', 'ws://127.0.0.1', 'auth.test', ''])('refuses the issuer %j without asking anything', async (issuer) => {
-    const error = await failure(issuer);
-    expect(error.message).toBe(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
-    expect(error.transient).toBe(false);
-  });
+  it.each(['http://auth.test', 'ftp://auth.test', 'ftp://localhost', 'ws://127.0.0.1', 'auth.test', ''])(
+    'refuses the issuer %j without asking anything',
+    async (issuer) => {
+      const error = await failure(issuer);
+      expect(error.message).toBe(`The issuer ${JSON.stringify(issuer)} is not an https URL`);
+      expect(error.transient).toBe(false);
+    },
+  );
 
   it.each([
-    ['a plain-http token endpoint', { token_endpoint: 'http://auth.test/token' }, 'Metadata field "token_endpoint" is not an https URL'],
+    [
+      'a plain-http token endpoint',
+      { token_endpoint: 'http://auth.test/token' },
+      'Metadata field "token_endpoint" is not an https URL',
+    ],
     ['no token endpoint', { token_endpoint: undefined }, 'Metadata field "token_endpoint" is not an https URL'],
     ['a numeric token endpoint', { token_endpoint: 443 }, 'Metadata field "token_endpoint" is not an https URL'],
     [
@@ -115,7 +122,11 @@ describe('discoverEndpoints: which issuers and endpoints are accepted', () => {
       { revocation_endpoint: 'http://auth.test/revoke' },
       'Metadata field "revocation_endpoint" is not an https URL',
     ],
-    ['a null revocation endpoint', { revocation_endpoint: null }, 'Metadata field "revocation_endpoint" is not an https URL'],
+    [
+      'a null revocation endpoint',
+      { revocation_endpoint: null },
+      'Metadata field "revocation_endpoint" is not an https URL',
+    ],
     ['another issuer', { issuer: 'https://evil.test' }, `Metadata names issuer "https://evil.test", not "${ISSUER}"`],
     ['no issuer', { issuer: undefined }, `Metadata names issuer undefined, not "${ISSUER}"`],
   ])('refuses metadata with %s, saying why', async (_, change, message) => {

@@ -48,12 +48,42 @@ describe('SessionKeeperError', () => {
 
 describe('the error classes', () => {
   it.each([
-    ['ConfigurationError', new ConfigurationError('"clientId" must be a non-empty string'), 'ERR_CONFIG', false, '"clientId" must be a non-empty string'],
-    ['InvalidTokenResponseError', new InvalidTokenResponseError('no "access_token"'), 'ERR_INVALID_TOKEN_RESPONSE', false, 'no "access_token"'],
+    [
+      'ConfigurationError',
+      new ConfigurationError('"clientId" must be a non-empty string'),
+      'ERR_CONFIG',
+      false,
+      '"clientId" must be a non-empty string',
+    ],
+    [
+      'InvalidTokenResponseError',
+      new InvalidTokenResponseError('no "access_token"'),
+      'ERR_INVALID_TOKEN_RESPONSE',
+      false,
+      'no "access_token"',
+    ],
     ['TransientRefreshError', new TransientRefreshError('HTTP 503'), 'ERR_REFRESH_TRANSIENT', true, 'HTTP 503'],
-    ['RefreshRejectedError', new RefreshRejectedError('invalid_grant', 400), 'ERR_REFRESH_REJECTED', false, 'Grant rejected: invalid_grant (HTTP 400)'],
-    ['SessionExpiredError', new SessionExpiredError(), 'ERR_SESSION_EXPIRED', false, 'The session has ended: signed out'],
-    ['TokenWaitTimeoutError', new TokenWaitTimeoutError(30_000), 'ERR_TOKEN_WAIT_TIMEOUT', true, 'No access token within 30000 ms'],
+    [
+      'RefreshRejectedError',
+      new RefreshRejectedError('invalid_grant', 400),
+      'ERR_REFRESH_REJECTED',
+      false,
+      'Grant rejected: invalid_grant (HTTP 400)',
+    ],
+    [
+      'SessionExpiredError',
+      new SessionExpiredError(),
+      'ERR_SESSION_EXPIRED',
+      false,
+      'The session has ended: signed out',
+    ],
+    [
+      'TokenWaitTimeoutError',
+      new TokenWaitTimeoutError(30_000),
+      'ERR_TOKEN_WAIT_TIMEOUT',
+      true,
+      'No access token within 30000 ms',
+    ],
     ['StoreError', new StoreError('clear', cause), 'ERR_STORE', false, 'Token store failed to clear'],
     ['DiscoveryError', new DiscoveryError('HTTP 404'), 'ERR_DISCOVERY', false, 'HTTP 404'],
   ] as const)('%s has its name, code, transience and message', (name, error, code, transient, message) => {
@@ -63,7 +93,10 @@ describe('the error classes', () => {
   });
 
   it('InvalidTokenResponseError is transient when it comes from the token endpoint, with its cause', () => {
-    expect(new InvalidTokenResponseError('garbled', { transient: true, cause })).toMatchObject({ transient: true, cause });
+    expect(new InvalidTokenResponseError('garbled', { transient: true, cause })).toMatchObject({
+      transient: true,
+      cause,
+    });
   });
 
   it('TransientRefreshError carries the status, the Retry-After and the cause', () => {
@@ -81,7 +114,10 @@ describe('the error classes', () => {
   });
 
   it('RefreshRejectedError carries the OAuth error and the status', () => {
-    expect(new RefreshRejectedError('invalid_client', 401)).toMatchObject({ oauthError: 'invalid_client', status: 401 });
+    expect(new RefreshRejectedError('invalid_client', 401)).toMatchObject({
+      oauthError: 'invalid_client',
+      status: 401,
+    });
   });
 
   it('SessionExpiredError takes a reason, which sets its message, and a cause', () => {

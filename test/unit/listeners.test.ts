@@ -48,7 +48,11 @@ describe('whenAborted', () => {
 describe('combineCleanups', () => {
   it('runs every cleanup in order, skipping absent ones', () => {
     const ran: string[] = [];
-    combineCleanups(() => ran.push('a'), undefined, () => ran.push('b'))();
+    combineCleanups(
+      () => ran.push('a'),
+      undefined,
+      () => ran.push('b'),
+    )();
     expect(ran).toEqual(['a', 'b']);
   });
 });

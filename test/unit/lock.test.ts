@@ -41,7 +41,9 @@ describe('inProcessLock', () => {
     let releaseFirst = () => {};
     let releaseSecond = () => {};
     const first = lock.run('a', () => new Promise<void>((resolve) => (releaseFirst = resolve)));
-    const second = lock.run('a', () => new Promise<void>((resolve) => (releaseSecond = resolve)).then(() => void order.push('second')));
+    const second = lock.run('a', () =>
+      new Promise<void>((resolve) => (releaseSecond = resolve)).then(() => void order.push('second')),
+    );
     await flushMicrotasks();
     releaseFirst();
     await first;
@@ -99,7 +101,9 @@ describe('webLock', () => {
     const lock = webLock();
     let release = () => {};
     const order: string[] = [];
-    const first = lock.run('a', () => new Promise<void>((resolve) => (release = resolve)).then(() => void order.push('first')));
+    const first = lock.run('a', () =>
+      new Promise<void>((resolve) => (release = resolve)).then(() => void order.push('first')),
+    );
     const second = lock.run('a', async () => void order.push('second'));
     await flushMicrotasks();
     expect(order).toEqual([]);
@@ -111,7 +115,9 @@ describe('webLock', () => {
   it('takes a free lock without waiting and tells the task so', async () => {
     const requests = stubLocks(() => 'free');
     const contexts: (LockContext | undefined)[] = [];
-    await expect(webLock().run('session-keeper:app', async (context) => (contexts.push(context), 'done'))).resolves.toBe('done');
+    await expect(
+      webLock().run('session-keeper:app', async (context) => (contexts.push(context), 'done')),
+    ).resolves.toBe('done');
     expect(contexts).toEqual([{ waited: false }]);
     expect(requests).toEqual([{ name: 'session-keeper:app', options: { ifAvailable: true } }]);
   });
@@ -132,7 +138,9 @@ describe('webLock', () => {
     const contexts: (LockContext | undefined)[] = [];
     await webLock({ maxWaitMs: 1, logger }).run('session-keeper:app', async (context) => void contexts.push(context));
     expect(contexts).toEqual([{ waited: true }]);
-    expect(warnings).toEqual([['lock wait timed out; refreshing without it', { lock: 'session-keeper:app', maxWaitMs: 1 }]]);
+    expect(warnings).toEqual([
+      ['lock wait timed out; refreshing without it', { lock: 'session-keeper:app', maxWaitMs: 1 }],
+    ]);
   });
 
   it('hands on a failure of the task once, without running it again', async () => {

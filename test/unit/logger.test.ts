@@ -3,7 +3,14 @@
  * silent default.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { consoleLogger, redact, redactingLogger, silentLogger, type LogFields, type Logger } from '../../src/ports/logger.ts';
+import {
+  consoleLogger,
+  redact,
+  redactingLogger,
+  silentLogger,
+  type LogFields,
+  type Logger,
+} from '../../src/ports/logger.ts';
 import { unsignedJwt } from './builders.ts';
 
 const JWT = unsignedJwt({ sub: 'alice', exp: 2_000_000_000 });
@@ -47,7 +54,9 @@ describe('redact', () => {
   });
 
   it('turns an error into its name and message, with JWTs hidden', () => {
-    expect(redact({ error: new TypeError(`bad token ${JWT}`) })).toEqual({ error: 'TypeError: bad token [redacted-jwt]' });
+    expect(redact({ error: new TypeError(`bad token ${JWT}`) })).toEqual({
+      error: 'TypeError: bad token [redacted-jwt]',
+    });
   });
 
   it('leaves the fields it was given untouched', () => {
@@ -61,15 +70,24 @@ describe('redactingLogger', () => {
   function recording() {
     const lines: [level: string, message: string, fields: LogFields | undefined][] = [];
     const logger = Object.fromEntries(
-      LEVELS.map((level) => [level, (message: string, fields?: LogFields) => void lines.push([level, message, fields])]),
+      LEVELS.map((level) => [
+        level,
+        (message: string, fields?: LogFields) => void lines.push([level, message, fields]),
+      ]),
     ) as unknown as Logger;
     return { lines, logger };
   }
 
   it.each(LEVELS)('redacts the fields of a %s line and passes it on at the same level', (level) => {
     const { lines, logger } = recording();
-    redactingLogger(logger)[level]('refresh failed', { refresh_token: 'r', error: new Error(`got ${JWT}`), attempt: 1 });
-    expect(lines).toEqual([[level, 'refresh failed', { refresh_token: '[redacted]', error: 'Error: got [redacted-jwt]', attempt: 1 }]]);
+    redactingLogger(logger)[level]('refresh failed', {
+      refresh_token: 'r',
+      error: new Error(`got ${JWT}`),
+      attempt: 1,
+    });
+    expect(lines).toEqual([
+      [level, 'refresh failed', { refresh_token: '[redacted]', error: 'Error: got [redacted-jwt]', attempt: 1 }],
+    ]);
   });
 
   it.each(LEVELS)('passes a %s line without fields on without fields', (level) => {

@@ -34,18 +34,54 @@ describe('parseTokenResponse: what it rejects', () => {
     ['a null access_token', { access_token: null }, 'Token response: no "access_token"'],
     ['an empty access_token', { access_token: '' }, 'Token response: "access_token" must be a non-empty string'],
     ['a numeric access_token', { access_token: 7 }, 'Token response: "access_token" must be a non-empty string'],
-    ['an empty refresh_token', { access_token: 'a', refresh_token: '' }, 'Token response: "refresh_token" must be a non-empty string'],
+    [
+      'an empty refresh_token',
+      { access_token: 'a', refresh_token: '' },
+      'Token response: "refresh_token" must be a non-empty string',
+    ],
     ['an empty scope', { access_token: 'a', scope: '' }, 'Token response: "scope" must be a non-empty string'],
-    ['an empty token_type', { access_token: 'a', token_type: '' }, 'Token response: "token_type" must be a non-empty string'],
+    [
+      'an empty token_type',
+      { access_token: 'a', token_type: '' },
+      'Token response: "token_type" must be a non-empty string',
+    ],
     ['a MAC token_type', { access_token: 'a', token_type: 'MAC' }, 'Unsupported token_type "MAC"'],
     ['a DPoP token_type', { access_token: 'a', token_type: 'DPoP' }, 'Unsupported token_type "DPoP"'],
-    ['an empty-string expires_in', { access_token: 'a', expires_in: '' }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['a blank expires_in', { access_token: 'a', expires_in: '  ' }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['a word for expires_in', { access_token: 'a', expires_in: 'soon' }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['a negative expires_in', { access_token: 'a', expires_in: -1 }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['a NaN expires_in', { access_token: 'a', expires_in: Number.NaN }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['an infinite expires_in', { access_token: 'a', expires_in: Infinity }, 'Token response: "expires_in" must be seconds >= 0'],
-    ['a boolean expires_in', { access_token: 'a', expires_in: true }, 'Token response: "expires_in" must be seconds >= 0'],
+    [
+      'an empty-string expires_in',
+      { access_token: 'a', expires_in: '' },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'a blank expires_in',
+      { access_token: 'a', expires_in: '  ' },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'a word for expires_in',
+      { access_token: 'a', expires_in: 'soon' },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'a negative expires_in',
+      { access_token: 'a', expires_in: -1 },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'a NaN expires_in',
+      { access_token: 'a', expires_in: Number.NaN },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'an infinite expires_in',
+      { access_token: 'a', expires_in: Infinity },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
+    [
+      'a boolean expires_in',
+      { access_token: 'a', expires_in: true },
+      'Token response: "expires_in" must be seconds >= 0',
+    ],
     [
       'a negative refresh_token_expires_in',
       { access_token: 'a', refresh_token_expires_in: -1 },
@@ -125,10 +161,22 @@ describe('parseTokenResponse: the token set it builds', () => {
 
   it('reads null optional fields as absent', () => {
     const tokens = parseTokenResponse(
-      { access_token: 'a', token_type: null, expires_in: null, refresh_token: null, scope: null, session_expires_in: null },
+      {
+        access_token: 'a',
+        token_type: null,
+        expires_in: null,
+        refresh_token: null,
+        scope: null,
+        session_expires_in: null,
+      },
       NOW,
     );
-    expect(tokens).toMatchObject({ tokenType: 'Bearer', accessTokenExpiresAt: null, refreshToken: undefined, scope: undefined });
+    expect(tokens).toMatchObject({
+      tokenType: 'Bearer',
+      accessTokenExpiresAt: null,
+      refreshToken: undefined,
+      scope: undefined,
+    });
     expect(tokens.sessionExpiresAt).toBeUndefined();
   });
 
@@ -143,15 +191,16 @@ describe('parseTokenResponse: the token set it builds', () => {
   });
 
   it('keeps refresh_token_expires_in', () => {
-    expect(parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_token_expires_in: 120 }, NOW).refreshTokenExpiresAt).toBe(
-      NOW + 120_000,
-    );
+    expect(
+      parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_token_expires_in: 120 }, NOW)
+        .refreshTokenExpiresAt,
+    ).toBe(NOW + 120_000);
   });
 
   it('reads refresh_expires_in when refresh_token_expires_in is absent', () => {
-    expect(parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_expires_in: 30 }, NOW).refreshTokenExpiresAt).toBe(
-      NOW + 30_000,
-    );
+    expect(
+      parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_expires_in: 30 }, NOW).refreshTokenExpiresAt,
+    ).toBe(NOW + 30_000);
   });
 
   it('prefers refresh_token_expires_in over refresh_expires_in', () => {
@@ -163,7 +212,10 @@ describe('parseTokenResponse: the token set it builds', () => {
   });
 
   it('a new refresh token with a lifetime of 0 has an unknown expiry', () => {
-    expect(parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_token_expires_in: 0 }, NOW).refreshTokenExpiresAt).toBeUndefined();
+    expect(
+      parseTokenResponse({ access_token: 'a', refresh_token: 'r', refresh_token_expires_in: 0 }, NOW)
+        .refreshTokenExpiresAt,
+    ).toBeUndefined();
   });
 });
 
@@ -208,7 +260,9 @@ describe('parseTokenResponse: access token expiry', () => {
   });
 
   it('an exp already past on our clock is an unknown expiry', () => {
-    expect(parseTokenResponse({ access_token: unsignedJwt({ exp: seconds - 1 }) }, NOW).accessTokenExpiresAt).toBeNull();
+    expect(
+      parseTokenResponse({ access_token: unsignedJwt({ exp: seconds - 1 }) }, NOW).accessTokenExpiresAt,
+    ).toBeNull();
   });
 
   it('reads a JWT access token that does not decode as opaque', () => {
@@ -239,7 +293,13 @@ describe('parseTokenResponse: a refresh answer on top of the current set', () =>
     const access = unsignedJwt({ sub: 'alice-2' });
     expect(
       parseTokenResponse(
-        { access_token: access, refresh_token: 'r2', refresh_token_expires_in: 60, session_expires_in: 90, scope: 'write' },
+        {
+          access_token: access,
+          refresh_token: 'r2',
+          refresh_token_expires_in: 60,
+          session_expires_in: 90,
+          scope: 'write',
+        },
         NOW,
         previous,
       ),
@@ -254,14 +314,16 @@ describe('parseTokenResponse: a refresh answer on top of the current set', () =>
   });
 
   it('a rotated refresh token without a stated lifetime does not inherit the old one', () => {
-    expect(parseTokenResponse({ access_token: 'a', refresh_token: 'r2' }, NOW, signedIn()).refreshTokenExpiresAt).toBeUndefined();
+    expect(
+      parseTokenResponse({ access_token: 'a', refresh_token: 'r2' }, NOW, signedIn()).refreshTokenExpiresAt,
+    ).toBeUndefined();
   });
 
   it('a kept refresh token keeps its expiry when the server states a lifetime of 0', () => {
     const previous = signedIn();
-    expect(parseTokenResponse({ access_token: 'a', refresh_token_expires_in: 0 }, NOW, previous).refreshTokenExpiresAt).toBe(
-      previous.refreshTokenExpiresAt,
-    );
+    expect(
+      parseTokenResponse({ access_token: 'a', refresh_token_expires_in: 0 }, NOW, previous).refreshTokenExpiresAt,
+    ).toBe(previous.refreshTokenExpiresAt);
   });
 
   it('a JWT whose sub is not a string keeps the known user', () => {
@@ -314,12 +376,16 @@ describe('toStoredSession', () => {
   });
 
   it('writes no refreshRejectedAt field when there is no mark', () => {
-    expect(Object.keys(toStoredSession({ ...held, refreshRejectedAt: undefined }, true, NOW))).not.toContain('refreshRejectedAt');
+    expect(Object.keys(toStoredSession({ ...held, refreshRejectedAt: undefined }, true, NOW))).not.toContain(
+      'refreshRejectedAt',
+    );
   });
 });
 
 /** A stored session this version wrote, with every field set. */
-const stored = (): Record<string, unknown> => ({ ...toStoredSession({ ...held, refreshRejectedAt: NOW - 1 }, true, NOW + 5) });
+const stored = (): Record<string, unknown> => ({
+  ...toStoredSession({ ...held, refreshRejectedAt: NOW - 1 }, true, NOW + 5),
+});
 
 describe('fromStoredSession: what it reads', () => {
   it('reads back everything toStoredSession wrote', () => {
@@ -328,12 +394,20 @@ describe('fromStoredSession: what it reads', () => {
 
   it('reads a session stored without its access token as one with nothing usable until a refresh', () => {
     const { accessToken: _, ...withoutAccess } = stored();
-    expect(fromStoredSession(withoutAccess)).toMatchObject({ accessToken: '', accessTokenExpiresAt: 0, refreshToken: 'refresh-1' });
+    expect(fromStoredSession(withoutAccess)).toMatchObject({
+      accessToken: '',
+      accessTokenExpiresAt: 0,
+      refreshToken: 'refresh-1',
+    });
   });
 
   it('reads a session with an access token and no refresh token', () => {
     const { refreshToken: _, ...accessOnly } = stored();
-    expect(fromStoredSession(accessOnly)).toMatchObject({ accessToken: 'access-1', refreshToken: undefined, accessTokenExpiresAt: NOW + 600_000 });
+    expect(fromStoredSession(accessOnly)).toMatchObject({
+      accessToken: 'access-1',
+      refreshToken: undefined,
+      accessTokenExpiresAt: NOW + 600_000,
+    });
   });
 
   it('reads an unknown access token expiry as unknown', () => {
@@ -349,7 +423,11 @@ describe('fromStoredSession: what it reads', () => {
       sessionStartedAt: NOW,
       receivedAt: NOW,
     };
-    expect(fromStoredSession(minimal)).toMatchObject({ refreshToken: 'refresh-1', accessToken: '', accessTokenExpiresAt: 0 });
+    expect(fromStoredSession(minimal)).toMatchObject({
+      refreshToken: 'refresh-1',
+      accessToken: '',
+      accessTokenExpiresAt: 0,
+    });
   });
 
   it('always reads the token type as Bearer', () => {

@@ -56,7 +56,8 @@ function api(origin: string, ...statuses: number[]) {
   );
 }
 
-const authorizations = () => requests.map((request) => `${new URL(request.url).origin} ${request.headers.get('authorization')}`);
+const authorizations = () =>
+  requests.map((request) => `${new URL(request.url).origin} ${request.headers.get('authorization')}`);
 
 beforeEach(() => {
   session = new StubSession();
@@ -158,7 +159,7 @@ describe('createSessionClient: which origins it trusts', () => {
     expect(() => createSessionClient(session, { prefix: '/v1/' })).toThrow(ConfigurationError);
   });
 
-  it("in a page whose origin is opaque, does not trust it", () => {
+  it('in a page whose origin is opaque, does not trust it', () => {
     vi.stubGlobal('location', { href: 'about:blank' });
     expect(() => createSessionClient(session)).toThrow(ConfigurationError);
   });
@@ -174,7 +175,9 @@ describe('createSessionClient: which origins it trusts', () => {
 describe('createSessionClient: the retry after a 401', () => {
   it('refreshes once and retries with the new token', async () => {
     api(API, 401);
-    const response = await createSessionClient(session, { baseUrl: `${API}/` }).get('items').json();
+    const response = await createSessionClient(session, { baseUrl: `${API}/` })
+      .get('items')
+      .json();
     expect(response).toEqual({ status: 200 });
     expect(authorizations()).toEqual([`${API} Bearer t1`, `${API} Bearer t2`]);
     expect(session.calls).toEqual(['getAccessToken', 'handleUnauthorized(t1)']);
@@ -195,7 +198,11 @@ describe('createSessionClient: the retry after a 401', () => {
         return answered++ === 0 ? new HttpResponse(null, { status: 401 }) : HttpResponse.json({ ok: true });
       }),
     );
-    await expect(createSessionClient(session, { baseUrl: `${API}/` }).get('items').json()).resolves.toEqual({ ok: true });
+    await expect(
+      createSessionClient(session, { baseUrl: `${API}/` })
+        .get('items')
+        .json(),
+    ).resolves.toEqual({ ok: true });
     expect(authorizations()).toEqual([`${API} Bearer t1`, `${API} Bearer t2`]);
   });
 
@@ -233,7 +240,11 @@ describe('createSessionClient: the retry after a 401', () => {
   it('does not retry a 401 of a request that carries no bearer token', async () => {
     api(OTHER, 401);
     const client = createSessionClient(session, { baseUrl: `${API}/` });
-    const response = await client.get(`${OTHER}/items`, { headers: { authorization: 'Basic dXNlcg==' }, retry: 0, throwHttpErrors: false });
+    const response = await client.get(`${OTHER}/items`, {
+      headers: { authorization: 'Basic dXNlcg==' },
+      retry: 0,
+      throwHttpErrors: false,
+    });
     expect(response.status).toBe(401);
     expect(requests).toHaveLength(1);
     expect(session.calls).toEqual([]);
@@ -241,7 +252,9 @@ describe('createSessionClient: the retry after a 401', () => {
 
   it('passes other statuses through without a refresh', async () => {
     api(API, 403);
-    const response = await createSessionClient(session, { baseUrl: `${API}/` }).get('items', { throwHttpErrors: false });
+    const response = await createSessionClient(session, { baseUrl: `${API}/` }).get('items', {
+      throwHttpErrors: false,
+    });
     expect(response.status).toBe(403);
     expect(session.calls).toEqual(['getAccessToken']);
   });
@@ -307,7 +320,7 @@ describe("createSessionClient: ky's own retries", () => {
     expect(authorizations()).toEqual([`${API} Bearer t1`, `${API} Bearer t1`]);
   });
 
-  it("a retry of a request whose own hook replaced the bearer token is not checked against the session", async () => {
+  it('a retry of a request whose own hook replaced the bearer token is not checked against the session', async () => {
     api(API, 503);
     const client = createSessionClient(session, {
       baseUrl: `${API}/`,

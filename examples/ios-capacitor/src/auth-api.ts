@@ -35,7 +35,8 @@ export async function login(
   } catch {
     throw new SignInError('The server cannot be reached. Check your connection and try again.');
   }
-  const body = (await response.json().catch(() => null)) as (LoginResponse & { error?: string; error_description?: string }) | null;
+  const body = (await response.json().catch(() => null)) as
+    (LoginResponse & { error?: string; error_description?: string }) | null;
   if (!response.ok || !body || typeof body.access_token !== 'string') {
     if (response.status === 401) throw new SignInError('The username or password is incorrect.');
     if (response.status === 429) throw new SignInError('Too many attempts. Wait a minute and try again.');

@@ -9,7 +9,11 @@ import { Capacitor } from '@capacitor/core';
 import { SessionManager, StoreError, type ReauthReason, type SignOutReason, type TokenResponse } from 'session-keeper';
 import { createAppLifecycle } from './adapters/app-lifecycle.ts';
 import { biometryName, createBiometricProvider, simulateBiometryOnWeb } from './adapters/biometric-provider.ts';
-import { generateDeviceKeyPair, indexedDbDeviceKeyStore as deviceKeys, type DeviceKeyPair } from './adapters/device-key.ts';
+import {
+  generateDeviceKeyPair,
+  indexedDbDeviceKeyStore as deviceKeys,
+  type DeviceKeyPair,
+} from './adapters/device-key.ts';
 import { createKeychainTokenStore } from './adapters/keychain-token-store.ts';
 import { advertisedTokenEndpoint, login, SignInError, type LoginResponse } from './auth-api.ts';
 import { readConfig } from './config.ts';
@@ -65,7 +69,10 @@ async function main(): Promise<void> {
     if (!assertionSigned) return;
     assertionSigned = false;
     await deviceKeys.delete();
-    log.add('warn', 'The server no longer accepts this device key: Face ID unlock turned off (sign in again to turn it on)');
+    log.add(
+      'warn',
+      'The server no longer accepts this device key: Face ID unlock turned off (sign in again to turn it on)',
+    );
     await refreshBiometricLabel();
   };
 
@@ -168,7 +175,12 @@ async function main(): Promise<void> {
     try {
       const me = await api.get('me').json<Profile>();
       currentUser = me.username;
-      setFields(home, { username: me.username, sub: me.sub, session_id: me.session_id ?? '–', loadedAt: formatTime(Date.now()) });
+      setFields(home, {
+        username: me.username,
+        sub: me.sub,
+        session_id: me.session_id ?? '–',
+        loadedAt: formatTime(Date.now()),
+      });
       showError(home, null);
       return me;
     } catch (error) {
@@ -212,7 +224,10 @@ async function main(): Promise<void> {
           await showHome();
         }
       } catch (error) {
-        showError(signInForm, error instanceof SignInError ? error.message : `Sign-in failed: ${(error as Error).message}`);
+        showError(
+          signInForm,
+          error instanceof SignInError ? error.message : `Sign-in failed: ${(error as Error).message}`,
+        );
       } finally {
         button.disabled = false;
       }
@@ -244,7 +259,10 @@ async function main(): Promise<void> {
       void (async () => {
         try {
           // The first prompt is also when iOS asks the user to allow Face ID for this app.
-          await BiometricAuth.authenticate({ reason: `Turn on ${name} to stay signed in`, allowDeviceCredential: false });
+          await BiometricAuth.authenticate({
+            reason: `Turn on ${name} to stay signed in`,
+            allowDeviceCredential: false,
+          });
           await done(true);
         } catch (error) {
           showError(
@@ -334,8 +352,12 @@ async function main(): Promise<void> {
       else await showHome();
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      log.add('warn', `The Keychain could not be read (${(error.cause as Error | undefined)?.message ?? error.message})`);
-      loadingNotice.textContent = 'Your session is kept in the Keychain, which cannot be read right now. Unlock your iPhone and open the app again.';
+      log.add(
+        'warn',
+        `The Keychain could not be read (${(error.cause as Error | undefined)?.message ?? error.message})`,
+      );
+      loadingNotice.textContent =
+        'Your session is kept in the Keychain, which cannot be read right now. Unlock your iPhone and open the app again.';
       loadingNotice.hidden = false;
     } finally {
       restoring = false;

@@ -67,7 +67,12 @@ interface OpenAppOptions {
   forward?: { from: string; to: RunningServer };
 }
 
-async function openApp({ server: serverUrl = server.url, query = {}, lockableKeychain = false, forward }: OpenAppOptions = {}): Promise<Page> {
+async function openApp({
+  server: serverUrl = server.url,
+  query = {},
+  lockableKeychain = false,
+  forward,
+}: OpenAppOptions = {}): Promise<Page> {
   session = await launchApp(clock);
   const { page } = session;
   page.on('pageerror', (error) => console.error('page error:', error.message));
@@ -97,12 +102,22 @@ async function openApp({ server: serverUrl = server.url, query = {}, lockableKey
 
 /** Locks or unlocks the "Keychain" of a page opened with `lockableKeychain`. */
 async function setKeychainLocked(page: Page, locked: boolean): Promise<void> {
-  await page.evaluate((on) => (on ? sessionStorage.setItem('test:keychain-locked', '1') : sessionStorage.removeItem('test:keychain-locked')), locked);
+  await page.evaluate(
+    (on) =>
+      on ? sessionStorage.setItem('test:keychain-locked', '1') : sessionStorage.removeItem('test:keychain-locked'),
+    locked,
+  );
 }
 
 /** Starts another reference server that calls itself `issuer`, as `ISSUER=... npm run server` does. */
 async function startServerCalled(issuer: string): Promise<RunningServer> {
-  const started = await startServer({ port: 0, issuer, databaseUrl: 'sqlite::memory:', accessTokenTtlSeconds: ACCESS_TOKEN_TTL_S, now: clock.now });
+  const started = await startServer({
+    port: 0,
+    issuer,
+    databaseUrl: 'sqlite::memory:',
+    accessTokenTtlSeconds: ACCESS_TOKEN_TTL_S,
+    now: clock.now,
+  });
   extraServers.push(started);
   return started;
 }
@@ -174,8 +189,12 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     const profile = page.getByTestId('profile');
     await profile.getByText('alice').waitFor();
     await expect.poll(() => page.getByTestId('state').getAttribute('data-state')).toBe('active');
-    expect(await page.getByTestId('session-panel').locator('[data-field="biometric"]').textContent()).toBe('On (Face ID)');
-    expect(await page.getByTestId('session-panel').locator('[data-field="accessToken"]').textContent()).toMatch(/^expires in (9m|10m)/);
+    expect(await page.getByTestId('session-panel').locator('[data-field="biometric"]').textContent()).toBe(
+      'On (Face ID)',
+    );
+    expect(await page.getByTestId('session-panel').locator('[data-field="accessToken"]').textContent()).toMatch(
+      /^expires in (9m|10m)/,
+    );
     await screenshot(page, '03-home');
 
     // The Keychain item holds the refresh token; the access token stays in memory.
@@ -295,7 +314,9 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     await form.getByLabel('Password').fill('secret');
     await form.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('profile').getByText('alice').waitFor();
-    expect(await page.getByTestId('session-panel').locator('[data-field="biometric"]').textContent()).toBe('Not available');
+    expect(await page.getByTestId('session-panel').locator('[data-field="biometric"]').textContent()).toBe(
+      'Not available',
+    );
 
     await revokeRefreshToken(page);
     const jwtBearerBefore = grants('jwt-bearer', 'issued');

@@ -89,7 +89,9 @@ const CHROMIUM_ARGS = [
 ];
 
 /** A fresh Chromium profile (its own localStorage and IndexedDB: a freshly installed app). */
-export async function launchApp(clock: SharedClock): Promise<{ context: BrowserContext; page: Page; close(): Promise<void> }> {
+export async function launchApp(
+  clock: SharedClock,
+): Promise<{ context: BrowserContext; page: Page; close(): Promise<void> }> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium, or set CHROMIUM_PATH`);
   }
@@ -131,7 +133,10 @@ export function answerNextDialog(page: Page, answer: 'accept' | 'dismiss'): Prom
 export async function setBackground(page: Page, hidden: boolean): Promise<void> {
   await page.evaluate((isHidden) => {
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => isHidden });
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (isHidden ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'visibilityState', {
+      configurable: true,
+      get: () => (isHidden ? 'hidden' : 'visible'),
+    });
     document.dispatchEvent(new Event('visibilitychange'));
   }, hidden);
 }

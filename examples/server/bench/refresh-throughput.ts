@@ -142,7 +142,9 @@ async function spawnOurs(env: Record<string, string>): Promise<{ child: ChildPro
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`server exited with ${code}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`))),
+  );
   exited.catch(() => {});
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -166,7 +168,8 @@ async function loginOurs(url: string, clientId: string, username = 'alice', pass
 /** Our server on `databaseUrl`, `processes` of it sharing the database. */
 async function startOurs(databaseUrl: string, processes: number, env: Record<string, string> = {}): Promise<Running> {
   const servers: Array<{ child: ChildProcess; url: string }> = [];
-  for (let i = 0; i < processes; i += 1) servers.push(await spawnOurs({ DATABASE_URL: databaseUrl, ISSUER: 'http://bench.test', ...env }));
+  for (let i = 0; i < processes; i += 1)
+    servers.push(await spawnOurs({ DATABASE_URL: databaseUrl, ISSUER: 'http://bench.test', ...env }));
   const clientIds = Array.from({ length: CLIENTS }, (_, i) => `bench-${i}`);
   const tokens: string[] = [];
   // One at a time: sign-ins are bounded on purpose (the password hash is slow).
@@ -260,7 +263,11 @@ function median(values: number[]): number {
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
 function refreshOnce(url: string, path: string, token: string, clientId: string): Promise<string | undefined> {
-  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: clientId }).toString();
+  const body = new URLSearchParams({
+    grant_type: 'refresh_token',
+    refresh_token: token,
+    client_id: clientId,
+  }).toString();
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const request = httpRequest(
@@ -339,8 +346,14 @@ async function measure(running: Running): Promise<Sample> {
 }
 
 const targets: Target[] = [
-  { name: 'this server, SQLite file, synchronous=FULL', start: () => withSqlite((url) => startOurs(url, 1, { SQLITE_SYNCHRONOUS: 'full' })) },
-  { name: 'this server, SQLite file, synchronous=NORMAL', start: () => withSqlite((url) => startOurs(url, 1, { SQLITE_SYNCHRONOUS: 'normal' })) },
+  {
+    name: 'this server, SQLite file, synchronous=FULL',
+    start: () => withSqlite((url) => startOurs(url, 1, { SQLITE_SYNCHRONOUS: 'full' })),
+  },
+  {
+    name: 'this server, SQLite file, synchronous=NORMAL',
+    start: () => withSqlite((url) => startOurs(url, 1, { SQLITE_SYNCHRONOUS: 'normal' })),
+  },
   ...(POSTGRES_URL
     ? [{ name: 'this server, PostgreSQL, 2 processes', start: () => withPostgresSchema((url) => startOurs(url, 2)) }]
     : []),
@@ -417,7 +430,11 @@ const floodRows = FLOOD ? await flood() : [];
 const loadAtEnd = loadavg();
 
 function versionOf(name: string): string {
-  return (JSON.parse(readFileSync(fileURLToPath(new URL(`../../../node_modules/${name}/package.json`, import.meta.url)), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(
+      readFileSync(fileURLToPath(new URL(`../../../node_modules/${name}/package.json`, import.meta.url)), 'utf8'),
+    ) as { version: string }
+  ).version;
 }
 async function postgresVersion(): Promise<string | undefined> {
   if (!POSTGRES_URL) return undefined;

@@ -49,7 +49,12 @@ export function logEntry(
   now: number,
   grant: GrantKind,
   outcome: GrantOutcome,
-  details: { familyId?: string | undefined; clientId?: string | undefined; userId?: string | undefined; reason?: string | undefined } = {},
+  details: {
+    familyId?: string | undefined;
+    clientId?: string | undefined;
+    userId?: string | undefined;
+    reason?: string | undefined;
+  } = {},
 ): GrantLogEntry {
   const entry: GrantLogEntry = { time: new Date(now).toISOString(), grant, outcome };
   if (details.familyId !== undefined) entry.familyId = details.familyId;

@@ -165,7 +165,9 @@ const MIN_LOGIN_ADDRESS_LIMIT = 30;
 function positiveInteger(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   const resolved = value ?? fallback;
   if (!Number.isInteger(resolved) || resolved < (allowZero ? 0 : 1)) {
-    throw new TypeError(`${name} must be ${allowZero ? 'a non-negative' : 'a positive'} integer (got ${String(value)})`);
+    throw new TypeError(
+      `${name} must be ${allowZero ? 'a non-negative' : 'a positive'} integer (got ${String(value)})`,
+    );
   }
   return resolved;
 }

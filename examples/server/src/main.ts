@@ -75,7 +75,15 @@ if (synchronous) {
 try {
   const server = await startServer(options);
   const database = options.databaseUrl!.startsWith('sqlite:') ? options.databaseUrl : 'postgres (credentials hidden)';
-  writeLine(JSON.stringify({ time: new Date().toISOString(), msg: 'listening', url: server.url, issuer: server.issuer, database }));
+  writeLine(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      msg: 'listening',
+      url: server.url,
+      issuer: server.issuer,
+      database,
+    }),
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -37,7 +37,9 @@ describeEachBackend('protected resources', (backend) => {
 
   async function expectInvalidToken(response: Response) {
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="[^"]+"$/);
+    expect(response.headers.get('www-authenticate')).toMatch(
+      /^Bearer error="invalid_token", error_description="[^"]+"$/,
+    );
     expect(await response.json()).toMatchObject({ error: 'invalid_token' });
   }
 

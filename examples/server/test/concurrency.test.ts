@@ -72,9 +72,13 @@ describeEachBackend('revokeUserSessions racing a sign-in', (backend) => {
     };
   }
 
-  it('an assertion in flight when the user\'s sessions are revoked does not yield a live session', async () => {
+  it("an assertion in flight when the user's sessions are revoked does not yield a live session", async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const tokens = await login(server, { username: 'bob', password: 'secret2', device_public_jwk: await exportJWK(publicKey) });
+    const tokens = await login(server, {
+      username: 'bob',
+      password: 'secret2',
+      device_public_jwk: await exportJWK(publicKey),
+    });
     const userId = decodeJwt(tokens.access_token).sub!;
     const assertion = await signAssertion(server, clock, { privateKey, kid: tokens.device_key_id!, userId });
 
@@ -101,7 +105,11 @@ describeEachBackend('revokeUserSessions racing a sign-in', (backend) => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
 
     const revoked = revokeDuringNextGrant('bob');
-    const response = await loginRequest(server, { username: 'bob', password: 'secret2', device_public_jwk: await exportJWK(publicKey) });
+    const response = await loginRequest(server, {
+      username: 'bob',
+      password: 'secret2',
+      device_public_jwk: await exportJWK(publicKey),
+    });
     expect(await revoked()).toBeGreaterThanOrEqual(1);
     expect((await refreshRequest(server, before.refresh_token)).status).toBe(400);
     if (response.status === 200) {
@@ -117,8 +125,14 @@ describeEachBackend('revokeUserSessions racing a sign-in', (backend) => {
     }
     // Either way the device key is not enrolled: an assertion signed with it is refused.
     const userId = decodeJwt(before.access_token).sub!;
-    const assertion = await signAssertion(server, clock, { privateKey, kid: await calculateJwkThumbprint(await exportJWK(publicKey)), userId });
-    expect((await postForm(server.tokenEndpoint, { grant_type: JWT_BEARER, assertion, client_id: CLIENT_ID })).status).toBe(400);
+    const assertion = await signAssertion(server, clock, {
+      privateKey,
+      kid: await calculateJwkThumbprint(await exportJWK(publicKey)),
+      userId,
+    });
+    expect(
+      (await postForm(server.tokenEndpoint, { grant_type: JWT_BEARER, assertion, client_id: CLIENT_ID })).status,
+    ).toBe(400);
 
     // A sign-in after the revocation works as usual.
     await login(server, { username: 'bob', password: 'secret2' });

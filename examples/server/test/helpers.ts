@@ -18,7 +18,9 @@ import { startServer, type RunningServer, type StartServerOptions } from '../src
 export function testDatabaseUrl(): string {
   const url = inject('testDatabaseUrl');
   if (!url) {
-    throw new Error('no PostgreSQL for this run: run the suites with `npm test` (vitest.config.ts starts one) or set TEST_DATABASE_URL');
+    throw new Error(
+      'no PostgreSQL for this run: run the suites with `npm test` (vitest.config.ts starts one) or set TEST_DATABASE_URL',
+    );
   }
   return url;
 }
@@ -33,7 +35,10 @@ export const sqliteBackend: Backend = {
   name: 'sqlite',
   async createDatabase() {
     const dir = mkdtempSync(join(tmpdir(), 'sk-server-test-'));
-    return { url: `sqlite:${join(dir, 'test.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      url: `sqlite:${join(dir, 'test.sqlite')}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   },
 };
 
@@ -131,7 +136,11 @@ export type Tokens = {
   device_key_id?: string;
 };
 
-export function postForm(url: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+export function postForm(
+  url: string,
+  params: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
@@ -147,21 +156,27 @@ export function loginRequest(
   server: RunningServer,
   fields: { username?: string; password?: string; client_id?: string; device_public_jwk?: unknown } = {},
 ): Promise<Response> {
-  return postJson(`${server.url}/auth/login`, { username: 'alice', password: 'secret', client_id: CLIENT_ID, ...fields });
+  return postJson(`${server.url}/auth/login`, {
+    username: 'alice',
+    password: 'secret',
+    client_id: CLIENT_ID,
+    ...fields,
+  });
 }
 
 /** Logs alice in and returns the token response (fails the test otherwise). */
-export async function login(
-  server: RunningServer,
-  fields: Parameters<typeof loginRequest>[1] = {},
-): Promise<Tokens> {
+export async function login(server: RunningServer, fields: Parameters<typeof loginRequest>[1] = {}): Promise<Tokens> {
   const response = await loginRequest(server, fields);
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as Tokens;
 }
 
 export function refreshRequest(server: RunningServer, refreshToken: string, clientId = CLIENT_ID): Promise<Response> {
-  return postForm(server.tokenEndpoint, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+  return postForm(server.tokenEndpoint, {
+    grant_type: 'refresh_token',
+    refresh_token: refreshToken,
+    client_id: clientId,
+  });
 }
 
 /** Refreshes and returns the new tokens (fails the test otherwise). */
@@ -172,7 +187,10 @@ export async function refresh(server: RunningServer, refreshToken: string): Prom
 }
 
 export function getApi(server: RunningServer, path: string, accessToken?: string): Promise<Response> {
-  return fetch(`${server.url}${path}`, accessToken === undefined ? {} : { headers: { authorization: `Bearer ${accessToken}` } });
+  return fetch(
+    `${server.url}${path}`,
+    accessToken === undefined ? {} : { headers: { authorization: `Bearer ${accessToken}` } },
+  );
 }
 
 /** Grant log entries of one family. */
@@ -201,7 +219,15 @@ export function signAssertion(
   server: RunningServer,
   clock: { now(): number },
   signer: AssertionSigner,
-  changes: { aud?: string; iss?: string; sub?: string; lifetime?: number; jti?: unknown; key?: CryptoKey; kid?: string } = {},
+  changes: {
+    aud?: string;
+    iss?: string;
+    sub?: string;
+    lifetime?: number;
+    jti?: unknown;
+    key?: CryptoKey;
+    kid?: string;
+  } = {},
 ): Promise<string> {
   const now = Math.floor(clock.now() / 1000);
   return new SignJWT({ jti: 'jti' in changes ? changes.jti : randomUUID() } as JWTPayload)

@@ -20,7 +20,11 @@ describe('ConcurrencyLimit', () => {
         releases.push(() => resolve(i));
       });
     const runs = [0, 1, 2].map((i) => limit.run(task(i)));
-    await expect(limit.run(task(3))).rejects.toMatchObject({ status: 503, code: 'temporarily_unavailable', headers: { 'Retry-After': '1' } });
+    await expect(limit.run(task(3))).rejects.toMatchObject({
+      status: 503,
+      code: 'temporarily_unavailable',
+      headers: { 'Retry-After': '1' },
+    });
     await Promise.resolve();
     expect(started).toEqual([0]);
     releases[0]!();
@@ -66,7 +70,9 @@ describeEachBackend('a flood of sign-ins', (backend) => {
   it('gets 503 with Retry-After past the bound, while every refresh succeeds', async () => {
     let { refresh_token } = await login(server);
     const flood = Promise.all(
-      Array.from({ length: 30 }, (_, i) => loginRequest(server, { username: `nobody-${i}`, password: 'wrong', client_id: `flood-${i}` })),
+      Array.from({ length: 30 }, (_, i) =>
+        loginRequest(server, { username: `nobody-${i}`, password: 'wrong', client_id: `flood-${i}` }),
+      ),
     );
     const refreshStatuses: number[] = [];
     for (let i = 0; i < 10; i += 1) {
@@ -108,7 +114,8 @@ describeEachBackend('per-address budgets', (backend) => {
     expect(logins).toEqual([200, 200, 429]);
     // Refreshes from the same address still have their own, larger budget (ten times 3).
     const refreshes: number[] = [];
-    for (let i = 0; i < 5; i += 1) refreshes.push((await refreshRequest(server, 'Z'.repeat(43), `address-${i}`)).status);
+    for (let i = 0; i < 5; i += 1)
+      refreshes.push((await refreshRequest(server, 'Z'.repeat(43), `address-${i}`)).status);
     expect(refreshes).toEqual(Array(5).fill(400));
   });
 });

@@ -1,13 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  calculateJwkThumbprint,
-  decodeJwt,
-  exportJWK,
-  generateKeyPair,
-  SignJWT,
-  type CryptoKey,
-  type JWK,
-} from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
@@ -65,7 +57,11 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
     const device = await enroll();
     const response = await exchange(await assertion(device));
     expect(response.status).toBe(200);
-    const tokens = (await response.json()) as { access_token: string; refresh_token: string; session_expires_in: number };
+    const tokens = (await response.json()) as {
+      access_token: string;
+      refresh_token: string;
+      session_expires_in: number;
+    };
     expect(decodeJwt(tokens.access_token).sub).toBe(device.userId);
     expect(server.grantLog.at(-1)).toMatchObject({ grant: 'jwt-bearer', outcome: 'issued', userId: device.userId });
     await refresh(server, tokens.refresh_token);
@@ -138,7 +134,13 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
     await expectRefused(await exchange(hs256));
     const header = Buffer.from(JSON.stringify({ alg: 'none', kid: device.kid })).toString('base64url');
     const payload = Buffer.from(
-      JSON.stringify({ iss: CLIENT_ID, sub: device.userId, aud: server.tokenEndpoint, exp: now + 60, jti: randomUUID() }),
+      JSON.stringify({
+        iss: CLIENT_ID,
+        sub: device.userId,
+        aud: server.tokenEndpoint,
+        exp: now + 60,
+        jti: randomUUID(),
+      }),
     ).toString('base64url');
     await expectRefused(await exchange(`${header}.${payload}.`));
   });
@@ -160,7 +162,11 @@ describeEachBackend('jwt-bearer grant (device-key re-auth)', (backend) => {
 
   it('a device key enrolled by one user cannot be enrolled by another', async () => {
     const device = await enroll('alice', 'secret');
-    const response = await loginRequest(server, { username: 'bob', password: 'secret2', device_public_jwk: device.publicJwk });
+    const response = await loginRequest(server, {
+      username: 'bob',
+      password: 'secret2',
+      device_public_jwk: device.publicJwk,
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: 'invalid_request' });
   });

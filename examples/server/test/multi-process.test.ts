@@ -61,7 +61,7 @@ describeEachBackend('two server processes on one database', (backend) => {
     await database?.drop();
   });
 
-  it('accept each other\'s access tokens and rotate a token exactly once under a split burst of 50', async () => {
+  it("accept each other's access tokens and rotate a token exactly once under a split burst of 50", async () => {
     const [a, b] = servers as [ServerProcess, ServerProcess];
     const loginResponse = await fetch(`${a.url}/auth/login`, {
       method: 'POST',
@@ -78,7 +78,11 @@ describeEachBackend('two server processes on one database', (backend) => {
         fetch(`${(i % 2 === 0 ? a : b).url}/oauth/token`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'multi' }),
+          body: new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: tokens.refresh_token,
+            client_id: 'multi',
+          }),
         }),
       ),
     );
@@ -98,10 +102,17 @@ describeEachBackend('two server processes on one database', (backend) => {
     expect(outcomes.filter((o) => o === 'replayed')).toHaveLength(49);
     // Both processes served part of the burst.
     for (const server of servers) {
-      expect(server.lines.some((line) => line.includes('"outcome":"replayed"') || line.includes('"outcome":"rotated"'))).toBe(true);
+      expect(
+        server.lines.some((line) => line.includes('"outcome":"replayed"') || line.includes('"outcome":"rotated"')),
+      ).toBe(true);
     }
     for (const secret of [tokens.refresh_token, tokens.access_token, 'secret"']) {
-      expect(servers.flatMap((s) => s.lines).join('\n').includes(secret)).toBe(false);
+      expect(
+        servers
+          .flatMap((s) => s.lines)
+          .join('\n')
+          .includes(secret),
+      ).toBe(false);
     }
   });
 });

@@ -152,7 +152,11 @@ describeEachBackend('refresh_token grant', (backend) => {
       expect(revocation.status).toBe(200);
       if (revokedSessions !== undefined) expect(revokedSessions).toBeGreaterThanOrEqual(0);
       expect((await refreshRequest(server, d.refresh_token)).status).toBe(400);
-      expect(familyLog(server, sessionIdOf(a.access_token)).some((e) => e.outcome === 'reuse-detected' || e.outcome === 'revoked')).toBe(true);
+      expect(
+        familyLog(server, sessionIdOf(a.access_token)).some(
+          (e) => e.outcome === 'reuse-detected' || e.outcome === 'revoked',
+        ),
+      ).toBe(true);
     }
   }, 30_000);
 
@@ -164,7 +168,8 @@ describeEachBackend('refresh_token grant', (backend) => {
     const parsed = bodies.map((body) => JSON.parse(body) as Tokens);
     expect(new Set(parsed.map((t) => t.refresh_token)).size).toBe(1);
     expect(new Set(parsed.map((t) => t.refresh_token_expires_in)).size).toBe(1);
-    for (const tokens of parsed.slice(0, 3)) expect((await getApi(server, '/api/me', tokens.access_token)).status).toBe(200);
+    for (const tokens of parsed.slice(0, 3))
+      expect((await getApi(server, '/api/me', tokens.access_token)).status).toBe(200);
     const outcomes = familyLog(server, sessionIdOf(access_token)).map((e) => e.outcome);
     expect(outcomes.filter((o) => o === 'rotated')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'replayed')).toHaveLength(49);
@@ -230,13 +235,18 @@ describeEachBackend('refresh_token grant', (backend) => {
   it('revoking a retired token of the family revokes its live child too', async () => {
     const first = await login(server);
     const child = await refresh(server, first.refresh_token);
-    expect((await postForm(server.revocationEndpoint, { token: first.refresh_token, client_id: CLIENT_ID })).status).toBe(200);
+    expect(
+      (await postForm(server.revocationEndpoint, { token: first.refresh_token, client_id: CLIENT_ID })).status,
+    ).toBe(200);
     expect((await refreshRequest(server, child.refresh_token)).status).toBe(400);
   });
 
   it('another client cannot revoke the session', async () => {
     const tokens = await login(server);
-    const response = await postForm(server.revocationEndpoint, { token: tokens.refresh_token, client_id: 'other-client' });
+    const response = await postForm(server.revocationEndpoint, {
+      token: tokens.refresh_token,
+      client_id: 'other-client',
+    });
     expect(response.status).toBe(200);
     await refresh(server, tokens.refresh_token);
   });
@@ -294,7 +304,9 @@ describeEachBackend('rate limit', (backend) => {
     clock.advanceSeconds(120);
     const statuses: number[] = [];
     for (let i = 0; i < 6; i += 1) {
-      statuses.push((await loginRequest(server, { username: 'bob', password: `guess-${i}`, client_id: `c-${i}` })).status);
+      statuses.push(
+        (await loginRequest(server, { username: 'bob', password: `guess-${i}`, client_id: `c-${i}` })).status,
+      );
     }
     // The limit here is 5 failures (the minimum); the right password is refused too, for now.
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);

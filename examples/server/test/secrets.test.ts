@@ -76,14 +76,24 @@ describeEachBackend('secrets stay out of the database and the logs', (backend) =
     // Exercise every path that handles a token: login (with a device key), rotation,
     // grace replay, reuse detection, revocation, the jwt-bearer grant, a failed login.
     const device = await generateKeyPair('ES256');
-    const first = keep(await login(server, { username: 'carol', password: PASSWORD, device_public_jwk: await exportJWK(device.publicKey) }));
+    const first = keep(
+      await login(server, {
+        username: 'carol',
+        password: PASSWORD,
+        device_public_jwk: await exportJWK(device.publicKey),
+      }),
+    );
     const second = keep(await refresh(server, first.refresh_token));
     keep(await refresh(server, first.refresh_token)); // replay
     keep(await refresh(server, second.refresh_token));
     clock.advanceSeconds(TEST_LIFETIMES.refreshGraceSeconds + 1);
     await refreshRequest(server, first.refresh_token); // reuse
 
-    const signer = { privateKey: device.privateKey, kid: first.device_key_id!, userId: decodeJwt(first.access_token).sub! };
+    const signer = {
+      privateKey: device.privateKey,
+      kid: first.device_key_id!,
+      userId: decodeJwt(first.access_token).sub!,
+    };
     const assertion = await signAssertion(server, clock, signer, { lifetime: 60 });
     secrets.push(assertion);
     const reauth = await postForm(server.tokenEndpoint, {

@@ -36,7 +36,14 @@ describe('decideRedemption (the shared rotation policy)', () => {
     ['a rotated token inside the grace window replays', rotated, family, 'c', 40_000, 'replay'],
     ['a rotated token after the grace window is reuse', rotated, family, 'c', 40_001, 'reuse'],
     ['a rotated token whose replay was purged is reuse', { ...rotated, replay: null }, family, 'c', 20_000, 'reuse'],
-    ['a rotated token of a revoked family is refused, not replayed', rotated, { ...family, revokedAt: 1 }, 'c', 20_000, 'reject'],
+    [
+      'a rotated token of a revoked family is refused, not replayed',
+      rotated,
+      { ...family, revokedAt: 1 },
+      'c',
+      20_000,
+      'reject',
+    ],
   ] as const)('%s', (_name, t, f, clientId, now, kind) => {
     expect(decideRedemption(t, f, clientId, now, 30_000).kind).toBe(kind);
   });
@@ -57,7 +64,7 @@ describeEachBackend('storage', (backend) => {
     await again.close();
   });
 
-  it('servers sharing a database share one signing key and accept each other\'s tokens', async () => {
+  it("servers sharing a database share one signing key and accept each other's tokens", async () => {
     const [a, b] = await Promise.all([
       startServer({ databaseUrl: database.url, issuer: 'http://shared.test', passwordHashCost: 'low' }),
       startServer({ databaseUrl: database.url, issuer: 'http://shared.test', passwordHashCost: 'low' }),

@@ -74,13 +74,7 @@ export async function createKeychainTokenStore(options: KeychainTokenStoreOption
       }
     },
     async save(session: StoredSession): Promise<void> {
-      await SecureStorage.set(
-        key,
-        { ...session },
-        false,
-        false,
-        KeychainAccess.whenUnlockedThisDeviceOnly,
-      );
+      await SecureStorage.set(key, { ...session }, false, false, KeychainAccess.whenUnlockedThisDeviceOnly);
       localStorage.setItem(SAVED_MARKER, '1');
     },
     async clear(): Promise<void> {

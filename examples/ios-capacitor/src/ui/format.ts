@@ -13,7 +13,12 @@ export function formatDuration(ms: number): string {
 
 /** "14:03:27": the time of day of an instant, on the device's clock. */
 export function formatTime(instant: number): string {
-  return new Date(instant).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return new Date(instant).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  });
 }
 
 /** "Mar 14": the day of an instant, for instants days away. */

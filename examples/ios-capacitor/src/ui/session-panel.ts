@@ -38,11 +38,12 @@ export class SessionPanel {
     const now = this.#now();
     setFields(this.#panel, {
       state: STATE_LABELS[state],
-      accessToken:
-        info?.accessTokenExpiresAt == null ? '–' : describeExpiry(info.accessTokenExpiresAt, now),
+      accessToken: info?.accessTokenExpiresAt == null ? '–' : describeExpiry(info.accessTokenExpiresAt, now),
       age: info ? formatDuration(info.ageMs) : '–',
       sessionEnd:
-        info?.sessionExpiresAt === undefined ? 'not set by the server' : describeExpiry(info.sessionExpiresAt, now, 'ends'),
+        info?.sessionExpiresAt === undefined
+          ? 'not set by the server'
+          : describeExpiry(info.sessionExpiresAt, now, 'ends'),
       biometric: this.#biometric,
     });
   }

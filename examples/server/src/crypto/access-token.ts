@@ -28,7 +28,9 @@ export class AccessTokens {
     this.#audience = options.audience;
     this.#ttlSeconds = options.ttlSeconds;
     this.#now = options.now;
-    this.#header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: options.key.kid })).toString('base64url');
+    this.#header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: options.key.kid })).toString(
+      'base64url',
+    );
   }
 
   get ttlSeconds(): number {

@@ -60,6 +60,9 @@ function publicPart(jwk: JWK): JWK {
 
 async function fromPrivateJwk(jwk: JWK): Promise<SigningKey> {
   const kid = await calculateJwkThumbprint(publicPart(jwk));
-  const privateKey = createPrivateKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! }, format: 'jwk' });
+  const privateKey = createPrivateKey({
+    key: { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! },
+    format: 'jwk',
+  });
   return { kid, privateKey, publicJwk: { ...publicPart(jwk), kid, alg: 'ES256', use: 'sig' } };
 }

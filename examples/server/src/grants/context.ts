@@ -33,6 +33,11 @@ export type GrantContext = {
   record: (
     grant: GrantKind,
     outcome: GrantOutcome,
-    details?: { familyId?: string | undefined; clientId?: string | undefined; userId?: string | undefined; reason?: string | undefined },
+    details?: {
+      familyId?: string | undefined;
+      clientId?: string | undefined;
+      userId?: string | undefined;
+      reason?: string | undefined;
+    },
   ) => void;
 };

@@ -26,7 +26,11 @@ function refused(): OAuthError {
  * new token family, unless the user's sessions were revoked after the device key was
  * looked up (`revokeUserSessions` removes the key: an assertion in flight must not outlive it).
  */
-export async function jwtBearerGrant(context: GrantContext, params: Map<string, string>, clientId: string): Promise<string> {
+export async function jwtBearerGrant(
+  context: GrantContext,
+  params: Map<string, string>,
+  clientId: string,
+): Promise<string> {
   const assertion = params.get('assertion');
   if (assertion === undefined) throw invalidRequest('The assertion parameter is required.');
   // The client_id is named only once an enrolled device key vouches for it.
@@ -67,7 +71,10 @@ export async function jwtBearerGrant(context: GrantContext, params: Map<string, 
   const nowSeconds = Math.floor(now / 1000);
   const exp = payload.exp!;
   if (exp - nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) return reject('assertion lifetime too long', enrolled);
-  if (payload.iat !== undefined && (exp - payload.iat > MAX_ASSERTION_LIFETIME_SECONDS || payload.iat > nowSeconds + 60)) {
+  if (
+    payload.iat !== undefined &&
+    (exp - payload.iat > MAX_ASSERTION_LIFETIME_SECONDS || payload.iat > nowSeconds + 60)
+  ) {
     return reject('assertion lifetime too long', enrolled);
   }
   const jti: unknown = payload.jti;

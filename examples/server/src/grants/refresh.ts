@@ -1,4 +1,10 @@
-import { generateRefreshToken, hashRefreshToken, looksLikeRefreshToken, openChild, sealChild } from '../crypto/refresh-token.ts';
+import {
+  generateRefreshToken,
+  hashRefreshToken,
+  looksLikeRefreshToken,
+  openChild,
+  sealChild,
+} from '../crypto/refresh-token.ts';
 import { invalidRequest, OAuthError } from '../http/errors.ts';
 import type { ChainLink } from '../storage/repository.ts';
 import type { GrantContext } from './context.ts';
@@ -37,7 +43,11 @@ function liveLink(presented: string, chain: ChainLink[]): { token: string; link:
  * gets the family's live token set, whichever generation that is by now, with the
  * lifetimes that remain: a lost response or tabs racing never sign anyone out.
  */
-export async function refreshGrant(context: GrantContext, params: Map<string, string>, clientId: string): Promise<string> {
+export async function refreshGrant(
+  context: GrantContext,
+  params: Map<string, string>,
+  clientId: string,
+): Promise<string> {
   const presented = params.get('refresh_token');
   if (presented === undefined) throw invalidRequest('The refresh_token parameter is required.');
   if (!looksLikeRefreshToken(presented)) {
@@ -79,7 +89,10 @@ export async function refreshGrant(context: GrantContext, params: Map<string, st
       return tokenResponse(context, family, now, { token: live.token, expiresAt: live.link.expiresAt });
     }
     case 'reuse-detected':
-      context.record('refresh_token', 'reuse-detected', { ...details, reason: 'rotated token reused after grace window' });
+      context.record('refresh_token', 'reuse-detected', {
+        ...details,
+        reason: 'rotated token reused after grace window',
+      });
       throw refused();
     default:
       context.record('refresh_token', result.outcome, { ...details, reason: result.reason });

@@ -9,7 +9,11 @@ import type { GrantContext } from './context.ts';
  * `token_type_hint` is accepted and ignored: only refresh tokens are revocable here (access
  * tokens are short-lived JWTs). Enrolled device keys are kept: see `revokeUserSessions`.
  */
-export async function revoke(context: GrantContext, params: Map<string, string>, clientId: string | undefined): Promise<void> {
+export async function revoke(
+  context: GrantContext,
+  params: Map<string, string>,
+  clientId: string | undefined,
+): Promise<void> {
   const token = params.get('token');
   if (token === undefined) throw invalidRequest('The token parameter is required.');
   if (!looksLikeRefreshToken(token)) {
@@ -19,9 +23,19 @@ export async function revoke(context: GrantContext, params: Map<string, string>,
   const tokenHash = hashRefreshToken(token);
   const found = await context.repository.findRefreshToken(tokenHash);
   if (!found || (clientId !== undefined && found.family.clientId !== clientId)) {
-    context.record('revoke', 'invalid', found ? { clientId: found.family.clientId, familyId: found.family.id, reason: 'client mismatch' } : { reason: 'unknown token' });
+    context.record(
+      'revoke',
+      'invalid',
+      found
+        ? { clientId: found.family.clientId, familyId: found.family.id, reason: 'client mismatch' }
+        : { reason: 'unknown token' },
+    );
     return;
   }
   await context.repository.revokeFamilyOfToken(tokenHash, context.now(), 'revoked by client');
-  context.record('revoke', 'revoked', { clientId: found.family.clientId, familyId: found.family.id, userId: found.family.userId });
+  context.record('revoke', 'revoked', {
+    clientId: found.family.clientId,
+    familyId: found.family.id,
+    userId: found.family.userId,
+  });
 }

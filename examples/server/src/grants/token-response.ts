@@ -31,7 +31,10 @@ export function tokenResponse(
   deviceKeyId?: string,
 ): string {
   const response: TokenResponse = {
-    access_token: context.accessTokens.sign({ userId: family.userId, clientId: family.clientId, familyId: family.id }, now),
+    access_token: context.accessTokens.sign(
+      { userId: family.userId, clientId: family.clientId, familyId: family.id },
+      now,
+    ),
     token_type: 'Bearer',
     expires_in: context.accessTokens.ttlSeconds,
     refresh_token: refreshToken.token,
@@ -74,5 +77,8 @@ export async function startSession(
   const session = { family, token, sessionGeneration: start.sessionGeneration };
   await context.repository.createSession(start.deviceKey ? { ...session, deviceKey: start.deviceKey } : session);
   // Signed once the session exists: a refused sign-in signs nothing.
-  return { family, body: tokenResponse(context, family, now, { token: refreshToken, expiresAt }, start.deviceKey?.thumbprint) };
+  return {
+    family,
+    body: tokenResponse(context, family, now, { token: refreshToken, expiresAt }, start.deviceKey?.thumbprint),
+  };
 }

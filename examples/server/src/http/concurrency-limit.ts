@@ -27,7 +27,9 @@ export class ConcurrencyLimit {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#running >= this.#concurrency) {
       if (this.#waiting.length >= this.#queue) {
-        throw new OAuthError(503, 'temporarily_unavailable', 'Too many sign-ins at once; retry shortly.', { 'Retry-After': '1' });
+        throw new OAuthError(503, 'temporarily_unavailable', 'Too many sign-ins at once; retry shortly.', {
+          'Retry-After': '1',
+        });
       }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     } else {

@@ -27,7 +27,10 @@ function createRepository(databaseUrl: string, options: RepositoryOptions): Repo
   if (sqlite?.[1]) {
     const location = sqlite[1];
     const synchronous = options.sqliteSynchronous;
-    return new SqliteRepository(location === ':memory:' ? location : resolve(location), synchronous ? { synchronous } : {});
+    return new SqliteRepository(
+      location === ':memory:' ? location : resolve(location),
+      synchronous ? { synchronous } : {},
+    );
   }
   throw new Error('DATABASE_URL must start with sqlite: or postgres:// (got an unsupported scheme)');
 }

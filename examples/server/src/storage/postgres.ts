@@ -16,7 +16,16 @@ import {
   type SigningKeyRecord,
   type UserRecord,
 } from './repository.ts';
-import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
+import {
+  TOKEN_WITH_FAMILY,
+  toChainLink,
+  toFamily,
+  toToken,
+  toUser,
+  DEVICE_KEY_BY_THUMBPRINT,
+  toDeviceKey,
+  USER_COLUMNS,
+} from './rows.ts';
 
 /** Arbitrary but fixed: every process of this server takes this advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 0x5e55_10e;
@@ -334,10 +343,7 @@ export class PostgresRepository implements Repository {
   }
 
   async findDeviceKey(thumbprint: string): Promise<EnrolledDeviceKey | undefined> {
-    const { rows } = await this.#pool.query(
-      `${DEVICE_KEY_BY_THUMBPRINT}$1`,
-      [thumbprint],
-    );
+    const { rows } = await this.#pool.query(`${DEVICE_KEY_BY_THUMBPRINT}$1`, [thumbprint]);
     const row = rows[0];
     return row && toDeviceKey(row);
   }
@@ -352,7 +358,9 @@ export class PostgresRepository implements Repository {
 
   async purgeExpired(now: number): Promise<void> {
     await this.#pool.query('DELETE FROM used_jtis WHERE expires_at < $1', [now]);
-    await this.#pool.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE replay_until < $1', [now]);
+    await this.#pool.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE replay_until < $1', [
+      now,
+    ]);
     const horizon = now - DEAD_FAMILY_RETENTION_MS;
     await this.#pool.query(
       'DELETE FROM token_families WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)',
@@ -371,7 +379,8 @@ async function revokeFamily(client: Client, familyId: string, now: number, reaso
     'UPDATE token_families SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
     [familyId, now, reason],
   );
-  await client.query('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1 AND replay IS NOT NULL', [
-    familyId,
-  ]);
+  await client.query(
+    'UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = $1 AND replay IS NOT NULL',
+    [familyId],
+  );
 }

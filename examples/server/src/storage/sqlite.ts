@@ -1,6 +1,15 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { DEAD_FAMILY_RETENTION_MS, migrations } from './migrations.ts';
-import { TOKEN_WITH_FAMILY, toChainLink, toFamily, toToken, toUser, DEVICE_KEY_BY_THUMBPRINT, toDeviceKey, USER_COLUMNS } from './rows.ts';
+import {
+  TOKEN_WITH_FAMILY,
+  toChainLink,
+  toFamily,
+  toToken,
+  toUser,
+  DEVICE_KEY_BY_THUMBPRINT,
+  toDeviceKey,
+  USER_COLUMNS,
+} from './rows.ts';
 import {
   decideRedemption,
   MAX_CHAIN_LENGTH,
@@ -107,9 +116,7 @@ export class SqliteRepository implements Repository {
       this.#db.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
       );
-      const applied = new Set(
-        this.#all('SELECT version FROM schema_migrations').map((r) => Number(r.version)),
-      );
+      const applied = new Set(this.#all('SELECT version FROM schema_migrations').map((r) => Number(r.version)));
       for (const migration of migrations) {
         if (applied.has(migration.version)) continue;
         this.#db.exec(migration.sqlite);
@@ -319,7 +326,10 @@ export class SqliteRepository implements Repository {
       familyId,
     );
     // The replays of a dead family can never be served again: erase them now.
-    this.#run('UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = ? AND replay IS NOT NULL', familyId);
+    this.#run(
+      'UPDATE refresh_tokens SET replay = NULL, replay_until = NULL WHERE family_id = ? AND replay IS NOT NULL',
+      familyId,
+    );
   }
 
   async revokeFamilyOfToken(tokenHash: string, now: number, reason: string): Promise<FamilyRecord | undefined> {
@@ -343,17 +353,17 @@ export class SqliteRepository implements Repository {
   }
 
   async findDeviceKey(thumbprint: string): Promise<EnrolledDeviceKey | undefined> {
-    const row = this.#get(
-      `${DEVICE_KEY_BY_THUMBPRINT}?`,
-      thumbprint,
-    );
+    const row = this.#get(`${DEVICE_KEY_BY_THUMBPRINT}?`, thumbprint);
     return row && toDeviceKey(row);
   }
 
   async consumeJti(key: string, expiresAt: number): Promise<boolean> {
     return (
-      this.#run('INSERT INTO used_jtis (jti_key, expires_at) VALUES (?, ?) ON CONFLICT (jti_key) DO NOTHING', key, expiresAt) ===
-      1
+      this.#run(
+        'INSERT INTO used_jtis (jti_key, expires_at) VALUES (?, ?) ON CONFLICT (jti_key) DO NOTHING',
+        key,
+        expiresAt,
+      ) === 1
     );
   }
 
