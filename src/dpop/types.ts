@@ -16,7 +16,7 @@ export interface DpopKeyStore {
   clear(): Promise<void> | void;
 }
 
-/** Options of {@link dpop} (and of the `dpop` option given as an object). */
+/** Options of `dpop()` from `session-keeper/dpop` (and of the `dpop` option given as an object). */
 export interface DpopOptions {
   /**
    * Where the key pair lives. Default: IndexedDB where there is one (browsers, WebViews: one key
@@ -67,7 +67,7 @@ export interface DpopPort {
 }
 
 /**
- * A DPoP handle, made by {@link dpop}: pass it as the `dpop` option, and use it to sign the
+ * A DPoP handle, made by `dpop()` from `session-keeper/dpop`: pass it as the `dpop` option, and use it to sign the
  * app's own sign-in token request with the same key, so that the first tokens are bound to it.
  */
 export interface Dpop extends DpopPort {
