@@ -8,7 +8,7 @@
  * reference server: its `https://auth.example.com` and `https://api.example.com/v1` are pointed
  * at a server on a loopback port (see readme-snippets.test.ts).
  */
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,12 +98,31 @@ export function snippetFileName(snippet: Snippet): string {
  * A folder where `session-keeper` (and, for an example's README, the example's packages)
  * resolve as they do for users: node_modules/session-keeper links to this repository.
  */
+/** Packages the root README's blocks import besides session-keeper: linked from the root's node_modules. */
+const SNIPPET_PACKAGES = [
+  'openapi-fetch',
+  'graphql-request',
+  'graphql',
+  '@urql/core',
+  'svelte',
+  '@vue/reactivity',
+  'react',
+  '@types/react',
+];
+
 export function snippetFolder(readme: Readme): string {
   const dir = mkdtempSync(join(tmpdir(), 'sk-snippets-'));
   const base = join(ROOT, readme.base);
   if (readme.base === '.') {
     mkdirSync(join(dir, 'node_modules', '@capacitor', 'app'), { recursive: true });
     symlinkSync(ROOT, join(dir, 'node_modules', 'session-keeper'), 'dir');
+    // The clients and UI frameworks the README's integration blocks import (devDependencies here).
+    for (const name of SNIPPET_PACKAGES) {
+      const from = join(ROOT, 'node_modules', name);
+      if (!existsSync(from)) continue;
+      mkdirSync(dirname(join(dir, 'node_modules', name)), { recursive: true });
+      symlinkSync(from, join(dir, 'node_modules', name), 'dir');
+    }
     // The Capacitor block's one import, as @capacitor/app 8 types it (only compiled here).
     writeFileSync(
       join(dir, 'node_modules/@capacitor/app/package.json'),
