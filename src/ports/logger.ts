@@ -21,20 +21,47 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 const SECRET_KEY = /token|assertion|secret|password|authorization|code_verifier/i;
 const JWT_LIKE = /\beyJ[\w-]+\.[\w-]+\.[\w-]*/g;
 
+/** How deep {@link redact} follows nested objects and arrays before it stops looking. */
+const MAX_DEPTH = 4;
+
 /**
  * Replaces anything that looks secret with `[redacted]`: fields whose name mentions a token,
  * an assertion, a secret or a password, and JWT-shaped text inside strings and error messages.
- * Every logger the manager is given is wrapped in it, so a mistake upstream cannot leak.
+ * It follows nested plain objects and arrays four levels down a field; deeper, or in a cycle,
+ * a value becomes `[nested]`. Other objects (a `Date`, a `URL`) pass as they are, and an error
+ * becomes `Name: message`. Every logger the manager is given is wrapped in it, so a mistake
+ * upstream cannot leak.
  */
 export function redact(fields: LogFields): LogFields {
+  return redactObject(fields, 0, new Set());
+}
+
+function redactObject(fields: object, depth: number, seen: Set<object>): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
-    if (SECRET_KEY.test(key)) out[key] = '[redacted]';
-    else if (typeof value === 'string') out[key] = value.replace(JWT_LIKE, '[redacted-jwt]');
-    else if (value instanceof Error) out[key] = `${value.name}: ${value.message.replace(JWT_LIKE, '[redacted-jwt]')}`;
-    else out[key] = value;
+    out[key] = SECRET_KEY.test(key) ? '[redacted]' : redactValue(value, depth, seen);
   }
   return out;
+}
+
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function redactValue(value: unknown, depth: number, seen: Set<object>): unknown {
+  if (typeof value === 'string') return value.replace(JWT_LIKE, '[redacted-jwt]');
+  if (value instanceof Error) return `${value.name}: ${value.message.replace(JWT_LIKE, '[redacted-jwt]')}`;
+  if (!Array.isArray(value) && !isPlainObject(value)) return value;
+  if (depth >= MAX_DEPTH || seen.has(value)) return '[nested]';
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((item: unknown) => redactValue(item, depth + 1, seen));
+    return redactObject(value, depth + 1, seen);
+  } finally {
+    seen.delete(value);
+  }
 }
 
 /**

@@ -59,10 +59,56 @@ describe('redact', () => {
     });
   });
 
+  it('hides secrets inside nested objects and arrays', () => {
+    expect(
+      redact({
+        response: { access_token: 'a', body: { refresh_token: 'r', note: JWT }, status: 200 },
+        tried: [JWT, { id_token: 'i' }, 3, [new Error(`bad ${JWT}`)]],
+      }),
+    ).toEqual({
+      response: {
+        access_token: '[redacted]',
+        body: { refresh_token: '[redacted]', note: '[redacted-jwt]' },
+        status: 200,
+      },
+      tried: ['[redacted-jwt]', { id_token: '[redacted]' }, 3, ['Error: bad [redacted-jwt]']],
+    });
+  });
+
+  it('follows four levels of nesting inside a field, and marks a fifth [nested]', () => {
+    expect(redact({ a: { b: { c: { d: { e: JWT } } } } })).toEqual({ a: { b: { c: { d: { e: '[redacted-jwt]' } } } } });
+    expect(redact({ a: { b: { c: { d: { e: { f: JWT } } } } } })).toEqual({
+      a: { b: { c: { d: { e: '[nested]' } } } },
+    });
+    expect(redact({ a: [[[[JWT]]]] })).toEqual({ a: [[[['[redacted-jwt]']]]] });
+    expect(redact({ a: [[[[[JWT]]]]] })).toEqual({ a: [[[['[nested]']]]] });
+  });
+
+  it('marks a cycle [nested] and keeps a value seen twice side by side', () => {
+    const loop: Record<string, unknown> = { note: JWT };
+    loop.self = loop;
+    const shared = { note: JWT };
+    expect(redact({ loop, left: shared, right: shared })).toEqual({
+      loop: { note: '[redacted-jwt]', self: '[nested]' },
+      left: { note: '[redacted-jwt]' },
+      right: { note: '[redacted-jwt]' },
+    });
+  });
+
+  it('passes objects that are not plain (a Date, a URL) as they are, and plain objects without a prototype too', () => {
+    const at = new Date(0);
+    const url = new URL('https://api.example/x');
+    const bare = Object.assign(Object.create(null) as object, { password: 'p' });
+    const out = redact({ at, url, bare });
+    expect(out.at).toBe(at);
+    expect(out.url).toBe(url);
+    expect(out.bare).toEqual({ password: '[redacted]' });
+  });
+
   it('leaves the fields it was given untouched', () => {
-    const fields = { note: JWT, refresh_token: 'r' };
+    const fields = { note: JWT, refresh_token: 'r', nested: { note: JWT } };
     redact(fields);
-    expect(fields).toEqual({ note: JWT, refresh_token: 'r' });
+    expect(fields).toEqual({ note: JWT, refresh_token: 'r', nested: { note: JWT } });
   });
 });
 
