@@ -177,6 +177,31 @@ describe('the session storage', () => {
     expect(error.message).toBe('Token store failed to clear');
   });
 
+  it('a broadcast channel that throws loses only the notice: the save and the clear stand', async () => {
+    const store = new MemoryTokenStore();
+    const logs = captureLogs();
+    const broken: BroadcastPort = {
+      post: () => {
+        throw new Error('channel closed');
+      },
+      subscribe: () => () => {},
+    };
+    const storage = createSessionStorage({ store, persistAccessToken: true, logger: logs.logger, broadcast: broken });
+    await expect(storage.save(tokens())).resolves.toBeUndefined();
+    expect(storage.holdsOurs).toBe(true);
+    expect(store.load()).toMatchObject({ refreshToken: tokens().refreshToken, revision: 1 });
+    await storage.save(tokens({ refreshToken: 'rt-2' }));
+    expect(store.load()).toMatchObject({ refreshToken: 'rt-2', revision: 2 });
+    await expect(storage.clear()).resolves.toBeUndefined();
+    expect(store.load()).toBeNull();
+    expect(logs.lines.filter((line) => typeof line === 'string')).toEqual([
+      'could not tell other contexts about a store change',
+      'could not tell other contexts about a store change',
+      'could not tell other contexts about a store change',
+    ]);
+    expect(logs.lines.some((line) => typeof line === 'string' && /failed/.test(line))).toBe(false);
+  });
+
   it('a failing load rejects with a StoreError wrapping the store error', async () => {
     const { storage } = setup(failing('load'));
     const error = await storage.load().catch((e: unknown) => e);

@@ -63,6 +63,14 @@ export function createSessionStorage({
    * that keeps failing never has its content forgotten.
    */
   const retired: string[] = [];
+  /** Tells other contexts; a channel that throws loses only the notice, not the write. */
+  const announce = (revision: number): void => {
+    try {
+      broadcast?.post(revision);
+    } catch (error) {
+      logger.warn('could not tell other contexts about a store change', { error });
+    }
+  };
   const storage: SessionStorage = {
     get holdsOurs() {
       return holdsOurs;
@@ -89,27 +97,29 @@ export function createSessionStorage({
       return { kind: 'ok', tokens };
     },
     async save(tokens) {
+      const revision = announced + 1;
       try {
-        const revision = announced + 1;
         await store.save(toStoredSession(tokens, persistAccessToken, revision));
         announced = Math.max(announced, revision);
         holdsOurs = true;
         retired.splice(0, retired.length - 8);
-        broadcast?.post(revision);
       } catch (error) {
         logger.error('token store failed to save; session kept in memory', {
           error: new StoreError('save', error),
         });
+        return;
       }
+      announce(revision);
     },
     async clear() {
       holdsOurs = false;
       try {
         await store.clear();
-        broadcast?.post(++announced);
       } catch (error) {
         logger.error('token store failed to clear', { error: new StoreError('clear', error) });
+        return;
       }
+      announce(++announced);
     },
     subscribe: (listener) =>
       combineCleanups(
