@@ -80,12 +80,14 @@ function waitWithin(
   if (until === undefined) return { signal, done: ignore };
   const ms = Math.max(0, until - systemClock.now());
   const controller = new AbortController();
-  const timer = systemClock.setTimeout(() => controller.abort(new TokenWaitTimeoutError(ms)), ms);
+  const expire = (): void => controller.abort(new TokenWaitTimeoutError(ms));
+  // Already due (the 401 came back late): fail now, before the caller's own timeout can win.
+  const timer = ms > 0 ? systemClock.setTimeout(expire, ms) : (expire(), undefined);
   const stopFollowing = whenAborted(signal, () => controller.abort(signal?.reason));
   return {
     signal: controller.signal,
     done() {
-      systemClock.clearTimeout(timer);
+      if (timer !== undefined) systemClock.clearTimeout(timer);
       stopFollowing();
     },
   };
