@@ -49,8 +49,11 @@ export function dpopSuite(backend: Backend): void {
     const api = (session: SessionManager, server: E2EServer = main, fetchFn?: typeof globalThis.fetch) =>
       session.createClient({ prefix: `${server.server.url}/api/`, retry: 0, ...(fetchFn ? { fetch: fetchFn } : {}) });
     /** A session bound to a new device key, signed in on `server`. */
-    async function signedIn(server: E2EServer = main, options: Parameters<typeof sessions.create>[0] = {}) {
-      const proofs = newDevice();
+    async function signedIn(
+      server: E2EServer = main,
+      options: Parameters<typeof sessions.create>[0] = {},
+      proofs: Dpop = newDevice(),
+    ) {
       const session = sessions.create({
         tokenEndpoint: server.server.tokenEndpoint,
         revocationEndpoint: server.server.revocationEndpoint,
@@ -151,14 +154,17 @@ export function dpopSuite(backend: Backend): void {
 
     it('sessions revoked by the server: the refresh is refused and the app signs in again, bound again', async () => {
       let prompts = 0;
-      let proofs: Dpop | undefined;
-      const { session, proofs: own } = await signedIn(main, {
-        signInPrompt: async () => {
-          prompts++;
-          return dpopSignIn(main, proofs!);
+      const own = newDevice();
+      const { session } = await signedIn(
+        main,
+        {
+          signInPrompt: async () => {
+            prompts++;
+            return dpopSignIn(main, own);
+          },
         },
-      });
-      proofs = own;
+        own,
+      );
       const events = recordEvents(session);
       expect(await main.server.revokeUserSessions('alice')).toBeGreaterThan(0);
       const mark = main.mark();
