@@ -2,11 +2,11 @@
  * The DPoP proof validator (src/crypto/dpop-proof.ts), alone: proofs made with jose, as a
  * client makes them, and hostile ones; each case names the check that must refuse it.
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { createHmac, generateKeyPairSync, hkdfSync, sign } from 'node:crypto';
 import { calculateJwkThumbprint, CompactSign, exportJWK, type CryptoKey, type JWK } from 'jose';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DpopNonces } from '../src/crypto/dpop-nonce.ts';
+import { deriveNonceSecret, DpopNonces } from '../src/crypto/dpop-nonce.ts';
 import {
   DpopProofError,
   MAX_PROOF_LENGTH,
@@ -49,6 +49,7 @@ function refusal(
     return 'accepted';
   } catch (error) {
     if (!(error instanceof DpopProofError)) throw error;
+    expect(error.name).toBe('DpopProofError');
     return { code: error.code, reason: error.message };
   }
 }
@@ -64,7 +65,7 @@ describe('verifyDpopProof accepts', () => {
       const signer = await dpopSigner(alg);
       const proof = await dpopProof(signer, NOW, REQUEST, { jti: 'the-jti' });
       const verified = verifyDpopProof(proof, expectations({ algorithms: ALL }));
-      expect(verified).toEqual({ jkt: await calculateJwkThumbprint(signer.publicJwk), jti: 'the-jti', iat: IAT });
+      expect(verified).toStrictEqual({ jkt: await calculateJwkThumbprint(signer.publicJwk), jti: 'the-jti', iat: IAT });
       expect(verified.jkt).toBe(signer.jkt);
     },
   );
@@ -86,6 +87,8 @@ describe('verifyDpopProof accepts', () => {
     ['jwk with alg and use matching', { header: { jwk: 'with alg and use' } }, {}],
     ['ath of the access token', { accessToken: ACCESS_TOKEN }, { accessToken: ACCESS_TOKEN }],
     ['ath present at the token endpoint (ignored there)', { accessToken: ACCESS_TOKEN }, {}],
+    ['a jti of 256 characters', { jti: 'j'.repeat(256) }, {}],
+    ['an htu of 2048 characters', { htu: `${URL_}?${'q'.repeat(2048 - URL_.length - 1)}` }, {}],
     ['a nonce while nonces are not required (ignored)', { nonce: 'whatever' }, {}],
   ])('%s', async (_name, changes, expected) => {
     const header =
@@ -94,6 +97,20 @@ describe('verifyDpopProof accepts', () => {
         : changes.header;
     const proof = await dpopProof(es256, NOW, REQUEST, { ...changes, ...(header ? { header } : {}) });
     expect(refusal(proof, expectations(expected))).toBe('accepted');
+  });
+
+  it.each([
+    [2048, true],
+    [4096, true],
+    [4104, false],
+  ])('an RS256 key of %i bits: accepted %s', (bits, accepted) => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+    const claims = { jti: 'j', htm: 'POST', htu: URL_, iat: IAT };
+    const input = `${b64({ alg: 'RS256', typ: 'dpop+jwt', jwk: publicKey.export({ format: 'jwk' }) })}.${b64(claims)}`;
+    const proof = `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+    expect(refusal(proof, expectations({ algorithms: ALL }))).toEqual(
+      accepted ? 'accepted' : { code: 'invalid_dpop_proof', reason: 'jwk RSA modulus size is not accepted' },
+    );
   });
 
   it('a current nonce, and says which one it carried', async () => {
@@ -133,6 +150,11 @@ describe('verifyDpopProof refuses', () => {
     ['base64 instead of base64url', () => 'ab+c.de/f.gh==', 'proof is not a compact JWS'],
     ['a space inside', () => 'abc. def.ghi', 'proof is not a compact JWS'],
     ['a huge proof', () => `${'a'.repeat(MAX_PROOF_LENGTH)}.b.c`, 'proof too long'],
+    [
+      'a proof of exactly the longest length (refused for its content)',
+      () => `${'a'.repeat(MAX_PROOF_LENGTH - 4)}.b.c`,
+      'header is not base64url JSON',
+    ],
     ['a header that is not JSON', () => `${b64('not json')}.${b64(claims)}.AAAA`, 'header is not base64url JSON'],
     [
       'a header that is not UTF-8',
@@ -141,10 +163,18 @@ describe('verifyDpopProof refuses', () => {
     ],
     ['a header that is a JSON array', () => `${b64([1])}.${b64(claims)}.AAAA`, 'header is not a JSON object'],
     ['a header that is JSON null', () => `${b64('null')}.${b64(claims)}.AAAA`, 'header is not a JSON object'],
+    ['a header that is a JSON number', () => `${b64('7')}.${b64(claims)}.AAAA`, 'header is not a JSON object'],
+    [
+      'a header whose JSON holds invalid UTF-8',
+      () =>
+        `${Buffer.concat([Buffer.from('{"alg":"ES256","typ":"'), Buffer.from([0xff]), Buffer.from('"}')]).toString('base64url')}.${b64(claims)}.AAAA`,
+      'header is not base64url JSON',
+    ],
     // Header
     ['no typ', header({ typ: undefined }), 'typ is not dpop+jwt'],
     ['typ JWT', header({ typ: 'JWT' }), 'typ is not dpop+jwt'],
     ['typ as a number', header({ typ: 7 }), 'typ is not dpop+jwt'],
+    ['typ with application/ elsewhere than in front', header({ typ: 'dpop+jwtapplication/' }), 'typ is not dpop+jwt'],
     [
       'alg none',
       () => `${b64({ alg: 'none', typ: 'dpop+jwt', jwk: es256.publicJwk })}.${b64(claims)}.AA`,
@@ -176,6 +206,30 @@ describe('verifyDpopProof refuses', () => {
     ['a crit header', unsigned({ crit: ['exp'], exp: 1 }), 'crit is not supported'],
     ['no jwk', header({ jwk: undefined }), 'jwk header is not a JSON object'],
     ['a jwk as a string', header({ jwk: 'key' }), 'jwk header is not a JSON object'],
+    ['a jwk that is null', header({ jwk: null }), 'jwk header is not a JSON object'],
+    ['a jwk that is a number', header({ jwk: 7 }), 'jwk header is not a JSON object'],
+    ...['p', 'q', 'dp', 'dq', 'qi', 'oth'].map((member): Case => [
+      `a jwk with the private member ${member}`,
+      header({ jwk: { ...es256.publicJwk, [member]: 'AA' } }),
+      'jwk header holds a private key',
+    ]),
+    [
+      'a jwk x starting with a non-base64url character',
+      header({ jwk: { ...es256.publicJwk, x: `.${es256.publicJwk.x!.slice(1)}` } }),
+      'jwk x is malformed',
+    ],
+    [
+      'an RSA jwk with an n of 1025 characters',
+      unsigned({ alg: 'RS256', jwk: { kty: 'RSA', e: 'AQAB', n: 'A'.repeat(1025) } }),
+      'jwk n is malformed',
+      { algorithms: new Set(['RS256']) },
+    ],
+    [
+      'an RSA jwk with an n of 1024 zero characters',
+      unsigned({ alg: 'RS256', jwk: { kty: 'RSA', e: 'AQAB', n: 'A'.repeat(1024) } }),
+      'jwk RSA modulus size is not accepted',
+      { algorithms: new Set(['RS256']) },
+    ],
     ['a jwk as an array', header({ jwk: [es256.publicJwk] }), 'jwk header is not a JSON object'],
     [
       'a private jwk (d)',
@@ -260,6 +314,12 @@ describe('verifyDpopProof refuses', () => {
     ['an htu of another path', proof({ htu: 'http://127.0.0.1:4000/oauth/revoke' }), 'htu does not match the URL'],
     ['an htu of another host', proof({ htu: 'http://evil.test:4000/oauth/token' }), 'htu does not match the URL'],
     ['an htu of another port', proof({ htu: 'http://127.0.0.1:4001/oauth/token' }), 'htu does not match the URL'],
+    [
+      'an htu on a server whose own URL is not one',
+      proof({ htu: 'not a url' }),
+      'htu does not match the URL',
+      { url: 'also not a url' },
+    ],
     ['an htu of another scheme', proof({ htu: 'https://127.0.0.1:4000/oauth/token' }), 'htu does not match the URL'],
     [
       'an htu with an encoded slash',
@@ -268,6 +328,16 @@ describe('verifyDpopProof refuses', () => {
     ],
     ['no iat', proof({ iat: undefined }), 'iat missing'],
     ['a string iat', proof({ iat: String(IAT) }), 'iat missing'],
+    [
+      'an iat of 1e400 (Infinity once parsed)',
+      () =>
+        signRaw(
+          { alg: 'ES256', typ: 'dpop+jwt', jwk: es256.publicJwk },
+          JSON.stringify({ ...claims, iat: 0 }).replace('"iat":0', '"iat":1e400'),
+          es256.privateKey,
+        ),
+      'iat missing',
+    ],
     ['an iat 61 s old', proof({ iat: IAT - 61 }), 'iat outside the accepted window'],
     ['an iat 61 s ahead', proof({ iat: IAT + 61 }), 'iat outside the accepted window'],
     ['an iat of 1e308', proof({ iat: 1e308 }), 'iat outside the accepted window'],
@@ -386,6 +456,29 @@ describe('DpopNonces', () => {
     const c = new DpopNonces(new Uint8Array(32).fill(2), 60);
     expect(b.accepts(a.current(NOW), NOW)).toBe(true);
     expect(c.accepts(a.current(NOW), NOW)).toBe(false);
+  });
+
+  it('a nonce is the HMAC-SHA-256 of the label and the period number (processes of other versions agree)', () => {
+    const period = Math.floor(NOW / 60_000);
+    const expected = createHmac('sha256', Buffer.from(secret))
+      .update(`session-keeper/dpop-nonce/v1\u0000${period}`)
+      .digest('base64url');
+    expect(new DpopNonces(secret, 60).current(NOW)).toBe(expected);
+  });
+
+  it('the derived secret is 32 bytes, the same for one signing key, another for another', () => {
+    const a = deriveNonceSecret('c2lnbmluZy1rZXktYQ');
+    expect(a).toHaveLength(32);
+    const hkdf = hkdfSync(
+      'sha256',
+      Buffer.from('c2lnbmluZy1rZXktYQ', 'base64url'),
+      Buffer.alloc(0),
+      'session-keeper/dpop-nonce/v1',
+      32,
+    );
+    expect(Buffer.from(a).equals(Buffer.from(hkdf))).toBe(true);
+    expect(Buffer.from(deriveNonceSecret('c2lnbmluZy1rZXktYQ')).equals(Buffer.from(a))).toBe(true);
+    expect(Buffer.from(deriveNonceSecret('c2lnbmluZy1rZXktYg')).equals(Buffer.from(a))).toBe(false);
   });
 
   it('refuses a short secret', () => {
