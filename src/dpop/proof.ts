@@ -1,4 +1,4 @@
-import { base64url, SignJWT } from 'jose';
+import { base64url } from 'jose';
 import { DPOP_ALG, type DpopKey } from './keys.ts';
 
 /** What a proof says about its request. */
@@ -32,13 +32,23 @@ function newJti(): string {
   return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-/** A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. */
+const encoder = new TextEncoder();
+const segment = (value: object) => base64url.encode(JSON.stringify(value));
+
+/**
+ * A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. The compact JWS is put together
+ * here rather than by jose's `SignJWT`, which signs only with a key it holds: a native
+ * keystore's key signs through `key.sign`.
+ */
 export async function createProof(key: DpopKey, claims: ProofClaims): Promise<string> {
-  const payload: Record<string, string> = { htm: claims.method.toUpperCase(), htu: htuOf(claims.url), jti: newJti() };
+  const payload: Record<string, string | number> = {
+    htm: claims.method.toUpperCase(),
+    htu: htuOf(claims.url),
+    jti: newJti(),
+    iat: Math.floor(claims.now / 1000),
+  };
   if (claims.accessToken !== undefined) payload.ath = await athOf(claims.accessToken);
   if (claims.nonce !== undefined) payload.nonce = claims.nonce;
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })
-    .setIssuedAt(Math.floor(claims.now / 1000))
-    .sign(key.keys.privateKey);
+  const input = `${segment({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })}.${segment(payload)}`;
+  return `${input}.${base64url.encode(await key.sign(encoder.encode(input)))}`;
 }
