@@ -8,7 +8,9 @@ import { jwtBearerGrant } from './grants/jwt-bearer.ts';
 import { login } from './grants/login.ts';
 import { refreshGrant } from './grants/refresh.ts';
 import { revoke } from './grants/revoke.ts';
+import type { GrantKind } from './grant-log.ts';
 import { readForm, readJsonObject, requireClientId } from './http/body.ts';
+import { dpopChallenge, DpopRejection, type AcceptedProof, type DpopVerifier } from './http/dpop.ts';
 import { invalidRequest, NO_STORE, OAuthError } from './http/errors.ts';
 import type { RateLimiter } from './http/rate-limit.ts';
 
@@ -26,10 +28,14 @@ export type AppDependencies = {
   addressRateLimiter: RateLimiter;
   /** Sign-ins per remote address alone: tighter, since each one costs a password hash. */
   loginAddressRateLimiter: RateLimiter;
+  /** Checks DPoP proofs (RFC 9449) at the token endpoint, the sign-in, revocation and the resources. */
+  dpop: DpopVerifier;
   issuer: string;
+  /** The server's clock (epoch ms): the `Date` of every response says it. */
+  now: () => number;
 };
 
-type Env = { Variables: { claims: AccessTokenClaims } };
+type Env = { Variables: { claims: AccessTokenClaims; scheme: 'Bearer' | 'DPoP' } };
 
 const DEMO_ITEMS = [
   { id: 1, name: 'Refresh tokens rotate on every use' },
@@ -53,19 +59,43 @@ function bearerChallenge(description?: string): string {
   return description === undefined ? 'Bearer' : `Bearer error="invalid_token", error_description="${description}"`;
 }
 
+/** The `Date` header (RFC 9110 section 6.6.1) for a time, formatted once per second. */
+function httpDates(now: () => number): () => string {
+  let second = Number.NaN;
+  let formatted = '';
+  return () => {
+    const current = Math.floor(now() / 1000);
+    if (current !== second) {
+      second = current;
+      formatted = new Date(current * 1000).toUTCString();
+    }
+    return formatted;
+  };
+}
+
 /** Builds the Hono application: routes, CORS, errors. */
 export function createApp(deps: AppDependencies): Hono<Env> {
-  const { grants, issuer } = deps;
+  const { grants, issuer, dpop } = deps;
   const app = new Hono<Env>();
+  const httpDate = httpDates(deps.now);
 
-  // Any origin, no credentials: the SDK sends bearer tokens, never cookies.
+  // `Date` from the server's own clock (the injected one in tests): DPoP clients set their
+  // proofs' iat from it (RFC 9449 section 11.1), so it must be the clock that checks them.
+  app.use('*', async (c, next) => {
+    await next();
+    c.res.headers.set('Date', httpDate());
+  });
+
+  // Any origin, no credentials: the SDK sends bearer or DPoP tokens, never cookies. A
+  // browser client needs to send `DPoP` and to read `DPoP-Nonce` and `Date` (not a
+  // CORS-safelisted response header).
   app.use(
     '*',
     cors({
       origin: '*',
       allowMethods: ['GET', 'POST', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type'],
-      exposeHeaders: ['WWW-Authenticate', 'Retry-After'],
+      allowHeaders: ['Authorization', 'Content-Type', 'DPoP'],
+      exposeHeaders: ['WWW-Authenticate', 'Retry-After', 'DPoP-Nonce', 'Date'],
       maxAge: 600,
     }),
   );
@@ -84,28 +114,59 @@ export function createApp(deps: AppDependencies): Hono<Env> {
       login_endpoint: `${issuer}/auth/login`,
       refresh_token_rotation: true,
       refresh_token_grace_seconds: grants.settings.refreshGraceSeconds,
+      // RFC 9449 section 5.1.
+      dpop_signing_alg_values_supported: dpop.algorithms,
     }),
   );
 
   app.get('/.well-known/jwks.json', (c) => c.json({ keys: [deps.signingKey.publicJwk] }));
 
+  /**
+   * The DPoP proof of a request to the authorization server (sign-in, token, revocation):
+   * undefined without one; a refused proof is a 400 `invalid_dpop_proof` or
+   * `use_dpop_nonce` (with `DPoP-Nonce`), logged under `grant`, before any grant work.
+   */
+  async function proofAt(c: Context, grant: GrantKind): Promise<AcceptedProof | undefined> {
+    try {
+      return await dpop.check({ header: c.req.header('dpop'), method: c.req.method, path: c.req.path });
+    } catch (error) {
+      if (!(error instanceof DpopRejection)) throw error;
+      if (error.code === 'use_dpop_nonce') grants.record(grant, 'rejected', { reason: 'dpop nonce required' });
+      else grants.record(grant, 'invalid', { reason: `dpop proof: ${error.message}` });
+      throw error.atTokenEndpoint();
+    }
+  }
+
+  /** Response headers after a request with `proof`: the fresher nonce, when there is one. */
+  const nonceHeader = (proof: AcceptedProof | undefined): Record<string, string> =>
+    proof?.nextNonce === undefined ? {} : { 'DPoP-Nonce': proof.nextNonce };
+
   app.post('/auth/login', async (c) => {
     const body = await readJsonObject(c.req.raw);
     const clientId = requireClientId(body.client_id);
     limit(c, 'login', clientId);
-    return json(c, await login(grants, body, clientId), NO_STORE);
+    // Checked before the password is: a refused proof costs no hash.
+    const proof = await proofAt(c, 'login');
+    return json(c, await login(grants, body, clientId, proof?.jkt), { ...NO_STORE, ...nonceHeader(proof) });
   });
 
   app.post('/oauth/token', async (c) => {
     const params = await readForm(c.req.raw);
     const clientId = requireClientId(params.get('client_id'));
     const grantType = params.get('grant_type');
-    limit(c, grantType === JWT_BEARER ? 'jwt-bearer' : 'refresh_token', clientId);
+    const grant = grantType === JWT_BEARER ? 'jwt-bearer' : 'refresh_token';
+    limit(c, grant, clientId);
     if (grantType === undefined) throw invalidRequest('The grant_type parameter is required.');
-    if (grantType === 'refresh_token') return json(c, await refreshGrant(grants, params, clientId), NO_STORE);
-    if (grantType === JWT_BEARER) return json(c, await jwtBearerGrant(grants, params, clientId), NO_STORE);
-    grants.record('unsupported', 'rejected', { reason: 'unsupported grant type' });
-    throw new OAuthError(400, 'unsupported_grant_type', 'Supported: refresh_token and jwt-bearer.');
+    if (grantType !== 'refresh_token' && grantType !== JWT_BEARER) {
+      grants.record('unsupported', 'rejected', { reason: 'unsupported grant type' });
+      throw new OAuthError(400, 'unsupported_grant_type', 'Supported: refresh_token and jwt-bearer.');
+    }
+    const proof = await proofAt(c, grant);
+    const body =
+      grantType === 'refresh_token'
+        ? await refreshGrant(grants, params, clientId, proof?.jkt)
+        : await jwtBearerGrant(grants, params, clientId, proof?.jkt);
+    return json(c, body, { ...NO_STORE, ...nonceHeader(proof) });
   });
 
   app.post('/oauth/revoke', async (c) => {
@@ -113,12 +174,61 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const rawClientId = params.get('client_id');
     const clientId = rawClientId === undefined ? undefined : requireClientId(rawClientId);
     limit(c, 'revoke', clientId ?? '');
-    await revoke(grants, params, clientId);
-    return c.body(null, 200, NO_STORE);
+    const proof = await proofAt(c, 'revoke');
+    await revoke(grants, params, clientId, proof?.jkt);
+    return c.body(null, 200, { ...NO_STORE, ...nonceHeader(proof) });
   });
+
+  /** A resource's answer to a DPoP request whose token is refused (RFC 9449 section 7.1). */
+  const invalidDpopToken = (description: string) =>
+    new OAuthError(401, 'invalid_token', description, {
+      'WWW-Authenticate': dpopChallenge(dpop.algorithms, 'invalid_token', description),
+    });
+
+  /**
+   * `Authorization: DPoP <token>` (RFC 9449 section 7): the proof first (with `ath` of this
+   * token; a nonce challenge or a bad proof is a 401 with a DPoP challenge), then the token,
+   * which must be bound to the proof's key.
+   */
+  async function authorizeDpop(c: Context<Env>, header: string): Promise<void> {
+    const match = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+    if (!match?.[1]) throw invalidDpopToken('The access token is malformed.');
+    const token = match[1];
+    let proof: AcceptedProof | undefined;
+    try {
+      proof = await dpop.check({
+        header: c.req.header('dpop'),
+        method: c.req.method,
+        path: c.req.path,
+        accessToken: token,
+      });
+    } catch (error) {
+      if (error instanceof DpopRejection) throw error.atResource(dpop.algorithms);
+      throw error;
+    }
+    if (proof === undefined) {
+      throw new DpopRejection('invalid_dpop_proof', 'no DPoP proof', undefined).atResource(dpop.algorithms);
+    }
+    let claims: AccessTokenClaims;
+    try {
+      claims = await deps.accessTokens.verify(token);
+    } catch (error) {
+      const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
+      throw invalidDpopToken(expired ? 'The access token expired.' : 'The access token is invalid.');
+    }
+    // A bearer token, or one bound to another key: the proof does not vouch for it.
+    if (claims.cnf?.jkt !== proof.jkt) throw invalidDpopToken('The access token is not bound to the key of the proof.');
+    c.set('claims', claims);
+    c.set('scheme', 'DPoP');
+    if (proof.nextNonce !== undefined) c.header('DPoP-Nonce', proof.nextNonce);
+  }
 
   app.use('/api/*', async (c, next) => {
     const header = c.req.header('authorization');
+    if (header !== undefined && /^DPoP(\s|$)/i.test(header)) {
+      await authorizeDpop(c, header);
+      return next();
+    }
     const match = header === undefined ? null : /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
     if (header === undefined || !/^Bearer(\s|$)/i.test(header)) {
       throw new OAuthError(401, 'invalid_token', 'A bearer access token is required.', {
@@ -128,12 +238,19 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const invalid = (description: string) =>
       new OAuthError(401, 'invalid_token', description, { 'WWW-Authenticate': bearerChallenge(description) });
     if (!match?.[1]) throw invalid('The access token is malformed.');
+    let claims: AccessTokenClaims;
     try {
-      c.set('claims', await deps.accessTokens.verify(match[1]));
+      claims = await deps.accessTokens.verify(match[1]);
     } catch (error) {
       const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
       throw invalid(expired ? 'The access token expired.' : 'The access token is invalid.');
     }
+    // RFC 9449 section 7.2: a DPoP-bound token is no bearer token (a thief could not prove the key).
+    if (claims.cnf !== undefined) {
+      throw invalidDpopToken('The access token is DPoP-bound: send it with the DPoP scheme and a proof.');
+    }
+    c.set('claims', claims);
+    c.set('scheme', 'Bearer');
     await next();
   });
 
@@ -141,9 +258,9 @@ export function createApp(deps: AppDependencies): Hono<Env> {
     const claims = c.get('claims');
     const user = await grants.repository.findUserById(claims.sub);
     if (!user) {
-      throw new OAuthError(401, 'invalid_token', 'The access token is invalid.', {
-        'WWW-Authenticate': bearerChallenge('The access token is invalid.'),
-      });
+      const description = 'The access token is invalid.';
+      if (c.get('scheme') === 'DPoP') throw invalidDpopToken(description);
+      throw new OAuthError(401, 'invalid_token', description, { 'WWW-Authenticate': bearerChallenge(description) });
     }
     return c.json({ sub: claims.sub, username: user.username, client_id: claims.client_id, session_id: claims.sid });
   });

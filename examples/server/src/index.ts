@@ -25,12 +25,15 @@ import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { AccessTokens } from './crypto/access-token.ts';
+import { deriveNonceSecret, DpopNonces } from './crypto/dpop-nonce.ts';
+import { DPOP_ALGORITHMS, type DpopAlgorithm } from './crypto/dpop-proof.ts';
 import { PASSWORD_COSTS, PasswordHasher } from './crypto/password.ts';
 import { loadSigningKey } from './crypto/signing-key.ts';
 import { logEntry, type GrantLogEntry } from './grant-log.ts';
 import type { GrantContext } from './grants/context.ts';
 import { hasControlCharacter } from './http/body.ts';
 import { ConcurrencyLimit } from './http/concurrency-limit.ts';
+import { DpopVerifier } from './http/dpop.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { openRepository } from './storage/open.ts';
 
@@ -125,6 +128,33 @@ export type StartServerOptions = {
    * (created by the first server that starts on it).
    */
   jwtPrivateJwk?: string;
+  /**
+   * DPoP (RFC 9449) proof algorithms accepted, and advertised as
+   * `dpop_signing_alg_values_supported`: any of `ES256`, `ES384`, `ES512`, `EdDSA`,
+   * `Ed25519`, `PS256`, `RS256` (RSA keys of 2048 to 4096 bits). Default `['ES256']`.
+   * Requests without a `DPoP` header are served as before, with bearer tokens.
+   */
+  dpopSigningAlgorithms?: readonly string[];
+  /** How far a DPoP proof's `iat` may be from the server's clock, either way, in seconds. Default 60. */
+  dpopProofWindowSeconds?: number;
+  /**
+   * Require a server-provided nonce in every DPoP proof (RFC 9449 section 8): a proof without
+   * the current one gets `use_dpop_nonce` with a `DPoP-Nonce` header (400 at the token
+   * endpoint, 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"` at resources).
+   * Default false.
+   */
+  dpopNonce?: boolean;
+  /**
+   * How often the nonce changes, in seconds; the previous one stays accepted for one more
+   * period, and every answer to a proof with an older nonce carries the new one. Default 300.
+   */
+  dpopNonceRotationSeconds?: number;
+  /**
+   * The secret nonces are derived from (at least 32 characters; every process behind one
+   * address must share it). Default: derived from the signing key, which processes sharing a
+   * database (or a `jwtPrivateJwk`) share already.
+   */
+  dpopNonceSecret?: string;
 };
 
 /** A started server. */
@@ -170,6 +200,15 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     );
   }
   return resolved;
+}
+
+function dpopAlgorithms(value: readonly string[] | undefined): DpopAlgorithm[] {
+  const algorithms = [...(value ?? ['ES256'])];
+  const known = new Set<string>(DPOP_ALGORITHMS);
+  if (algorithms.length === 0 || algorithms.some((alg) => !known.has(alg))) {
+    throw new TypeError(`dpopSigningAlgorithms must be a non-empty list of ${DPOP_ALGORITHMS.join(', ')}`);
+  }
+  return [...new Set(algorithms)] as DpopAlgorithm[];
 }
 
 /** Parses `alice:secret,bob:secret2`. Passwords may contain `:`; usernames may not. */
@@ -225,6 +264,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const grantLogLimit = options.grantLogLimit ?? Number.POSITIVE_INFINITY;
   if (!(grantLogLimit >= 0)) throw new TypeError('grantLogLimit must be a non-negative number');
   const passwords = new PasswordHasher(PASSWORD_COSTS[options.passwordHashCost ?? 'standard']);
+  const algorithms = dpopAlgorithms(options.dpopSigningAlgorithms);
+  const dpopProofWindowSeconds = positiveInteger('dpopProofWindowSeconds', options.dpopProofWindowSeconds, 60);
+  const dpopNonceRotationSeconds = positiveInteger('dpopNonceRotationSeconds', options.dpopNonceRotationSeconds, 300);
+  if (options.dpopNonceSecret !== undefined && options.dpopNonceSecret.length < 32) {
+    throw new TypeError('dpopNonceSecret must have at least 32 characters');
+  }
 
   let temporaryDir: string | undefined;
   let databaseUrl = options.databaseUrl;
@@ -296,10 +341,26 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       failedLogins: new RateLimiter(failedLoginsPerMinute, now),
       passwordChecks: new ConcurrencyLimit({ concurrency: passwordCheckConcurrency, queue: passwordCheckQueue }),
     };
+    const nonceSecret =
+      options.dpopNonceSecret === undefined
+        ? deriveNonceSecret(signingKey.privateKey.export({ format: 'jwk' }).d!)
+        : new TextEncoder().encode(options.dpopNonceSecret);
+    const dpop = new DpopVerifier({
+      settings: {
+        algorithms,
+        windowSeconds: dpopProofWindowSeconds,
+        nonces: options.dpopNonce ? new DpopNonces(nonceSecret, dpopNonceRotationSeconds) : undefined,
+      },
+      issuer,
+      repository,
+      now,
+    });
     const app = createApp({
       grants,
       accessTokens,
       signingKey,
+      dpop,
+      now,
       rateLimiter: new RateLimiter(rateLimitPerMinute, now),
       addressRateLimiter: new RateLimiter(rateLimitPerMinute * ADDRESS_LIMIT_FACTOR, now),
       loginAddressRateLimiter: new RateLimiter(loginRateLimitPerMinute, now),

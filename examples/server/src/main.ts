@@ -55,6 +55,8 @@ const env: Array<[keyof StartServerOptions, string]> = [
   ['loginRateLimitPerMinute', 'LOGIN_RATE_LIMIT_PER_MINUTE'],
   ['passwordCheckConcurrency', 'PASSWORD_CHECK_CONCURRENCY'],
   ['passwordCheckQueue', 'PASSWORD_CHECK_QUEUE'],
+  ['dpopProofWindowSeconds', 'DPOP_PROOF_WINDOW_SECONDS'],
+  ['dpopNonceRotationSeconds', 'DPOP_NONCE_ROTATION_SECONDS'],
 ];
 for (const [option, name] of env) {
   const value = integerFromEnv(name);
@@ -63,6 +65,18 @@ for (const [option, name] of env) {
 if (process.env.HOST) options.host = process.env.HOST;
 if (process.env.ISSUER) options.issuer = process.env.ISSUER;
 if (process.env.JWT_PRIVATE_JWK) options.jwtPrivateJwk = process.env.JWT_PRIVATE_JWK;
+const dpopNonce = process.env.DPOP_NONCE;
+if (dpopNonce) {
+  if (!['1', 'true', '0', 'false'].includes(dpopNonce)) {
+    console.error(JSON.stringify({ level: 'fatal', msg: 'DPOP_NONCE must be true, false, 1 or 0' }));
+    process.exit(2);
+  }
+  options.dpopNonce = dpopNonce === '1' || dpopNonce === 'true';
+}
+if (process.env.DPOP_NONCE_SECRET) options.dpopNonceSecret = process.env.DPOP_NONCE_SECRET;
+if (process.env.DPOP_SIGNING_ALGS) {
+  options.dpopSigningAlgorithms = process.env.DPOP_SIGNING_ALGS.split(',').map((alg) => alg.trim());
+}
 const synchronous = process.env.SQLITE_SYNCHRONOUS;
 if (synchronous) {
   if (synchronous !== 'full' && synchronous !== 'normal') {

@@ -2,11 +2,21 @@
  * Shared test helpers: the backends every suite runs against, a fake clock, and small
  * HTTP helpers for the server's endpoints.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
+import {
+  calculateJwkThumbprint,
+  CompactSign,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type CompactJWSHeaderParameters,
+  type JWTPayload,
+} from 'jose';
 import pg from 'pg';
 import { describe, inject } from 'vitest';
 import { startServer, type RunningServer, type StartServerOptions } from '../src/index.ts';
@@ -238,4 +248,78 @@ export function signAssertion(
     .setIssuedAt(now)
     .setExpirationTime(now + (changes.lifetime ?? 120))
     .sign(changes.key ?? signer.privateKey);
+}
+
+/** A DPoP key pair as a client holds one: the private key, its public JWK and its thumbprint. */
+export type DpopSigner = { alg: string; privateKey: CryptoKey; publicJwk: JWK; jkt: string };
+
+/** A new DPoP key pair for `alg` (ES256 by default, as the SDK makes). */
+export async function dpopSigner(alg = 'ES256'): Promise<DpopSigner> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  return { alg, privateKey, publicJwk, jkt: await calculateJwkThumbprint(publicJwk) };
+}
+
+/** What a proof says; every field can be overridden (or removed with `undefined`) to test the checks. */
+export type ProofChanges = {
+  htm?: unknown;
+  htu?: unknown;
+  /** Seconds. */
+  iat?: unknown;
+  jti?: unknown;
+  /** Hashed into `ath`. */
+  accessToken?: string;
+  ath?: unknown;
+  nonce?: unknown;
+  /** Header members to add or replace (`jwk: undefined` removes it). */
+  header?: Record<string, unknown>;
+  /** Signs with this key instead of the signer's (the header still names the signer's). */
+  key?: CryptoKey;
+};
+
+/** `ath` of an access token, computed independently of the server's code. */
+export function athFor(accessToken: string): string {
+  return createHash('sha256').update(accessToken).digest('base64url');
+}
+
+/**
+ * A DPoP proof (RFC 9449 section 4.2) as the SDK makes one: `typ: dpop+jwt`, the public
+ * `jwk`, a fresh `jti`, `htm`, `htu` and `iat` from `now` (ms), with `changes`.
+ */
+export function dpopProof(
+  signer: DpopSigner,
+  now: number,
+  request: { htm: string; htu: string },
+  changes: ProofChanges = {},
+): Promise<string> {
+  const claims: Record<string, unknown> = {
+    jti: 'jti' in changes ? changes.jti : randomUUID(),
+    htm: 'htm' in changes ? changes.htm : request.htm,
+    htu: 'htu' in changes ? changes.htu : request.htu,
+    iat: 'iat' in changes ? changes.iat : Math.floor(now / 1000),
+  };
+  if (changes.accessToken !== undefined) claims.ath = athFor(changes.accessToken);
+  if ('ath' in changes) claims.ath = changes.ath;
+  if ('nonce' in changes) claims.nonce = changes.nonce;
+  for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
+  const header: Record<string, unknown> = {
+    alg: signer.alg,
+    typ: 'dpop+jwt',
+    jwk: signer.publicJwk,
+    ...changes.header,
+  };
+  for (const [name, value] of Object.entries(header)) if (value === undefined) delete header[name];
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader(header as CompactJWSHeaderParameters)
+    .sign(changes.key ?? signer.privateKey);
+}
+
+/** A proof for a POST to the server's token endpoint at the server's clock. */
+export function tokenProof(
+  server: RunningServer,
+  clock: { now(): number },
+  signer: DpopSigner,
+  changes: ProofChanges = {},
+): Promise<string> {
+  return dpopProof(signer, clock.now(), { htm: 'POST', htu: server.tokenEndpoint }, changes);
 }

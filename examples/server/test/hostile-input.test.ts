@@ -1,3 +1,4 @@
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
@@ -5,9 +6,12 @@ import { CLIENT_ID, describeEachBackend, login, startTestServer } from './helper
 
 type Case = {
   name: string;
-  path: '/oauth/token' | '/auth/login' | '/oauth/revoke';
+  path: '/oauth/token' | '/auth/login' | '/oauth/revoke' | '/api/me';
   method?: string;
   contentType?: string;
+  headers?: Record<string, string>;
+  /** The `WWW-Authenticate` a resource must answer with. */
+  challenge?: RegExp;
   /** A function for a streamed body (a stream can be sent only once). */
   body?: string | Uint8Array | (() => ReadableStream<Uint8Array>);
   status: number;
@@ -21,6 +25,59 @@ const big = 'a'.repeat(17 * 1024);
 const base64url = (text: string) => Buffer.from(text).toString('base64url');
 /** An unsigned assertion with this JWS header: refused, whatever the header holds, before any signature check. */
 const assertionWithHeader = (header: object) => `${base64url(JSON.stringify(header))}.e30.AA`;
+
+/** A DPoP key made synchronously (the case table is built at load time). */
+const dpopKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const dpopJwk = dpopKeys.publicKey.export({ format: 'jwk' });
+const dpopClaims = (htu: string, htm = 'POST') => ({
+  jti: `j-${Math.random()}`,
+  htm,
+  htu,
+  iat: Math.floor(Date.now() / 1000),
+});
+/** A proof signed with `dpopKeys` (ES256), whatever the header and claims say. */
+function signedProof(header: object, claims: object): string {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+  const signature = sign('sha256', Buffer.from(input), { key: dpopKeys.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+const goodHeader = { alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk };
+const hmacProof = (() => {
+  const secret = Buffer.alloc(32, 7);
+  const input = `${base64url(JSON.stringify({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: secret.toString('base64url') } }))}.${base64url(JSON.stringify(dpopClaims('http://x/oauth/token')))}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+})();
+/** Hostile DPoP headers: each is refused as invalid_dpop_proof, wherever it comes. */
+const hostileProofs: Array<[string, string]> = [
+  ['empty', ''],
+  ['garbage', 'not a proof'],
+  ['three dots of nothing', 'a.b.c'],
+  ['huge', `${'a'.repeat(6000)}.b.c`],
+  ['bad base64url', 'a*b.c$d.e!f'],
+  ['alg none', `${base64url('{"alg":"none","typ":"dpop+jwt"}')}.${base64url('{}')}.AA`],
+  ['HS256 with a symmetric jwk', hmacProof],
+  [
+    'a private jwk',
+    signedProof({ ...goodHeader, jwk: dpopKeys.privateKey.export({ format: 'jwk' }) }, dpopClaims('http://x/')),
+  ],
+  ['typ JWT', signedProof({ ...goodHeader, typ: 'JWT' }, dpopClaims('http://x/'))],
+  ['a jwk that is a string', signedProof({ ...goodHeader, jwk: 'key' }, dpopClaims('http://x/'))],
+  ['a header that is an array', `${base64url('[1]')}.${base64url('{}')}.AA`],
+  ['no claims at all', signedProof(goodHeader, {})],
+  ['numeric claims', signedProof(goodHeader, { jti: 1, htm: 2, htu: 3, iat: '4' })],
+  ['a jti with U+0000', signedProof(goodHeader, { ...dpopClaims('http://x/'), jti: 'a\u0000b' })],
+  ['two proofs in one header', 'a.b.c, d.e.f'],
+];
+const dpopCases = (path: Case['path'], contentType: string, body: string): Case[] =>
+  hostileProofs.map(([name, proof]) => ({
+    name: `${path}: DPoP proof ${name}`,
+    path,
+    contentType,
+    body,
+    headers: { dpop: proof },
+    status: 400,
+    error: 'invalid_dpop_proof',
+  }));
 
 /** A body of unknown length (chunked), larger than the cap. */
 function endlessStream(): ReadableStream<Uint8Array> {
@@ -382,6 +439,41 @@ const cases: Case[] = [
     status: 400,
     error: 'invalid_request',
   },
+  // DPoP proofs (RFC 9449): checked before the grant, the password or the token is looked at.
+  ...dpopCases('/oauth/token', FORM, validRefresh(`&refresh_token=${'a'.repeat(43)}`)),
+  ...dpopCases(
+    '/auth/login',
+    JSON_TYPE,
+    JSON.stringify({ username: 'alice', password: 'secret', client_id: CLIENT_ID }),
+  ),
+  ...dpopCases('/oauth/revoke', FORM, `token=${'a'.repeat(43)}`),
+  ...hostileProofs.map(([name, proof]): Case => ({
+    name: `/api/me: DPoP proof ${name}`,
+    path: '/api/me',
+    method: 'GET',
+    headers: { authorization: 'DPoP eyJhbGciOiJFUzI1NiJ9.e30.AAAA', dpop: proof },
+    status: 401,
+    error: 'invalid_dpop_proof',
+    challenge: /^DPoP error="invalid_dpop_proof", error_description="[^"]+", algs="ES256"$/,
+  })),
+  {
+    name: '/api/me: the DPoP scheme without a proof',
+    path: '/api/me',
+    method: 'GET',
+    headers: { authorization: 'DPoP eyJhbGciOiJFUzI1NiJ9.e30.AAAA' },
+    status: 401,
+    error: 'invalid_dpop_proof',
+    challenge: /^DPoP error="invalid_dpop_proof"/,
+  },
+  {
+    name: '/api/me: the DPoP scheme with a malformed token',
+    path: '/api/me',
+    method: 'GET',
+    headers: { authorization: 'DPoP a b c', dpop: 'a.b.c' },
+    status: 401,
+    error: 'invalid_token',
+    challenge: /^DPoP error="invalid_token"/,
+  },
 ];
 
 describeEachBackend('hostile input', (backend) => {
@@ -394,26 +486,30 @@ describeEachBackend('hostile input', (backend) => {
   });
   afterAll(async () => stop?.());
 
-  it.each(cases)('$name -> $status $error', async ({ path, method, contentType, body, status, error }) => {
-    const init: RequestInit & { duplex?: 'half' } = { method: method ?? 'POST', headers: {} };
-    if (contentType) (init.headers as Record<string, string>)['content-type'] = contentType;
-    if (body !== undefined) {
-      if (typeof body === 'function') {
-        init.body = body();
-        init.duplex = 'half';
-      } else {
-        init.body = body as BodyInit;
+  it.each(cases)(
+    '$name -> $status $error',
+    async ({ path, method, contentType, headers, challenge, body, status, error }) => {
+      const init: RequestInit & { duplex?: 'half' } = { method: method ?? 'POST', headers: { ...headers } };
+      if (contentType) (init.headers as Record<string, string>)['content-type'] = contentType;
+      if (body !== undefined) {
+        if (typeof body === 'function') {
+          init.body = body();
+          init.duplex = 'half';
+        } else {
+          init.body = body as BodyInit;
+        }
       }
-    }
-    if (contentType === undefined && typeof body === 'string') {
-      // fetch would add text/plain; send the bytes without any content type.
-      init.body = new TextEncoder().encode(body);
-    }
-    const response = await fetch(`${server.url}${path}`, init);
-    expect(response.status).toBe(status);
-    const parsed = (await response.json()) as Record<string, unknown>;
-    expect(parsed).toEqual({ error, error_description: expect.any(String) });
-  });
+      if (contentType === undefined && typeof body === 'string') {
+        // fetch would add text/plain; send the bytes without any content type.
+        init.body = new TextEncoder().encode(body);
+      }
+      const response = await fetch(`${server.url}${path}`, init);
+      expect(response.status).toBe(status);
+      const parsed = (await response.json()) as Record<string, unknown>;
+      expect(parsed).toEqual({ error, error_description: expect.any(String) });
+      if (challenge) expect(response.headers.get('www-authenticate')).toMatch(challenge);
+    },
+  );
 
   it('the server still works after all of that', async () => {
     await login(server);
@@ -541,9 +637,47 @@ describeEachBackend('fuzzed input', (backend) => {
           return; // not a valid HTTP header value: fetch refuses to send it
         }
         expect(response.status).toBe(401);
-        expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(response.headers.get('www-authenticate')).toMatch(/^(Bearer|DPoP)/);
       }),
       { numRuns: 150 },
+    );
+  });
+
+  /** DPoP header values: random text, random JWS-shaped strings, random JSON in JWS form. */
+  const dpopHeader = fc.oneof(
+    fc.stringMatching(/^[\x21-\x7e ]{0,200}$/),
+    fc.tuple(fc.base64String(), fc.base64String(), fc.base64String()).map((parts) => parts.join('.').replace(/=/g, '')),
+    fc
+      .tuple(fc.jsonValue(), fc.jsonValue())
+      .map(([h, p]) => `${base64url(JSON.stringify(h) ?? 'null')}.${base64url(JSON.stringify(p) ?? 'null')}.AAAA`),
+    fc
+      .record({
+        alg: fc.constantFrom('ES256', 'none', 'HS256'),
+        typ: fc.constantFrom('dpop+jwt', 'JWT'),
+        jwk: fc.jsonValue(),
+      })
+      .map((header) => `${base64url(JSON.stringify(header))}.${base64url('{}')}.AAAA`),
+  );
+
+  it('the token endpoint and protected resources answer random DPoP headers with 4xx, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(dpopHeader, fc.boolean(), async (proof, atResource) => {
+        let response: Response;
+        try {
+          response = atResource
+            ? await fetch(`${server.url}/api/me`, { headers: { authorization: 'DPoP a.b.c', dpop: proof } })
+            : await fetch(server.tokenEndpoint, {
+                method: 'POST',
+                headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof },
+                body: `grant_type=refresh_token&client_id=${CLIENT_ID}&refresh_token=${'a'.repeat(43)}`,
+              });
+        } catch {
+          return; // not a valid HTTP header value: fetch refuses to send it
+        }
+        await expectClientError(response);
+        if (atResource) expect(response.headers.get('www-authenticate')).toMatch(/^DPoP error=/);
+      }),
+      { numRuns: 200 },
     );
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Two real server processes (`node examples/server/src/main.ts`) on one database: they
  * start together (migrations under a lock, one shared signing key), and a burst of 50
- * refreshes of one token, split across both, rotates it exactly once. PostgreSQL is the
+ * refreshes of one token, split across both, rotates it exactly once; a DPoP proof spent at
+ * one is refused at the other, and a nonce of one is accepted by the other. PostgreSQL is the
  * supported multi-process setup; SQLite (one file, WAL, BEGIN IMMEDIATE) must hold too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachBackend, type TestDatabase, type Tokens } from './helpers.ts';
+import { describeEachBackend, dpopProof, dpopSigner, type TestDatabase, type Tokens } from './helpers.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const ISSUER = 'http://session-keeper.test';
@@ -19,7 +20,14 @@ type ServerProcess = { child: ChildProcess; url: string; lines: string[] };
 /** Starts main.ts on Node 24 (vitest's own node) and waits for its "listening" line. */
 async function spawnServer(databaseUrl: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: '0', DATABASE_URL: databaseUrl, ISSUER, SEED_USERS: 'alice:secret' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      DATABASE_URL: databaseUrl,
+      ISSUER,
+      SEED_USERS: 'alice:secret',
+      DPOP_NONCE: 'true',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -59,6 +67,44 @@ describeEachBackend('two server processes on one database', (backend) => {
   afterAll(async () => {
     await Promise.all(servers.map(stopServer));
     await database?.drop();
+  });
+
+  it("share DPoP state: a proof spent at one is refused at the other; one's nonce is good at the other", async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const key = await dpopSigner();
+    const proofFor = (path: string, nonce?: string) =>
+      dpopProof(key, Date.now(), { htm: 'POST', htu: `${ISSUER}${path}` }, nonce === undefined ? {} : { nonce });
+    const signIn = async (proof: string) =>
+      fetch(`${a.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', dpop: proof },
+        body: JSON.stringify({ username: 'alice', password: 'secret', client_id: 'multi' }),
+      });
+    const challenge = await signIn(await proofFor('/auth/login'));
+    expect(challenge.status).toBe(400);
+    const nonce = challenge.headers.get('dpop-nonce')!;
+    const signedIn = await signIn(await proofFor('/auth/login', nonce));
+    expect(signedIn.status).toBe(200);
+    const first = (await signedIn.json()) as Tokens;
+    expect(first.token_type).toBe('DPoP');
+
+    const refreshAt = (server: ServerProcess, refreshToken: string, proof: string) =>
+      fetch(`${server.url}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'multi' }),
+      });
+    const proof = await proofFor('/oauth/token', nonce);
+    const atA = await refreshAt(a, first.refresh_token, proof);
+    expect(atA.status).toBe(200);
+    const second = (await atA.json()) as Tokens;
+    const replayedAtB = await refreshAt(b, second.refresh_token, proof);
+    expect(replayedAtB.status).toBe(400);
+    expect(await replayedAtB.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    // The nonce A handed out is good at B, and the token was not spent by the refused proof.
+    const atB = await refreshAt(b, second.refresh_token, await proofFor('/oauth/token', nonce));
+    expect(atB.status).toBe(200);
+    expect(((await atB.json()) as Tokens).token_type).toBe('DPoP');
   });
 
   it("accept each other's access tokens and rotate a token exactly once under a split burst of 50", async () => {

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/index.ts';
-import { decideRedemption, type FamilyRecord, type RefreshTokenRecord } from '../src/storage/repository.ts';
+import {
+  decideRedemption,
+  type FamilyRecord,
+  type RedemptionDecision,
+  type RefreshTokenRecord,
+} from '../src/storage/repository.ts';
 import { openRepository } from '../src/storage/open.ts';
 import { describeEachBackend, type TestDatabase } from './helpers.ts';
 
@@ -13,6 +18,7 @@ describe('decideRedemption (the shared rotation policy)', () => {
     createdAt: 0,
     expiresAt: 100_000,
     revokedAt: null,
+    dpopJkt: null,
   };
   const token: RefreshTokenRecord = {
     tokenHash: 'h',
@@ -45,7 +51,38 @@ describe('decideRedemption (the shared rotation policy)', () => {
       'reject',
     ],
   ] as const)('%s', (_name, t, f, clientId, now, kind) => {
-    expect(decideRedemption(t, f, clientId, now, 30_000).kind).toBe(kind);
+    expect(decideRedemption(t, f, clientId, now, 30_000, undefined).kind).toBe(kind);
+  });
+
+  const bound = { ...family, dpopJkt: 'key-a' };
+  type BindingCase = [string, RefreshTokenRecord, FamilyRecord, number, string | undefined, RedemptionDecision];
+  const invalidBecause = (reason: string): RedemptionDecision => ({ kind: 'reject', outcome: 'invalid', reason });
+  it.each<BindingCase>([
+    ['a bound live token rotates with its key', token, bound, 1000, 'key-a', { kind: 'rotate' }],
+    ['a bound token replays with its key inside the window', rotated, bound, 40_000, 'key-a', { kind: 'replay' }],
+    ['a bound token after the window with its key is reuse', rotated, bound, 40_001, 'key-a', { kind: 'reuse' }],
+    ['a bearer token rotates with any key (it stays unbound)', token, family, 1000, 'key-b', { kind: 'rotate' }],
+    ...(
+      [
+        ['a live token', token, 1000],
+        ['a token inside the window', rotated, 40_000],
+        ['a token after the window (not reuse)', rotated, 40_001],
+        ['a token past its idle expiry', token, 50_000],
+      ] as const
+    ).flatMap(([what, t, now]): BindingCase[] => [
+      [`${what} without a proof is refused`, t, bound, now, undefined, invalidBecause('dpop proof missing')],
+      [`${what} with another key is refused`, t, bound, now, 'key-b', invalidBecause('dpop key mismatch')],
+    ]),
+    [
+      'a token of another client is refused as such first',
+      token,
+      { ...bound, clientId: 'x' },
+      1000,
+      undefined,
+      invalidBecause('client mismatch'),
+    ],
+  ])('%s', (_name, t, f, now, jkt, decision) => {
+    expect(decideRedemption(t, f, 'c', now, 30_000, jkt)).toEqual(decision);
   });
 });
 

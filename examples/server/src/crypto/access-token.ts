@@ -8,6 +8,8 @@ export type AccessTokenClaims = JWTPayload & {
   client_id: string;
   /** The refresh token family (session) the access token was issued in. */
   sid: string;
+  /** RFC 9449 section 6.1: the thumbprint of the DPoP key a DPoP-bound token is bound to. */
+  cnf?: { jkt: string };
 };
 
 /** Signs and verifies ES256 JWT access tokens with the server's key and clock. */
@@ -38,13 +40,14 @@ export class AccessTokens {
   }
 
   /**
-   * Signs an access token for the user in the given session, issued at `now` (ms).
+   * Signs an access token for the user in the given session, issued at `now` (ms); with
+   * `jkt`, bound to that DPoP key (`cnf.jkt`, RFC 9449 section 6.1).
    * Synchronous on purpose: `crypto.sign` takes tens of microseconds on the calling thread,
    * and nothing waits on the thread pool (see {@link SigningKey.privateKey}).
    */
-  sign(subject: { userId: string; clientId: string; familyId: string }, now: number): string {
+  sign(subject: { userId: string; clientId: string; familyId: string; jkt?: string | undefined }, now: number): string {
     const iat = Math.floor(now / 1000);
-    const claims = {
+    const claims: Record<string, unknown> = {
       client_id: subject.clientId,
       sid: subject.familyId,
       iss: this.#issuer,
@@ -54,6 +57,7 @@ export class AccessTokens {
       exp: iat + this.#ttlSeconds,
       jti: randomUUID(),
     };
+    if (subject.jkt !== undefined) claims.cnf = { jkt: subject.jkt };
     const input = `${this.#header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     // JWS ES256 wants the raw r||s form (RFC 7518 section 3.4), not DER.
     const signature = sign('sha256', Buffer.from(input), { key: this.#key.privateKey, dsaEncoding: 'ieee-p1363' });
@@ -76,6 +80,10 @@ export class AccessTokens {
       requiredClaims: ['exp', 'iat', 'sub', 'jti', 'client_id', 'sid'],
     });
     if (typeof payload.client_id !== 'string' || typeof payload.sid !== 'string' || typeof payload.sub !== 'string') {
+      throw new Error('malformed claims');
+    }
+    const cnf = payload.cnf as { jkt?: unknown } | undefined;
+    if (cnf !== undefined && (typeof cnf !== 'object' || cnf === null || typeof cnf.jkt !== 'string')) {
       throw new Error('malformed claims');
     }
     return payload as AccessTokenClaims;

@@ -25,11 +25,14 @@ function refused(): OAuthError {
  * `kid` and `jti` with control characters are refused before any lookup. Success starts a
  * new token family, unless the user's sessions were revoked after the device key was
  * looked up (`revokeUserSessions` removes the key: an assertion in flight must not outlive it).
+ * With `dpopJkt` (the request's DPoP proof key, checked by the caller) the new family is
+ * bound to that key.
  */
 export async function jwtBearerGrant(
   context: GrantContext,
   params: Map<string, string>,
   clientId: string,
+  dpopJkt?: string,
 ): Promise<string> {
   const assertion = params.get('assertion');
   if (assertion === undefined) throw invalidRequest('The assertion parameter is required.');
@@ -93,6 +96,7 @@ export async function jwtBearerGrant(
       clientId,
       origin: 'jwt-bearer',
       sessionGeneration: deviceKey.sessionGeneration,
+      dpopJkt,
     });
   } catch (error) {
     if (error instanceof SessionsRevokedError) return reject('sessions revoked during the grant', enrolled);

@@ -24,8 +24,16 @@ function field(body: Record<string, unknown>, name: string, maxLength: number): 
  * the check while the first ones are still hashing. Password checks are bounded
  * (`passwordChecks`): past the bound a sign-in gets 503 with `Retry-After` at once, and
  * does not count as a failure.
+ *
+ * With `dpopJkt` (the request's DPoP proof key, checked by the caller before any password
+ * work) the new family and its access tokens are bound to that key.
  */
-export async function login(context: GrantContext, body: Record<string, unknown>, clientId: string): Promise<string> {
+export async function login(
+  context: GrantContext,
+  body: Record<string, unknown>,
+  clientId: string,
+  dpopJkt?: string,
+): Promise<string> {
   const username = field(body, 'username', 256);
   const password = field(body, 'password', 1024);
   let device: { jwk: object; thumbprint: string } | undefined;
@@ -81,7 +89,13 @@ export async function login(context: GrantContext, body: Record<string, unknown>
   try {
     // The generation read with the password hash: if the user's sessions are revoked
     // between the check and now, the session is refused rather than outliving them.
-    const start = { userId: user.id, clientId, origin: 'login', sessionGeneration: user.sessionGeneration } as const;
+    const start = {
+      userId: user.id,
+      clientId,
+      origin: 'login',
+      sessionGeneration: user.sessionGeneration,
+      dpopJkt,
+    } as const;
     const { family, body: response } = await startSession(context, deviceKey ? { ...start, deviceKey } : start);
     context.record('login', 'issued', { familyId: family.id, clientId, userId: user.id });
     return response;

@@ -42,11 +42,19 @@ function liveLink(presented: string, chain: ChainLink[]): { token: string; link:
  * loses a race never signs for nothing. A retired token presented inside the grace window
  * gets the family's live token set, whichever generation that is by now, with the
  * lifetimes that remain: a lost response or tabs racing never sign anyone out.
+ *
+ * `dpopJkt` is the key thumbprint of the request's DPoP proof (checked by the caller). A
+ * family bound to a key is redeemed only with a proof of that key: without one, or with
+ * another key's, the token is refused with the same `invalid_grant` as an unknown one, the
+ * family untouched (see `decideRedemption`). The access token is bound to the proof's key
+ * (`token_type: DPoP`); a bearer family stays unbound even when a proof comes: binding it
+ * then would hand the session to whoever refreshes first with a key, a thief included.
  */
 export async function refreshGrant(
   context: GrantContext,
   params: Map<string, string>,
   clientId: string,
+  dpopJkt?: string,
 ): Promise<string> {
   const presented = params.get('refresh_token');
   if (presented === undefined) throw invalidRequest('The refresh_token parameter is required.');
@@ -62,6 +70,7 @@ export async function refreshGrant(
     now,
     graceMs: context.settings.refreshGraceSeconds * 1000,
     refreshTtlMs: context.settings.refreshTokenTtlSeconds * 1000,
+    dpopJkt,
     prepareChild() {
       childToken = generateRefreshToken();
       return { tokenHash: hashRefreshToken(childToken), sealed: sealChild(presented, childToken) };
@@ -78,7 +87,13 @@ export async function refreshGrant(
   switch (result.outcome) {
     case 'rotated':
       context.record('refresh_token', 'rotated', details);
-      return tokenResponse(context, family, now, { token: childToken!, expiresAt: result.child.expiresAt });
+      return tokenResponse(
+        context,
+        family,
+        now,
+        { token: childToken!, expiresAt: result.child.expiresAt },
+        { dpopJkt },
+      );
     case 'replayed': {
       const live = liveLink(presented, result.chain);
       if (live === undefined) {
@@ -86,7 +101,7 @@ export async function refreshGrant(
         throw refused();
       }
       context.record('refresh_token', 'replayed', details);
-      return tokenResponse(context, family, now, { token: live.token, expiresAt: live.link.expiresAt });
+      return tokenResponse(context, family, now, { token: live.token, expiresAt: live.link.expiresAt }, { dpopJkt });
     }
     case 'reuse-detected':
       context.record('refresh_token', 'reuse-detected', {

@@ -8,11 +8,16 @@ import type { GrantContext } from './context.ts';
  * another client get the same 200 (RFC 7009 section 2.2), so the endpoint reveals nothing.
  * `token_type_hint` is accepted and ignored: only refresh tokens are revocable here (access
  * tokens are short-lived JWTs). Enrolled device keys are kept: see `revokeUserSessions`.
+ *
+ * A DPoP-bound family is revoked only with a proof of its key (`dpopJkt`, checked by the
+ * caller): whoever holds a stolen bound token but not the key cannot end the session of the
+ * one who holds both. Without the key the answer is the same 200, and nothing changes.
  */
 export async function revoke(
   context: GrantContext,
   params: Map<string, string>,
   clientId: string | undefined,
+  dpopJkt?: string,
 ): Promise<void> {
   const token = params.get('token');
   if (token === undefined) throw invalidRequest('The token parameter is required.');
@@ -30,6 +35,14 @@ export async function revoke(
         ? { clientId: found.family.clientId, familyId: found.family.id, reason: 'client mismatch' }
         : { reason: 'unknown token' },
     );
+    return;
+  }
+  if (found.family.dpopJkt !== null && found.family.dpopJkt !== dpopJkt) {
+    context.record('revoke', 'invalid', {
+      clientId: found.family.clientId,
+      familyId: found.family.id,
+      reason: dpopJkt === undefined ? 'dpop proof missing' : 'dpop key mismatch',
+    });
     return;
   }
   await context.repository.revokeFamilyOfToken(tokenHash, context.now(), 'revoked by client');

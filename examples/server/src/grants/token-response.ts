@@ -8,10 +8,12 @@ import type { GrantContext } from './context.ts';
  * the session: `refresh_token_expires_in` (this refresh token's idle expiry, capped at the
  * session end) and `session_expires_in` (the absolute session end), both in seconds from
  * now. `device_key_id` (the enrolled key's RFC 7638 thumbprint) only after an enrollment.
+ * `token_type` is `DPoP` when the access token is bound to the request's DPoP key (RFC 9449
+ * section 5), else `Bearer`.
  */
 export type TokenResponse = {
   access_token: string;
-  token_type: 'Bearer';
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token: string;
   refresh_token_expires_in: number;
@@ -21,21 +23,23 @@ export type TokenResponse = {
 
 /**
  * The response body for `refreshToken` of `family` at `now`, with a freshly signed access
- * token. Every lifetime is counted from `now`, so a replay states what remains.
+ * token, bound to the DPoP key `dpopJkt` when the request had a proof. Every lifetime is
+ * counted from `now`, so a replay states what remains.
  */
 export function tokenResponse(
   context: GrantContext,
   family: FamilyRecord,
   now: number,
   refreshToken: { token: string; expiresAt: number },
-  deviceKeyId?: string,
+  extras: { dpopJkt?: string | undefined; deviceKeyId?: string | undefined } = {},
 ): string {
+  const { dpopJkt, deviceKeyId } = extras;
   const response: TokenResponse = {
     access_token: context.accessTokens.sign(
-      { userId: family.userId, clientId: family.clientId, familyId: family.id },
+      { userId: family.userId, clientId: family.clientId, familyId: family.id, jkt: dpopJkt },
       now,
     ),
-    token_type: 'Bearer',
+    token_type: dpopJkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: context.accessTokens.ttlSeconds,
     refresh_token: refreshToken.token,
     refresh_token_expires_in: Math.max(0, Math.floor((refreshToken.expiresAt - now) / 1000)),
@@ -46,8 +50,8 @@ export function tokenResponse(
 }
 
 /**
- * Starts a new session (token family) for a user, optionally enrolling a device key, and
- * returns the response body. Used by the login endpoint and the jwt-bearer grant.
+ * Starts a new session (token family) for a user, optionally enrolling a device key and
+ * binding the family to a DPoP key (the request's proof), and returns the response body. Used by the login endpoint and the jwt-bearer grant.
  * `sessionGeneration` is the user's, read with the credential that was checked: throws
  * `SessionsRevokedError` (nothing stored) when the user's sessions were revoked since.
  */
@@ -59,6 +63,8 @@ export async function startSession(
     origin: FamilyRecord['origin'];
     sessionGeneration: number;
     deviceKey?: DeviceKeyRecord;
+    /** The thumbprint of the request's DPoP proof key: the family is bound to it. */
+    dpopJkt?: string | undefined;
   },
 ): Promise<{ family: FamilyRecord; body: string }> {
   const now = context.now();
@@ -70,6 +76,7 @@ export async function startSession(
     createdAt: now,
     expiresAt: now + context.settings.sessionMaxSeconds * 1000,
     revokedAt: null,
+    dpopJkt: start.dpopJkt ?? null,
   };
   const refreshToken = generateRefreshToken();
   const expiresAt = Math.min(now + context.settings.refreshTokenTtlSeconds * 1000, family.expiresAt);
@@ -79,6 +86,12 @@ export async function startSession(
   // Signed once the session exists: a refused sign-in signs nothing.
   return {
     family,
-    body: tokenResponse(context, family, now, { token: refreshToken, expiresAt }, start.deviceKey?.thumbprint),
+    body: tokenResponse(
+      context,
+      family,
+      now,
+      { token: refreshToken, expiresAt },
+      { dpopJkt: start.dpopJkt, deviceKeyId: start.deviceKey?.thumbprint },
+    ),
   };
 }

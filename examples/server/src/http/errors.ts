@@ -1,4 +1,4 @@
-/** RFC 6749 section 5.2 error codes (plus RFC 6750 and RFC 7009 ones we use). */
+/** RFC 6749 section 5.2 error codes (plus the RFC 6750, RFC 7009 and RFC 9449 ones we use). */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -10,7 +10,11 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'server_error'
   | 'not_found'
-  | 'method_not_allowed';
+  | 'method_not_allowed'
+  /** RFC 9449 section 5 and 7.1: the DPoP proof is missing, malformed, replayed or does not match. */
+  | 'invalid_dpop_proof'
+  /** RFC 9449 section 8 and 9: sign the proof again with the nonce in `DPoP-Nonce`. */
+  | 'use_dpop_nonce';
 
 /**
  * An error that becomes an RFC 6749 error response: `{ error, error_description }` with

@@ -79,6 +79,13 @@ export const migrations: readonly Migration[] = [
     // their replay is refused (not treated as reuse) for the rest of its window.
     ...dialects(() => 'ALTER TABLE refresh_tokens ADD COLUMN child_hash TEXT;'),
   },
+  {
+    version: 4,
+    name: 'token_families.dpop_jkt',
+    // The DPoP key a family is bound to (RFC 9449 section 5); null for bearer families,
+    // which is every family created before this migration.
+    ...dialects(() => 'ALTER TABLE token_families ADD COLUMN dpop_jkt TEXT;'),
+  },
 ];
 
 /**

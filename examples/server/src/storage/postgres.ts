@@ -32,7 +32,8 @@ const MIGRATION_LOCK_KEY = 0x5e55_10e;
 
 /**
  * The rotation as one statement. `$1` token hash, `$2` client_id, `$3` now, `$4` grace ms,
- * `$5` child idle lifetime ms, `$6` child hash, `$7` sealed child. The conditions of the
+ * `$5` child idle lifetime ms, `$6` child hash, `$7` sealed child, `$8` the DPoP proof's key
+ * thumbprint (null without a proof). The conditions of the
  * UPDATE are exactly the 'rotate' case of `decideRedemption`, which the caller applies to
  * the returned row (the state the statement saw) for every other case; `child_expires_at`
  * is not null only when this statement rotated.
@@ -51,6 +52,7 @@ const ROTATE = `
       FROM current c
      WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND $3 < r.expires_at
        AND c.client_id = $2 AND c.revoked_at IS NULL AND $3 < c.family_expires_at
+       AND (c.dpop_jkt IS NULL OR c.dpop_jkt = $8::text)
     RETURNING r.family_id, LEAST($3::bigint + $5::bigint, c.family_expires_at) AS child_expires_at
   ), child AS (
     INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
@@ -214,8 +216,8 @@ export class PostgresRepository implements Repository {
         if (rows.length === 0) throw new DeviceKeyConflictError('device key is enrolled for another user');
       }
       await client.query(
-        'INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [family.id, family.userId, family.clientId, family.origin, family.createdAt, family.expiresAt],
+        'INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        [family.id, family.userId, family.clientId, family.origin, family.createdAt, family.expiresAt, family.dpopJkt],
       );
       await client.query(
         'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)',
@@ -253,6 +255,7 @@ export class PostgresRepository implements Repository {
           input.refreshTtlMs,
           prepared.tokenHash,
           Buffer.from(prepared.sealed),
+          input.dpopJkt ?? null,
         ],
       }),
     );
@@ -260,18 +263,25 @@ export class PostgresRepository implements Repository {
     if (!row) return { outcome: 'invalid', reason: 'unknown token' };
     if (row.child_expires_at !== null) {
       const family = toFamily(row);
-      const decision = decideRedemption(toToken(row), family, input.clientId, input.now, input.graceMs);
+      const decision = decideRedemption(toToken(row), family, input.clientId, input.now, input.graceMs, input.dpopJkt);
       if (decision.kind !== 'rotate') throw new Error('the rotation statement and decideRedemption disagree');
       const child = { tokenHash: prepared.tokenHash, issuedAt: input.now, expiresAt: Number(row.child_expires_at) };
       return { outcome: 'rotated', family, child };
     }
-    let decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+    let decision = decideRedemption(
+      toToken(row),
+      toFamily(row),
+      input.clientId,
+      input.now,
+      input.graceMs,
+      input.dpopJkt,
+    );
     if (decision.kind === 'rotate') {
       // Lost the race: the snapshot predates the winner's commit. Decide on the row as it is now.
       const again = await this.#pool.query(`${TOKEN_WITH_FAMILY} WHERE t.token_hash = $1`, [input.tokenHash]);
       row = again.rows[0];
       if (!row) return { outcome: 'invalid', reason: 'unknown token' };
-      decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs);
+      decision = decideRedemption(toToken(row), toFamily(row), input.clientId, input.now, input.graceMs, input.dpopJkt);
       if (decision.kind === 'rotate') throw new Error('a rotation lost its race but the token is still live');
     }
     const family = toFamily(row);

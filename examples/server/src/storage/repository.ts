@@ -35,6 +35,12 @@ export type FamilyRecord = {
   /** Absolute session end (`createdAt + SESSION_MAX_SECONDS`). */
   expiresAt: number;
   revokedAt: number | null;
+  /**
+   * The RFC 7638 thumbprint of the DPoP key the family is bound to (RFC 9449 section 5), when
+   * it began with a DPoP proof; null for a bearer family. Every token of a bound family is
+   * redeemed only with a proof of that key.
+   */
+  dpopJkt: string | null;
 };
 
 /** A refresh token as stored: only the SHA-256 hash of the token, never the token. */
@@ -93,6 +99,8 @@ export type RedeemInput = {
   graceMs: number;
   /** The child's idle lifetime; the repository caps it at the family's end. */
   refreshTtlMs: number;
+  /** The thumbprint of the request's DPoP proof key, when it had a valid proof. */
+  dpopJkt: string | undefined;
   /**
    * Makes the child. SQLite calls it only when the call wins the rotation, inside the
    * transaction; PostgreSQL calls it before its one round trip (a loser discards a random
@@ -136,12 +144,17 @@ export type RedemptionDecision =
  * The refresh-token policy, pure so both backends apply exactly the same rules
  * (RFC 6749 section 6, RFC 9700 section 4.14):
  *
- * 1. a token of another client, of a revoked family, or of a family past its absolute end
- *    is rejected;
- * 2. a token already rotated is replayed inside the grace window (the caller answers with
+ * 1. a token of another client is rejected;
+ * 2. a token of a DPoP-bound family is rejected without a proof of its key (RFC 9449
+ *    section 5), before anything else is looked at: it is never replayed and never counts
+ *    as reuse, so whoever holds a stolen token but not the key can neither use it nor end
+ *    the session of the one who holds both (that would make a stolen token a way to sign
+ *    anyone out);
+ * 3. a token of a revoked family, or of a family past its absolute end, is rejected;
+ * 4. a token already rotated is replayed inside the grace window (the caller answers with
  *    the family's live token set, whatever generation that is by now) and is reuse after
  *    it: the caller revokes the whole family;
- * 3. a token past its idle expiry is rejected; otherwise it is rotated.
+ * 5. a token past its idle expiry is rejected; otherwise it is rotated.
  */
 export function decideRedemption(
   token: RefreshTokenRecord,
@@ -149,8 +162,17 @@ export function decideRedemption(
   clientId: string,
   now: number,
   graceMs: number,
+  dpopJkt: string | undefined,
 ): RedemptionDecision {
   if (family.clientId !== clientId) return { kind: 'reject', outcome: 'invalid', reason: 'client mismatch' };
+  // Thumbprints are public (every proof carries the key): a plain comparison leaks nothing.
+  if (family.dpopJkt !== null && dpopJkt !== family.dpopJkt) {
+    return {
+      kind: 'reject',
+      outcome: 'invalid',
+      reason: dpopJkt === undefined ? 'dpop proof missing' : 'dpop key mismatch',
+    };
+  }
   if (family.revokedAt !== null) return { kind: 'reject', outcome: 'revoked', reason: 'family revoked' };
   if (now >= family.expiresAt) return { kind: 'reject', outcome: 'expired', reason: 'session ended' };
   if (token.rotatedAt !== null) {

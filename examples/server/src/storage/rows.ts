@@ -3,7 +3,7 @@ import type { ChainLink, EnrolledDeviceKey, FamilyRecord, RefreshTokenRecord, Us
 
 /** Selects a refresh token joined with its family; the mappers below read its rows. */
 export const TOKEN_WITH_FAMILY = `SELECT t.token_hash, t.family_id, t.issued_at, t.expires_at, t.rotated_at, t.replay, t.replay_until, t.child_hash,
-  f.user_id, f.client_id, f.origin, f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.revoked_at
+  f.user_id, f.client_id, f.origin, f.created_at AS family_created_at, f.expires_at AS family_expires_at, f.revoked_at, f.dpop_jkt
   FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id`;
 
 function nullableNumber(value: unknown): number | null {
@@ -61,6 +61,7 @@ export function toFamily(row: Record<string, unknown>): FamilyRecord {
     createdAt: Number(row.family_created_at),
     expiresAt: Number(row.family_expires_at),
     revokedAt: nullableNumber(row.revoked_at),
+    dpopJkt: row.dpop_jkt === null || row.dpop_jkt === undefined ? null : String(row.dpop_jkt),
   };
 }
 

@@ -194,13 +194,14 @@ export class SqliteRepository implements Repository {
         );
       }
       this.#run(
-        `INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO token_families (id, user_id, client_id, origin, created_at, expires_at, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?)`,
         family.id,
         family.userId,
         family.clientId,
         family.origin,
         family.createdAt,
         family.expiresAt,
+        family.dpopJkt,
       );
       this.#run(
         'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
@@ -263,7 +264,7 @@ export class SqliteRepository implements Repository {
     const found = this.#findToken(input.tokenHash);
     if (!found) return { outcome: 'invalid', reason: 'unknown token' };
     const { token, family } = found;
-    const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs);
+    const decision = decideRedemption(token, family, input.clientId, input.now, input.graceMs, input.dpopJkt);
     switch (decision.kind) {
       case 'rotate': {
         const prepared = input.prepareChild();
