@@ -52,6 +52,16 @@ export async function login(
   };
   let { response, body } = await send();
   if (dpop && response.status === 400 && body?.error === 'use_dpop_nonce') ({ response, body } = await send());
+  if (dpop && response.status === 400 && body?.error === 'invalid_dpop_proof') {
+    // Most often a development server that calls itself by another name (0.0.0.0, 127.0.0.1)
+    // than the app reaches it at: proofs name the URL the app uses, the server checks its own.
+    const issuer = await advertisedIssuer(new URL(loginEndpoint).origin);
+    if (issuer !== null && issuer !== new URL(loginEndpoint).origin) {
+      throw new SignInError(
+        `The server calls itself ${issuer}, but this app reaches it at ${new URL(loginEndpoint).origin}: DPoP proofs name the URL the app uses. Start the server with ISSUER=${new URL(loginEndpoint).origin}.`,
+      );
+    }
+  }
   if (!response.ok || !body || typeof body.access_token !== 'string') {
     if (response.status === 401) throw new SignInError('The username or password is incorrect.');
     if (response.status === 429) throw new SignInError('Too many attempts. Wait a minute and try again.');
@@ -71,14 +81,28 @@ export async function login(
  * plain HTTP to a LAN address.) `null` when the metadata cannot be read (offline).
  */
 export async function advertisedTokenEndpoint(serverUrl: string, signal?: AbortSignal): Promise<string | null> {
+  const tokenEndpoint = (await metadata(serverUrl, signal))?.token_endpoint;
+  return typeof tokenEndpoint === 'string' && URL.canParse(tokenEndpoint) ? tokenEndpoint : null;
+}
+
+/** The origin of the issuer the server names in its metadata; `null` when it cannot be read. */
+async function advertisedIssuer(serverUrl: string): Promise<string | null> {
+  const issuer = (await metadata(serverUrl))?.issuer;
+  return typeof issuer === 'string' && URL.canParse(issuer) ? new URL(issuer).origin : null;
+}
+
+/** The server's RFC 8414 metadata, or `null` (offline, not JSON). */
+async function metadata(
+  serverUrl: string,
+  signal?: AbortSignal,
+): Promise<{ issuer?: unknown; token_endpoint?: unknown } | null> {
   try {
     const response = await fetch(`${serverUrl}/.well-known/oauth-authorization-server`, {
       headers: { accept: 'application/json' },
       ...(signal ? { signal } : {}),
     });
     if (!response.ok) return null;
-    const tokenEndpoint = ((await response.json()) as { token_endpoint?: unknown } | null)?.token_endpoint;
-    return typeof tokenEndpoint === 'string' && URL.canParse(tokenEndpoint) ? tokenEndpoint : null;
+    return (await response.json()) as { issuer?: unknown; token_endpoint?: unknown } | null;
   } catch {
     return null;
   }

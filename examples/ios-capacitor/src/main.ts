@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   // IndexedDB (non-extractable), unless the app registers the native Secure Enclave plugin
   // (see src/adapters/secure-enclave-dpop.ts). The sign-in requests carry a proof from it.
   const keyOption = dpopKeyOption();
-  const proofs = dpop(keyOption);
+  const proofs = config.dpop ? dpop(keyOption) : undefined;
   const dpopKeyKind = keyOption.signer ? 'Secure Enclave' : 'WebCrypto, IndexedDB';
 
   const session = new SessionManager({
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     lifecycle,
     biometric,
     signInPrompt: (reason) => promptSignIn(reason),
-    dpop: proofs,
+    ...(proofs ? { dpop: proofs } : {}),
   });
   const api = session.createClient({ prefix: config.apiPrefix, timeout: 20_000 });
   const panel = new SessionPanel(session, byId('screen-home'), byId('state'));
@@ -176,6 +176,7 @@ async function main(): Promise<void> {
   }
 
   async function refreshDpopLabel(): Promise<void> {
+    if (!proofs) return panel.setDpopKey('off (bearer tokens)');
     try {
       panel.setDpopKey(`${dpopKeyKind} · …${(await proofs.thumbprint()).slice(-8)}`);
     } catch (error) {
