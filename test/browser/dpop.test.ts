@@ -73,9 +73,7 @@ describe.skipIf(!process.env['SESSION_KEEPER_BROWSER_TESTS'])('DPoP in real Chro
     const [before] = (await tab.snapshot()).jkts;
     const since = harness.server.grantLog.length;
 
-    await tab.page.reload();
-    await tab.page.waitForFunction(() => window.sk !== undefined);
-    await tab.page.evaluate(() => window.sk.ready);
+    await tab.reload();
     expect((await tab.snapshot()).state).toBe('active');
     const afterReload = await tab.request(3);
     // The refresh token is bound to the key too: refreshing proves the key is the stored one.
@@ -98,9 +96,7 @@ describe.skipIf(!process.env['SESSION_KEEPER_BROWSER_TESTS'])('DPoP in real Chro
     const since = harness.server.grantLog.length;
 
     await tab.deleteDpopKeys();
-    await tab.page.reload(); // the key held in memory goes too: only the tokens in localStorage stay
-    await tab.page.waitForFunction(() => window.sk !== undefined);
-    await tab.page.evaluate(() => window.sk.ready);
+    await tab.reload(); // the key held in memory goes too: only the tokens in localStorage stay
     const results = await tab.request(5);
 
     expect(results.ok, 'the requests waited through the re-authentication and went through').toBe(5);
