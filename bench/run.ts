@@ -11,7 +11,7 @@
  * session-keeper is imported from the built package ('session-keeper' -> dist/), as users get
  * it: run `npm run build` first.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -102,16 +102,15 @@ function pkgVersion(name: string): string {
 
 function gitCommit(): string {
   try {
-    const head = readFileSync(`${root}.git/HEAD`, 'utf8').trim();
-    const ref = head.startsWith('ref: ') ? readFileSync(`${root}.git/${head.slice(5)}`, 'utf8').trim() : head;
-    return ref.slice(0, 7);
+    // `git` itself: in a worktree, .git is a file that points elsewhere.
+    return execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
   }
 }
 
 const loadBefore = loadavg();
-const PROOF_ROUNDS = { rounds: quick ? 1 : 5, perRound: 500 };
+const PROOF_ROUNDS = { rounds: quick ? 1 : 5, perRound: 2000 };
 
 /**
  * The DPoP pair: session-keeper's ky client with and without DPoP, in one run, against the
@@ -138,7 +137,7 @@ async function dpopSection(): Promise<{ markdown: string; cpuRatio: number; cost
       (kind) => run(kind, STEADY.requests),
       (kind) => run(kind, STEADY.warmUpRequests),
     );
-    proofUs = await proofCpuUs(PROOF_ROUNDS.rounds, PROOF_ROUNDS.perRound);
+    proofUs = await proofCpuUs(PROOF_ROUNDS.rounds, PROOF_ROUNDS.perRound, STEADY.concurrency);
   } finally {
     await reference.stop();
   }
@@ -194,8 +193,8 @@ of the two medians: what signing a proof per request costs the client.
 ${dpopTable}
 
 One resource-request proof alone (\`proof('GET', url, { accessToken })\`: the \`ath\` hash, the
-JWS and its ES256 signature with a non-extractable WebCrypto key), in a loop: ${fmt(proofUs)} µs of
-CPU (median of ${PROOF_ROUNDS.rounds} rounds of ${PROOF_ROUNDS.perRound}).
+JWS and its ES256 signature with a non-extractable WebCrypto key), ${PROOF_ROUNDS.perRound} at concurrency
+${STEADY.concurrency} without sending them: ${fmt(proofUs)} µs of CPU each (median of ${PROOF_ROUNDS.rounds} rounds).
 <!-- dpop:end -->`;
   return { markdown, cpuRatio: cpu(dpopSession.name) / cpu(bearer), costUs, proofUs };
 }
