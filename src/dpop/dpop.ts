@@ -7,7 +7,7 @@ import { keyStoreSource, signerSource, type KeySource } from './key-source.ts';
 import { defaultKeyStore } from './key-store.ts';
 import type { DpopKey } from './keys.ts';
 import { NonceCache } from './nonces.ts';
-import { createProof } from './proof.ts';
+import { athOf, createProof } from './proof.ts';
 import { ServerClock } from './server-clock.ts';
 import type { Dpop, DpopContext, DpopOptions, DpopPort } from './types.ts';
 
@@ -45,6 +45,8 @@ export function dpop(options: DpopOptions = {}): Dpop {
   let loaded: Promise<DpopKey | undefined> | undefined;
   /** A key being created (concurrent proofs share one). */
   let creating: Promise<DpopKey> | undefined;
+  /** The `ath` of the access token of the last resource proof (forgotten with the key). */
+  let lastAth: { token: string; ath: Promise<string> } | undefined;
   /** Where the key lives: a native signer, or a key store (the default one is named after the session's lock, so tabs share it). */
   let keys: KeySource | undefined;
   const source = () =>
@@ -82,7 +84,13 @@ export function dpop(options: DpopOptions = {}): Dpop {
     if (accessToken === undefined) loaded = undefined;
     const signer = await key(!ifKeyExists);
     if (signer === undefined) return undefined;
-    return createProof(signer, { method, url, now: serverClock.now(url), nonce: nonces.get(url), accessToken });
+    // Every request of a token generation hashes the same token: hash it once.
+    let ath: string | undefined;
+    if (accessToken !== undefined) {
+      if (lastAth?.token !== accessToken) lastAth = { token: accessToken, ath: athOf(accessToken) };
+      ath = await lastAth.ath;
+    }
+    return createProof(signer, { method, url, now: serverClock.now(url), nonce: nonces.get(url), ath });
   };
 
   const observe: DpopPort['observe'] = (url, response) => {
@@ -127,6 +135,7 @@ export function dpop(options: DpopOptions = {}): Dpop {
     },
     async forgetKey() {
       loaded = undefined;
+      lastAth = undefined;
       try {
         await source().clear();
       } catch (error) {

@@ -9,8 +9,8 @@ export interface ProofClaims {
   now: number;
   /** The server's latest nonce for this origin, when it sent one. */
   nonce?: string | undefined;
-  /** On a resource request: the access token, hashed into `ath`. */
-  accessToken?: string | undefined;
+  /** On a resource request: the access token's hash (see {@link athOf}). */
+  ath?: string | undefined;
 }
 
 /** `htu`: the URL without query and fragment (RFC 9449 section 4.2). */
@@ -34,6 +34,8 @@ function newJti(): string {
 
 const encoder = new TextEncoder();
 const segment = (value: object) => base64url.encode(JSON.stringify(value));
+/** The encoded protected header of each key: the same for every proof the key signs. */
+const headers = new WeakMap<DpopKey, string>();
 
 /**
  * A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. The compact JWS is put together
@@ -47,8 +49,10 @@ export async function createProof(key: DpopKey, claims: ProofClaims): Promise<st
     jti: newJti(),
     iat: Math.floor(claims.now / 1000),
   };
-  if (claims.accessToken !== undefined) payload.ath = await athOf(claims.accessToken);
+  if (claims.ath !== undefined) payload.ath = claims.ath;
   if (claims.nonce !== undefined) payload.nonce = claims.nonce;
-  const input = `${segment({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })}.${segment(payload)}`;
+  let header = headers.get(key);
+  if (header === undefined) headers.set(key, (header = segment({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })));
+  const input = `${header}.${segment(payload)}`;
   return `${input}.${base64url.encode(await key.sign(encoder.encode(input)))}`;
 }
