@@ -268,3 +268,68 @@ export async function settleAll<T>(promises: Promise<T>[]) {
       .map((r) => r.reason as unknown),
   };
 }
+
+/** One request as a `fetch` saw it: where it went, how it was authorized, its proof, the answer. */
+export interface RecordedRequest {
+  url: string;
+  /** `Bearer`, `DPoP` or undefined (no Authorization). */
+  scheme: string | undefined;
+  /** The `DPoP` header, when the request had one. */
+  proof: string | undefined;
+  status: number;
+  /** The `DPoP-Nonce` of the answer, when it had one. */
+  nonce: string | undefined;
+}
+
+/** A `fetch` that records every request it sends (after DPoP signed it) and its answer. */
+export function recordingFetch() {
+  const requests: RecordedRequest[] = [];
+  const fetchFn: typeof globalThis.fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const authorization = request.headers.get('authorization');
+    const response = await globalThis.fetch(request);
+    requests.push({
+      url: request.url,
+      scheme: authorization?.split(' ')[0],
+      proof: request.headers.get('dpop') ?? undefined,
+      status: response.status,
+      nonce: response.headers.get('dpop-nonce') ?? undefined,
+    });
+    return response;
+  };
+  return { fetch: fetchFn, requests, statuses: () => requests.map((r) => r.status) };
+}
+
+/** The claims of a DPoP proof (or any JWT), read without verification. */
+export function claimsOf(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/**
+ * The app's DPoP sign-in: alice through POST /auth/login with a proof of `proofs` (the
+ * session's DPoP handle), answering a `use_dpop_nonce` once, as the README shows for a code
+ * exchange. The tokens come back bound to the handle's key.
+ */
+export async function dpopSignIn(
+  e2e: E2EServer,
+  proofs: { proof(method: string, url: string): Promise<string | undefined>; observe(url: string, r: Response): void },
+): Promise<TokenResponse> {
+  const url = `${e2e.server.url}/auth/login`;
+  const send = async () => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', dpop: (await proofs.proof('POST', url))! },
+      body: JSON.stringify({ username: 'alice', password: 'secret', client_id: CLIENT_ID }),
+    });
+    proofs.observe(url, response);
+    return response;
+  };
+  let response = await send();
+  // Signed once more, as the SDK does at the token endpoint: for the server's nonce, or after
+  // a proof refused for its iat (the answer's Date has set the handle's estimate of the
+  // server's clock, which the tests move ahead).
+  const error = response.status === 400 ? ((await response.clone().json()) as { error?: string }).error : undefined;
+  if (error === 'use_dpop_nonce' || error === 'invalid_dpop_proof') response = await send();
+  if (response.status !== 200) throw new Error(`DPoP sign-in failed: HTTP ${response.status} ${await response.text()}`);
+  return (await response.json()) as TokenResponse;
+}

@@ -354,6 +354,24 @@ describeEachBackend('DPoP', (backend) => {
       await expectDpopChallenge(await send(), 'invalid_dpop_proof');
     });
 
+    it('one proof sent ten times at once is accepted once (the jti is spent atomically)', async () => {
+      const tokens = await api.login(key);
+      const proof = await dpopProof(
+        key,
+        clock.now(),
+        { htm: 'GET', htu: `${server.issuer}/api/items` },
+        {
+          accessToken: tokens.access_token,
+        },
+      );
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          fetch(`${server.url}/api/items`, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } }),
+        ),
+      );
+      expect(responses.map((r) => r.status).sort()).toEqual([200, ...Array(9).fill(401)]);
+    });
+
     it('refuse a bearer token sent with the DPoP scheme, and an expired DPoP token', async () => {
       const bearer = await login(server);
       await expectDpopChallenge(await api.resource('/api/me', bearer.access_token, key), 'invalid_token');

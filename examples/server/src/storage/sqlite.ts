@@ -46,7 +46,8 @@ export type SqliteSynchronous = 'full' | 'normal';
 /** Most grants one transaction (one commit) carries. */
 const MAX_BATCH = 256;
 
-type PendingRedemption = { input: RedeemInput; resolve(result: RedeemResult): void; reject(error: unknown): void };
+/** One write of a batch: a redemption or a used identifier, answered after the batch's commit. */
+type PendingWrite = { run(): unknown; resolve(result: never): void; reject(error: unknown): void };
 
 /**
  * SQLite repository on the built-in `node:sqlite`. Every method runs synchronously, so a
@@ -54,16 +55,18 @@ type PendingRedemption = { input: RedeemInput; resolve(result: RedeemResult): vo
  * else in this process can interleave with; other processes on the same file wait on
  * SQLite's write lock (`busy_timeout`).
  *
- * Refresh grants are group-committed: those that arrive while the event loop is busy are
- * decided and written in one transaction on the next turn of the loop, and each caller is
- * answered only after that transaction's commit. One commit (one fsync) then carries many
- * grants, which is what makes a durable commit affordable per grant.
+ * Refresh grants and used identifiers (assertion and DPoP proof `jti`s) are group-committed:
+ * those that arrive while the event loop is busy are decided and written in one transaction
+ * on the next turn of the loop, and each caller is answered only after that transaction's
+ * commit. One commit (one fsync) then carries many grants, which is what makes a durable
+ * commit affordable per grant (a DPoP refresh writes twice: its proof's `jti`, then the
+ * rotation).
  */
 export class SqliteRepository implements Repository {
   readonly kind = 'sqlite';
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  readonly #pending: PendingRedemption[] = [];
+  readonly #pending: PendingWrite[] = [];
   #flushScheduled = false;
 
   /** @param location a file path, or `:memory:` */
@@ -223,8 +226,13 @@ export class SqliteRepository implements Repository {
   }
 
   redeemRefreshToken(input: RedeemInput): Promise<RedeemResult> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ input, resolve, reject });
+    return this.#enqueue(() => this.#redeem(input));
+  }
+
+  /** Queues a write for the next batch; resolves with its result after the batch's commit. */
+  #enqueue<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ run, resolve: resolve as (result: never) => void, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         // After the I/O callbacks of this turn of the loop: every grant parsed meanwhile joins.
@@ -236,27 +244,27 @@ export class SqliteRepository implements Repository {
     });
   }
 
-  /** Decides and writes up to {@link MAX_BATCH} pending grants in one transaction, then answers them. */
+  /** Runs up to {@link MAX_BATCH} pending writes in one transaction, in order, then answers them. */
   #flush(): void {
     const batch = this.#pending.splice(0, MAX_BATCH);
-    let results: RedeemResult[];
+    let results: unknown[];
     try {
       if (!this.#db.isOpen) throw new Error('the database is closed');
-      results = this.#transaction(() => batch.map((pending) => this.#redeem(pending.input)));
+      results = this.#transaction(() => batch.map((pending) => pending.run()));
     } catch {
-      // Something failed and the whole batch rolled back: run each grant alone, so that
+      // Something failed and the whole batch rolled back: run each write alone, so that
       // only the one that fails is answered with its error.
       for (const pending of batch) {
         try {
           if (!this.#db.isOpen) throw new Error('the database is closed');
-          pending.resolve(this.#transaction(() => this.#redeem(pending.input)));
+          pending.resolve(this.#transaction(() => pending.run()) as never);
         } catch (error) {
           pending.reject(error);
         }
       }
       return;
     }
-    batch.forEach((pending, i) => pending.resolve(results[i]!));
+    batch.forEach((pending, i) => pending.resolve(results[i] as never));
   }
 
   /** One grant inside the batch's transaction (it sees the writes of the grants before it). */
@@ -358,13 +366,15 @@ export class SqliteRepository implements Repository {
     return row && toDeviceKey(row);
   }
 
-  async consumeJti(key: string, expiresAt: number): Promise<boolean> {
-    return (
-      this.#run(
-        'INSERT INTO used_jtis (jti_key, expires_at) VALUES (?, ?) ON CONFLICT (jti_key) DO NOTHING',
-        key,
-        expiresAt,
-      ) === 1
+  consumeJti(key: string, expiresAt: number): Promise<boolean> {
+    // Group-committed like the rotations: a DPoP refresh or API call writes one per request.
+    return this.#enqueue(
+      () =>
+        this.#run(
+          'INSERT INTO used_jtis (jti_key, expires_at) VALUES (?, ?) ON CONFLICT (jti_key) DO NOTHING',
+          key,
+          expiresAt,
+        ) === 1,
     );
   }
 
