@@ -4,13 +4,14 @@
  * Numbers are compared as ratios within this run; every scenario is repeated and the order of
  * the clients rotates each repetition to cancel drift.
  *
- *     npm run bench            # full run (under 4 minutes on 2 cores)
- *     npm run bench -- --quick # one repetition each, for a smoke test
+ *     npm run bench                 # full run (under 4 minutes on 2 cores)
+ *     npm run bench -- --quick      # one repetition each, for a smoke test
+ *     npm run bench -- --only dpop  # only the DPoP pair; replaces its section of RESULTS.md
  *
  * session-keeper is imported from the built package ('session-keeper' -> dist/), as users get
  * it: run `npm run build` first.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +36,8 @@ if (!existsSync(`${root}dist/index.js`)) {
 // After the check above: these import the built package.
 const { FETCH_FLOOR, KY_FLOOR, SESSION_KEEPER, SESSION_KEEPER_FETCH, rawFetch, rawKy, refreshClients } =
   await import('./clients.ts');
-const { Harness, herd, steadyState, terminalFailure, transientFailure } = await import('./scenarios.ts');
+const { Harness, herd, steadyLoop, steadyState, terminalFailure, transientFailure } = await import('./scenarios.ts');
+const { ReferenceServer, bearerSession, dpopSession, proofCpuUs } = await import('./dpop.ts');
 const { fmt, median, percentile, ratio, sorted, spread, table, tally } = await import('./stats.ts');
 const { startTempPostgres } = await import('./postgres.ts');
 type ClientKind = import('./clients.ts').ClientKind;
@@ -43,6 +45,11 @@ type BurstResult = import('./scenarios.ts').BurstResult;
 type SteadyResult = import('./scenarios.ts').SteadyResult;
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'dpop') {
+  console.error(`bench: --only takes "dpop", not ${JSON.stringify(only)}`);
+  process.exit(2);
+}
 const REPS = quick
   ? { herd: 1, steady: 1, terminal: 1, transient: 1, crossContext: 1 }
   : { herd: 5, steady: 5, terminal: 3, transient: 3, crossContext: 3 };
@@ -66,12 +73,12 @@ function rotated<T>(items: readonly T[], rep: number): T[] {
 const sectionTimes: string[] = [];
 
 /** Runs `scenario` for every client, `reps` times (after one discarded `warmUp` run each, if given). */
-async function repeat<R>(
+async function repeat<K extends { name: string }, R>(
   name: string,
-  kinds: readonly ClientKind[],
+  kinds: readonly K[],
   reps: number,
-  scenario: (kind: ClientKind) => Promise<R>,
-  warmUp?: (kind: ClientKind) => Promise<unknown>,
+  scenario: (kind: K) => Promise<R>,
+  warmUp?: (kind: K) => Promise<unknown>,
 ): Promise<Map<string, R[]>> {
   const started = performance.now();
   const results = new Map<string, R[]>(kinds.map((k) => [k.name, []]));
@@ -95,12 +102,118 @@ function pkgVersion(name: string): string {
 
 function gitCommit(): string {
   try {
-    const head = readFileSync(`${root}.git/HEAD`, 'utf8').trim();
-    const ref = head.startsWith('ref: ') ? readFileSync(`${root}.git/${head.slice(5)}`, 'utf8').trim() : head;
-    return ref.slice(0, 7);
+    // `git` itself: in a worktree, .git is a file that points elsewhere.
+    return execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
   }
+}
+
+const loadBefore = loadavg();
+const PROOF_ROUNDS = { rounds: quick ? 1 : 5, perRound: 2000 };
+
+/**
+ * The DPoP pair: session-keeper's ky client with and without DPoP, in one run, against the
+ * reference server with DPoP on (bench/dpop.ts). Returns its section of RESULTS.md.
+ */
+async function dpopSection(): Promise<{ markdown: string; cpuRatio: number; costUs: number; proofUs: number }> {
+  const reference = await ReferenceServer.start();
+  const kinds = [bearerSession, dpopSession];
+  const run = async (kind: (typeof kinds)[number], requests: number) => {
+    const client = await kind.create(reference);
+    try {
+      return await steadyLoop(kind.name, client, requests, STEADY.concurrency, () => 'items');
+    } finally {
+      client.dispose();
+    }
+  };
+  let results: Map<string, SteadyResult[]>;
+  let proofUs: number;
+  try {
+    results = await repeat(
+      `DPoP pair ${STEADY.requests} requests at concurrency ${STEADY.concurrency}`,
+      kinds,
+      REPS.steady,
+      (kind) => run(kind, STEADY.requests),
+      (kind) => run(kind, STEADY.warmUpRequests),
+    );
+    proofUs = await proofCpuUs(PROOF_ROUNDS.rounds, PROOF_ROUNDS.perRound, STEADY.concurrency);
+  } finally {
+    await reference.stop();
+  }
+  const rps = (name: string) => median((results.get(name) ?? []).map((r) => r.requestsPerSecond));
+  const cpu = (name: string) => median((results.get(name) ?? []).map((r) => r.cpuUsPerRequest));
+  const bearer = bearerSession.name;
+  const costUs = cpu(dpopSession.name) - cpu(bearer);
+  const rows = kinds.map((kind) => {
+    const runs = results.get(kind.name)!;
+    const latencies = sorted(runs.flatMap((r) => r.latenciesMs));
+    return [
+      kind.name,
+      spread(runs.map((r) => r.requestsPerSecond)),
+      fmt(percentile(latencies, 50), 2),
+      fmt(percentile(latencies, 99), 2),
+      String(runs.reduce((sum, r) => sum + r.failed, 0)),
+      ratio(rps(kind.name), rps(bearer)),
+      spread(runs.map((r) => r.cpuUsPerRequest)),
+      ratio(cpu(kind.name), cpu(bearer)),
+      kind === bearerSession ? '–' : fmt(costUs),
+    ];
+  });
+  const dpopTable = table(
+    [
+      'client',
+      'requests/s',
+      'p50 ms',
+      'p99 ms',
+      'failed',
+      'vs Bearer',
+      'client CPU µs/request',
+      'CPU vs Bearer',
+      'DPoP CPU µs/request',
+    ],
+    rows,
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
+  const markdown = `<!-- dpop:start -->
+## DPoP: steady state with and without proofs, against the reference server
+
+Valid token, ${STEADY.requests} \`GET /api/items\` at concurrency ${STEADY.concurrency}, to the reference
+server (examples/server via bench/reference-server.ts, its own process, SQLite in memory, DPoP
+on: it verifies the access token and, for the DPoP client, the proof, its key binding and its
+\`jti\` on every request). Both clients in this run, ${REPS.steady} repetitions each after one
+discarded warm-up, order rotated. The server bounds requests/s (it checks a proof per DPoP
+request); the client CPU per request is the client's own cost, and "DPoP CPU" is the difference
+of the two medians: what signing a proof per request costs the client.
+
+- ${new Date().toISOString()}, commit ${gitCommit()}, load average at start ${loadBefore.map((l) => l.toFixed(1)).join(' / ')}, at end ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ')}
+
+${dpopTable}
+
+One resource-request proof alone (\`proof('GET', url, { accessToken })\`: the JWS and its ES256
+signature with a non-extractable WebCrypto key; \`ath\` is hashed once per access token),
+${PROOF_ROUNDS.perRound} for one token at concurrency ${STEADY.concurrency}, none sent: ${fmt(proofUs)} µs of CPU each
+(median of ${PROOF_ROUNDS.rounds} rounds). The difference in the table is larger than that: a CPU profile of
+the DPoP client puts the rest in WebCrypto's job handling (\`jobPromise\`) and garbage collection,
+which a loop of proofs with nothing else on the event loop pays less of.
+<!-- dpop:end -->`;
+  return { markdown, cpuRatio: cpu(dpopSession.name) / cpu(bearer), costUs, proofUs };
+}
+
+if (only === 'dpop') {
+  const { markdown } = await dpopSection();
+  const resultsFile = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n';
+  const marked = /<!-- dpop:start -->[\s\S]*?<!-- dpop:end -->/;
+  const next = marked.test(previous)
+    ? previous.replace(marked, () => markdown)
+    : previous.replace(/\n## Terminal refresh failure/, () => `\n${markdown}\n\n## Terminal refresh failure`);
+  console.log(markdown);
+  writeFileSync(resultsFile, next.includes(markdown) ? next : `${previous.trimEnd()}\n\n${markdown}\n`);
+  log(`wrote the DPoP section of bench/RESULTS.md (${elapsed()})`);
+  process.exit(0);
 }
 
 const harness = await Harness.start();
@@ -110,7 +223,6 @@ log(`bench server on ${harness.endpoints.api}; ${quick ? 'quick run' : 'full run
 const FLOOR = FETCH_FLOOR;
 const SK = SESSION_KEEPER;
 const SKF = SESSION_KEEPER_FETCH;
-const loadBefore = loadavg();
 const herdResults = new Map<number, Map<string, BurstResult[]>>();
 for (const n of HERD_SIZES) {
   // The first size also warms every client up (connections, JIT) on a discarded run of 1000.
@@ -127,6 +239,9 @@ const steadyResults = await repeat(
   (kind) => steadyState(harness, kind, STEADY.requests, STEADY.concurrency),
   (kind) => steadyState(harness, kind, STEADY.warmUpRequests, STEADY.concurrency),
 );
+
+// ---- DPoP pair, against the reference server ---------------------------------------------------
+const dpopPair = await dpopSection();
 
 // ---- failures -------------------------------------------------------------------------------
 const terminalResults = await repeat(`terminal failure N=${TERMINAL_N}`, refreshClients, REPS.terminal, (kind) =>
@@ -411,6 +526,11 @@ const targetTable = table(
       `${(steadyCpu(SKF) / steadyCpu(rawFetch.name)).toFixed(2)}x`,
       'info',
     ],
+    [
+      '(context) DPoP steady state: client CPU per request vs Bearer (medians)',
+      `${dpopPair.cpuRatio.toFixed(2)}x (+${fmt(dpopPair.costUs)} µs)`,
+      'info',
+    ],
   ],
 );
 
@@ -428,7 +548,9 @@ const machine = [
   `- Repetitions: herd ${REPS.herd}, steady ${REPS.steady}, terminal ${REPS.terminal}, transient ${REPS.transient}, cross-context ${REPS.crossContext}${quick ? ' (--quick)' : ''}; client order rotated each repetition; total ${elapsed()}`,
 ].join('\n');
 
-const clientNotes = [...refreshClients, rawKy, rawFetch].map((k) => `- **${k.name}**: ${k.setup}`).join('\n');
+const clientNotes = [...refreshClients, rawKy, rawFetch, bearerSession, dpopSession]
+  .map((k) => `- **${k.name}**: ${k.setup}`)
+  .join('\n');
 
 const report = `# Benchmark results
 
@@ -458,6 +580,8 @@ the client process per request: the client's own cost, much less sensitive to ot
 the machine than requests/s.
 
 ${steadyTable}
+
+${dpopPair.markdown}
 
 ## Terminal refresh failure: every refresh answers \`invalid_grant\`, N = ${TERMINAL_N}
 

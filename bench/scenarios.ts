@@ -193,15 +193,17 @@ export interface SteadyResult {
   latenciesMs: number[];
 }
 
-/** A valid token; `requests` GETs through `concurrency` workers that each send one at a time. */
-export async function steadyState(
-  harness: Harness,
-  kind: ClientKind,
+/**
+ * `requests` GETs through `concurrency` workers that each send one at a time, on one signed-in
+ * client; `path` names the resource of request `i`.
+ */
+export async function steadyLoop(
+  name: string,
+  client: BenchClient,
   requests: number,
   concurrency: number,
+  path: (i: number) => string = (i) => `items/${i}`,
 ): Promise<SteadyResult> {
-  const clients = await signedIn(harness, kind, 1);
-  const client = clients[0]!;
   const latenciesMs: number[] = [];
   let next = 0;
   let failed = 0;
@@ -213,7 +215,7 @@ export async function steadyState(
         const i = next++;
         const t0 = performance.now();
         try {
-          await client.get(`items/${i}`);
+          await client.get(path(i));
         } catch {
           failed++;
         }
@@ -223,9 +225,8 @@ export async function steadyState(
   );
   const wallMs = performance.now() - start;
   const cpuUsPerRequest = (cpuMsSince(cpuStart) * 1000) / requests;
-  disposeAll(clients);
   return {
-    client: kind.name,
+    client: name,
     requests,
     failed,
     wallMs,
@@ -233,4 +234,17 @@ export async function steadyState(
     requestsPerSecond: (requests / wallMs) * 1000,
     latenciesMs,
   };
+}
+
+/** A valid token; `requests` GETs through `concurrency` workers that each send one at a time. */
+export async function steadyState(
+  harness: Harness,
+  kind: ClientKind,
+  requests: number,
+  concurrency: number,
+): Promise<SteadyResult> {
+  const clients = await signedIn(harness, kind, 1);
+  const result = await steadyLoop(kind.name, clients[0]!, requests, concurrency);
+  disposeAll(clients);
+  return result;
 }

@@ -39,7 +39,10 @@ export class SessionKeeperError extends Error {
   }
 }
 
-/** The options given to `SessionManager` are invalid. Thrown by the constructor. */
+/**
+ * The options given to `SessionManager` (or `dpop()`) are invalid. Thrown by the constructor, or
+ * when a port the app gave answers outside its contract (a DPoP signer with a DER signature).
+ */
 export class ConfigurationError extends SessionKeeperError {
   override name = 'ConfigurationError';
 

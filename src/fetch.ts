@@ -8,7 +8,7 @@
 export { SessionManager } from './session-manager.ts';
 export type { SessionManagerOptions } from './options.ts';
 export type { DpopOption } from './dpop-option.ts';
-export type { Dpop, DpopKeyStore, DpopOptions, DpopPort } from './dpop/types.ts';
+export type { Dpop, DpopKeyStore, DpopOptions, DpopPort, DpopSigner, DpopSignerStore } from './dpop/types.ts';
 export { createSessionFetch, type SessionFetchOptions } from './client/session-fetch.ts';
 export type { TokenProvider } from './client/one-retry.ts';
 export type { SessionSnapshot, SessionBindings } from './bindings.ts';

@@ -69,6 +69,16 @@ describe('DPoP proofs', () => {
     expect((await jwtVerify(proof, EmbeddedJWK)).payload.ath).toBe(expected);
   });
 
+  it('hash each new access token into ath: one handle, the token of each generation in turn', async () => {
+    const proofs = handle();
+    const athFor = async (token: string) =>
+      (await jwtVerify((await proofs.proof('GET', 'https://api.test/me', { accessToken: token }))!, EmbeddedJWK))
+        .payload.ath;
+    for (const token of ['generation-1', 'generation-1', 'generation-2', 'generation-1']) {
+      expect(await athFor(token)).toBe(createHash('sha256').update(token).digest('base64url'));
+    }
+  });
+
   it('authorize() sets Authorization: DPoP and a proof bound to the request', async () => {
     const proofs = dpop({ keyStore: freshStore() });
     const request = new Request('https://api.test/v1/items?x=1', { method: 'DELETE' });

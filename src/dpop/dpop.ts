@@ -2,12 +2,14 @@ import { systemClock } from '../ports/clock.ts';
 import { inProcessLock } from '../ports/lock.ts';
 import { silentLogger } from '../ports/logger.ts';
 import { isNonceChallenge } from './challenge.ts';
+import { checkKeyOptions } from '../dpop-option.ts';
+import { keyStoreSource, signerSource, type KeySource } from './key-source.ts';
 import { defaultKeyStore } from './key-store.ts';
-import { describeKey, generateDpopKeys, isKeyPair, type DpopKey } from './keys.ts';
+import type { DpopKey } from './keys.ts';
 import { NonceCache } from './nonces.ts';
-import { createProof } from './proof.ts';
+import { athOf, createProof } from './proof.ts';
 import { ServerClock } from './server-clock.ts';
-import type { Dpop, DpopContext, DpopKeyStore, DpopOptions, DpopPort } from './types.ts';
+import type { Dpop, DpopContext, DpopOptions, DpopPort } from './types.ts';
 
 /** Used until a manager binds the handle (the app may sign its sign-in request first). */
 const UNBOUND: DpopContext = {
@@ -35,26 +37,22 @@ const UNBOUND: DpopContext = {
  * });
  */
 export function dpop(options: DpopOptions = {}): Dpop {
+  checkKeyOptions(options);
   let context = UNBOUND;
-  let keyStore: DpopKeyStore | undefined = options.keyStore;
   let nonces = new NonceCache();
   let serverClock = new ServerClock(context.clock);
   /** The key in use, once known (a promise: concurrent proofs share one load). */
   let loaded: Promise<DpopKey | undefined> | undefined;
   /** A key being created (concurrent proofs share one). */
   let creating: Promise<DpopKey> | undefined;
-  /** The key store (the default one is named after the session's lock, so tabs share it). */
-  const store = () => (keyStore ??= defaultKeyStore(`${context.lockName}:dpop`));
-
-  const load = async (): Promise<DpopKey | undefined> => {
-    try {
-      const stored = await store().load();
-      return isKeyPair(stored) ? await describeKey(stored) : undefined;
-    } catch (error) {
-      context.logger.warn('DPoP key store failed to load', { error });
-      return undefined;
-    }
-  };
+  /** The `ath` of the access token of the last resource proof (forgotten with the key). */
+  let lastAth: { token: string; ath: Promise<string> } | undefined;
+  /** Where the key lives: a native signer, or a key store (the default one is named after the session's lock, so tabs share it). */
+  let keys: KeySource | undefined;
+  const source = () =>
+    (keys ??= options.signer
+      ? signerSource(options.signer)
+      : keyStoreSource(options.keyStore ?? defaultKeyStore(`${context.lockName}:dpop`), () => context.logger));
 
   /**
    * Creates the key under a lock named after the session's (not the refresh lock itself: the
@@ -62,21 +60,16 @@ export function dpop(options: DpopOptions = {}): Dpop {
    * in the store: two tabs never make two keys.
    */
   const create = () =>
-    context.lock.run(`${context.lockName}:dpop`, async () => {
-      const again = await load();
-      if (again) return again;
-      const created = await describeKey(await generateDpopKeys());
-      try {
-        await store().save(created.keys);
-      } catch (error) {
-        // This context keeps signing with it; after a relaunch the user signs in again.
-        context.logger.warn('DPoP key store failed to save the new key', { error });
-      }
-      return created;
-    });
+    context.lock.run(`${context.lockName}:dpop`, async () => (await source().load()) ?? source().create());
 
   const key = async (mayCreate: boolean): Promise<DpopKey | undefined> => {
-    const found = await (loaded ??= load());
+    // A load that failed (a keystore that cannot be read now) is tried again next time.
+    const found = await (loaded ??= source()
+      .load()
+      .catch((error: unknown) => {
+        loaded = undefined;
+        throw error;
+      }));
     if (found) return found;
     loaded = undefined; // none yet: look again next time (another context may create it)
     if (!mayCreate) return undefined;
@@ -91,7 +84,13 @@ export function dpop(options: DpopOptions = {}): Dpop {
     if (accessToken === undefined) loaded = undefined;
     const signer = await key(!ifKeyExists);
     if (signer === undefined) return undefined;
-    return createProof(signer, { method, url, now: serverClock.now(url), nonce: nonces.get(url), accessToken });
+    // Every request of a token generation hashes the same token: hash it once.
+    let ath: string | undefined;
+    if (accessToken !== undefined) {
+      if (lastAth?.token !== accessToken) lastAth = { token: accessToken, ath: athOf(accessToken) };
+      ath = await lastAth.ath;
+    }
+    return createProof(signer, { method, url, now: serverClock.now(url), nonce: nonces.get(url), ath });
   };
 
   const observe: DpopPort['observe'] = (url, response) => {
@@ -136,8 +135,9 @@ export function dpop(options: DpopOptions = {}): Dpop {
     },
     async forgetKey() {
       loaded = undefined;
+      lastAth = undefined;
       try {
-        await store().clear();
+        await source().clear();
       } catch (error) {
         context.logger.warn('DPoP key store failed to clear', { error });
       }

@@ -3,4 +3,4 @@ export { dpop } from './dpop.ts';
 export { isNonceChallenge } from './challenge.ts';
 export { defaultKeyStore, indexedDbKeyStore, memoryKeyStore } from './key-store.ts';
 export { generateDpopKeys } from './keys.ts';
-export type { Dpop, DpopContext, DpopKeyStore, DpopOptions, DpopPort } from './types.ts';
+export type { Dpop, DpopContext, DpopKeyStore, DpopOptions, DpopPort, DpopSigner, DpopSignerStore } from './types.ts';

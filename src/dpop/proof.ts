@@ -1,4 +1,4 @@
-import { base64url, SignJWT } from 'jose';
+import { base64url } from 'jose';
 import { DPOP_ALG, type DpopKey } from './keys.ts';
 
 /** What a proof says about its request. */
@@ -9,8 +9,8 @@ export interface ProofClaims {
   now: number;
   /** The server's latest nonce for this origin, when it sent one. */
   nonce?: string | undefined;
-  /** On a resource request: the access token, hashed into `ath`. */
-  accessToken?: string | undefined;
+  /** On a resource request: the access token's hash (see {@link athOf}). */
+  ath?: string | undefined;
 }
 
 /** `htu`: the URL without query and fragment (RFC 9449 section 4.2). */
@@ -32,13 +32,27 @@ function newJti(): string {
   return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-/** A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. */
+const encoder = new TextEncoder();
+const segment = (value: object) => base64url.encode(JSON.stringify(value));
+/** The encoded protected header of each key: the same for every proof the key signs. */
+const headers = new WeakMap<DpopKey, string>();
+
+/**
+ * A DPoP proof JWT (RFC 9449 section 4.2) signed with `key`. The compact JWS is put together
+ * here rather than by jose's `SignJWT`, which signs only with a key it holds: a native
+ * keystore's key signs through `key.sign`.
+ */
 export async function createProof(key: DpopKey, claims: ProofClaims): Promise<string> {
-  const payload: Record<string, string> = { htm: claims.method.toUpperCase(), htu: htuOf(claims.url), jti: newJti() };
-  if (claims.accessToken !== undefined) payload.ath = await athOf(claims.accessToken);
+  const payload: Record<string, string | number> = {
+    htm: claims.method.toUpperCase(),
+    htu: htuOf(claims.url),
+    jti: newJti(),
+    iat: Math.floor(claims.now / 1000),
+  };
+  if (claims.ath !== undefined) payload.ath = claims.ath;
   if (claims.nonce !== undefined) payload.nonce = claims.nonce;
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })
-    .setIssuedAt(Math.floor(claims.now / 1000))
-    .sign(key.keys.privateKey);
+  let header = headers.get(key);
+  if (header === undefined) headers.set(key, (header = segment({ alg: DPOP_ALG, typ: 'dpop+jwt', jwk: key.jwk })));
+  const input = `${header}.${segment(payload)}`;
+  return `${input}.${base64url.encode(await key.sign(encoder.encode(input)))}`;
 }

@@ -16,6 +16,45 @@ export interface DpopKeyStore {
   clear(): Promise<void> | void;
 }
 
+/**
+ * A DPoP key whose private half the SDK never holds: a native keystore's key (the iOS Secure
+ * Enclave, the Android Keystore, a hardware token). The SDK asks it to sign each proof.
+ *
+ * @example
+ * // A Capacitor plugin over a Secure Enclave key (CryptoKit's ECDSASignature.rawRepresentation is r || s):
+ * const signer: DpopSigner = {
+ *   publicJwk: { kty: 'EC', crv: 'P-256', x, y },
+ *   sign: async (data) => base64url.decode((await SecureKey.sign({ data: base64url.encode(data) })).signature),
+ * };
+ */
+export interface DpopSigner {
+  /** The public key: `kty: 'EC'`, `crv: 'P-256'` and base64url `x`, `y` (other members are ignored). */
+  readonly publicJwk: { readonly kty: string; readonly crv: string; readonly x: string; readonly y: string };
+  /**
+   * Signs `data` (a JWS signing input) with ES256: ECDSA P-256 over SHA-256 of `data`. Returns
+   * the 64-byte `r || s` signature (IEEE P1363, as WebCrypto gives it), not DER. Every request
+   * is signed: a key that asks for Face ID on each use does not fit.
+   */
+  sign(data: Uint8Array): Promise<Uint8Array> | Uint8Array;
+}
+
+/**
+ * Where a {@link DpopSigner}'s key lives, for `dpop({ signer })`: the platform creates and keeps
+ * the key, the SDK only asks for it. Methods may be sync or async.
+ */
+export interface DpopSignerStore {
+  /**
+   * The key, or `undefined`/`null` when there is none. Throw when the keystore cannot be read
+   * right now (a locked device): the request fails and the refresh is retried, while a `null`
+   * makes a new key, and the tokens bound to the old one are lost (re-authentication).
+   */
+  load(): Promise<DpopSigner | null | undefined> | DpopSigner | null | undefined;
+  /** Creates and keeps a new key, replacing any earlier one. Called under the session's DPoP lock. */
+  create(): Promise<DpopSigner> | DpopSigner;
+  /** Deletes the key (sign-out). */
+  clear(): Promise<void> | void;
+}
+
 /** Options of `dpop()` from `session-keeper/dpop` (and of the `dpop` option given as an object). */
 export interface DpopOptions {
   /**
@@ -24,6 +63,11 @@ export interface DpopOptions {
    * process that share a lock name).
    */
   keyStore?: DpopKeyStore | undefined;
+  /**
+   * A key the platform keeps and signs with (a native keystore), in place of a WebCrypto key
+   * pair in `keyStore`. Give one or the other.
+   */
+  signer?: DpopSignerStore | undefined;
 }
 
 /** What a DPoP handle needs from the session it serves (the manager passes its own). */

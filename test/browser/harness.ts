@@ -185,6 +185,16 @@ export class Tab {
   stallTokenEndpoint(stalled: boolean): Promise<void> {
     return this.page.evaluate((s) => window.sk.stallTokenEndpoint(s), stalled);
   }
+  /** Deletes the origin's DPoP key database (the key is gone; the tokens in localStorage stay). */
+  deleteDpopKeys(): Promise<void> {
+    return this.page.evaluate(() => window.sk.deleteDpopKeys());
+  }
+  /** Reloads the tab and waits until its session was restored again. */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.waitForFunction(() => window.sk !== undefined, undefined, { timeout: 10_000 });
+    await this.page.evaluate(() => window.sk.ready);
+  }
   locks(): Promise<{ held: string[]; pending: string[] }> {
     return this.page.evaluate(() => window.sk.locks());
   }

@@ -57,3 +57,10 @@ export declare function promptSignIn(reason: ReauthReason): Promise<TokenRespons
 export declare const BiometricAuth: { checkBiometry(): Promise<{ isAvailable: boolean }> };
 export declare const deviceKey: { exists(): Promise<boolean>; privateKey(): Promise<CryptoKey>; id(): Promise<string> };
 export declare function promptBiometric(): Promise<boolean>;
+/** A native keystore's plugin, as the README's DPoP signer block uses it: bytes as JSON arrays. */
+export declare const SecureKey: {
+  getKey(): Promise<{ x: string; y: string } | null>;
+  createKey(): Promise<{ x: string; y: string }>;
+  sign(options: { data: number[] }): Promise<{ signature: number[] }>;
+  deleteKey(): Promise<void>;
+};

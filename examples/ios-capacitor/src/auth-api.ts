@@ -1,10 +1,13 @@
 import type { TokenResponse } from 'session-keeper';
+import type { Dpop } from 'session-keeper/dpop';
 
 /** The reference server's first-party login answer: an RFC 6749 token response, plus extras. */
 export interface LoginResponse extends TokenResponse {
   /** The enrolled device key's id (its RFC 7638 thumbprint), when a key was sent. */
   device_key_id?: string;
 }
+
+type LoginBody = LoginResponse & { error?: string; error_description?: string };
 
 /** A sign-in the server refused, with a message fit for the user. */
 export class SignInError extends Error {
@@ -13,30 +16,52 @@ export class SignInError extends Error {
 
 /**
  * Signs in with a username and password (the server's `POST /auth/login`), optionally
- * enrolling a device public key for biometric re-authentication later.
+ * enrolling a device public key for biometric re-authentication later. With `dpop` (the
+ * session's DPoP handle), the request carries a proof, so the server binds the new tokens to
+ * the session's key; a `use_dpop_nonce` answer is signed again once with the server's nonce.
  * @throws SignInError - wrong credentials, or the server could not be reached
  */
 export async function login(
   loginEndpoint: string,
   request: { username: string; password: string; clientId: string; devicePublicJwk?: JsonWebKey },
+  dpop?: Pick<Dpop, 'proof' | 'observe'>,
 ): Promise<LoginResponse> {
-  let response: Response;
-  try {
-    response = await fetch(loginEndpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({
-        username: request.username,
-        password: request.password,
-        client_id: request.clientId,
-        ...(request.devicePublicJwk ? { device_public_jwk: request.devicePublicJwk } : {}),
-      }),
-    });
-  } catch {
-    throw new SignInError('The server cannot be reached. Check your connection and try again.');
+  const send = async (): Promise<{ response: Response; body: LoginBody | null }> => {
+    const proof = await dpop?.proof('POST', loginEndpoint);
+    let response: Response;
+    try {
+      response = await fetch(loginEndpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(proof === undefined ? {} : { dpop: proof }),
+        },
+        body: JSON.stringify({
+          username: request.username,
+          password: request.password,
+          client_id: request.clientId,
+          ...(request.devicePublicJwk ? { device_public_jwk: request.devicePublicJwk } : {}),
+        }),
+      });
+    } catch {
+      throw new SignInError('The server cannot be reached. Check your connection and try again.');
+    }
+    dpop?.observe(loginEndpoint, response); // the server's nonce and clock
+    return { response, body: (await response.json().catch(() => null)) as LoginBody | null };
+  };
+  let { response, body } = await send();
+  if (dpop && response.status === 400 && body?.error === 'use_dpop_nonce') ({ response, body } = await send());
+  if (dpop && response.status === 400 && body?.error === 'invalid_dpop_proof') {
+    // Most often a development server that calls itself by another name (0.0.0.0, 127.0.0.1)
+    // than the app reaches it at: proofs name the URL the app uses, the server checks its own.
+    const issuer = await advertisedIssuer(new URL(loginEndpoint).origin);
+    if (issuer !== null && issuer !== new URL(loginEndpoint).origin) {
+      throw new SignInError(
+        `The server calls itself ${issuer}, but this app reaches it at ${new URL(loginEndpoint).origin}: DPoP proofs name the URL the app uses. Start the server with ISSUER=${new URL(loginEndpoint).origin}.`,
+      );
+    }
   }
-  const body = (await response.json().catch(() => null)) as
-    (LoginResponse & { error?: string; error_description?: string }) | null;
   if (!response.ok || !body || typeof body.access_token !== 'string') {
     if (response.status === 401) throw new SignInError('The username or password is incorrect.');
     if (response.status === 429) throw new SignInError('Too many attempts. Wait a minute and try again.');
@@ -56,14 +81,28 @@ export async function login(
  * plain HTTP to a LAN address.) `null` when the metadata cannot be read (offline).
  */
 export async function advertisedTokenEndpoint(serverUrl: string, signal?: AbortSignal): Promise<string | null> {
+  const tokenEndpoint = (await metadata(serverUrl, signal))?.token_endpoint;
+  return typeof tokenEndpoint === 'string' && URL.canParse(tokenEndpoint) ? tokenEndpoint : null;
+}
+
+/** The origin of the issuer the server names in its metadata; `null` when it cannot be read. */
+async function advertisedIssuer(serverUrl: string): Promise<string | null> {
+  const issuer = (await metadata(serverUrl))?.issuer;
+  return typeof issuer === 'string' && URL.canParse(issuer) ? new URL(issuer).origin : null;
+}
+
+/** The server's RFC 8414 metadata, or `null` (offline, not JSON). */
+async function metadata(
+  serverUrl: string,
+  signal?: AbortSignal,
+): Promise<{ issuer?: unknown; token_endpoint?: unknown } | null> {
   try {
     const response = await fetch(`${serverUrl}/.well-known/oauth-authorization-server`, {
       headers: { accept: 'application/json' },
       ...(signal ? { signal } : {}),
     });
     if (!response.ok) return null;
-    const tokenEndpoint = ((await response.json()) as { token_endpoint?: unknown } | null)?.token_endpoint;
-    return typeof tokenEndpoint === 'string' && URL.canParse(tokenEndpoint) ? tokenEndpoint : null;
+    return (await response.json()) as { issuer?: unknown; token_endpoint?: unknown } | null;
   } catch {
     return null;
   }

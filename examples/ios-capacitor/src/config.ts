@@ -26,6 +26,12 @@ export interface AppConfig {
    * in production, leaves it off.
    */
   allowInsecureHttp: boolean;
+  /**
+   * DPoP on (the default): every token bound to this device's key. `?dpop=off` (or
+   * `VITE_DPOP=off` at build time) turns it off, for a development server that calls itself by
+   * another name than the app uses (its proofs would name a URL the server does not answer to).
+   */
+  dpop: boolean;
 }
 
 /** `npm run server`'s address and issuer: `localhost` would be another name for it, not its own. */
@@ -50,5 +56,6 @@ export function readConfig(location: Pick<Location, 'search'> = window.location)
     apiPrefix: `${serverUrl}/api`,
     webBiometry: biometry === 'none' || biometry === 'touchId' ? biometry : 'faceId',
     allowInsecureHttp: new URL(serverUrl).protocol === 'http:',
+    dpop: (params.get('dpop') ?? (import.meta.env.VITE_DPOP as string | undefined)) !== 'off',
   };
 }

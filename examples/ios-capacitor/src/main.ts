@@ -7,6 +7,7 @@
 import { BiometricAuth, BiometryError } from '@aparajita/capacitor-biometric-auth';
 import { Capacitor } from '@capacitor/core';
 import { SessionManager, StoreError, type ReauthReason, type SignOutReason, type TokenResponse } from 'session-keeper';
+import { dpop } from 'session-keeper/dpop';
 import { createAppLifecycle } from './adapters/app-lifecycle.ts';
 import { biometryName, createBiometricProvider, simulateBiometryOnWeb } from './adapters/biometric-provider.ts';
 import {
@@ -15,6 +16,7 @@ import {
   type DeviceKeyPair,
 } from './adapters/device-key.ts';
 import { createKeychainTokenStore } from './adapters/keychain-token-store.ts';
+import { dpopKeyOption } from './adapters/secure-enclave-dpop.ts';
 import { advertisedTokenEndpoint, login, SignInError, type LoginResponse } from './auth-api.ts';
 import { readConfig } from './config.ts';
 import { ActivityLog } from './ui/activity-log.ts';
@@ -88,6 +90,13 @@ async function main(): Promise<void> {
     },
   });
 
+  // DPoP: every token is bound to a P-256 key of this device. The key is WebCrypto in
+  // IndexedDB (non-extractable), unless the app registers the native Secure Enclave plugin
+  // (see src/adapters/secure-enclave-dpop.ts). The sign-in requests carry a proof from it.
+  const keyOption = dpopKeyOption();
+  const proofs = config.dpop ? dpop(keyOption) : undefined;
+  const dpopKeyKind = keyOption.signer ? 'Secure Enclave' : 'WebCrypto, IndexedDB';
+
   const session = new SessionManager({
     tokenEndpoint: config.tokenEndpoint,
     revocationEndpoint: config.revocationEndpoint,
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
     lifecycle,
     biometric,
     signInPrompt: (reason) => promptSignIn(reason),
+    ...(proofs ? { dpop: proofs } : {}),
   });
   const api = session.createClient({ prefix: config.apiPrefix, timeout: 20_000 });
   const panel = new SessionPanel(session, byId('screen-home'), byId('state'));
@@ -165,6 +175,15 @@ async function main(): Promise<void> {
     showScreen('screen-signin');
   }
 
+  async function refreshDpopLabel(): Promise<void> {
+    if (!proofs) return panel.setDpopKey('off (bearer tokens)');
+    try {
+      panel.setDpopKey(`${dpopKeyKind} · …${(await proofs.thumbprint()).slice(-8)}`);
+    } catch (error) {
+      panel.setDpopKey(`${dpopKeyKind} · unavailable (${(error as Error).message})`);
+    }
+  }
+
   async function refreshBiometricLabel(): Promise<void> {
     const [name, key] = await Promise.all([biometryName(), deviceKeys.load()]);
     panel.setBiometric(key && name ? `On (${name})` : name ? 'Off' : 'Not available');
@@ -192,7 +211,7 @@ async function main(): Promise<void> {
   async function showHome(): Promise<void> {
     showScreen('screen-home');
     panel.render();
-    await Promise.all([loadProfile(), refreshBiometricLabel()]);
+    await Promise.all([loadProfile(), refreshBiometricLabel(), refreshDpopLabel()]);
   }
 
   signInForm.addEventListener('submit', (event) => {
@@ -207,12 +226,11 @@ async function main(): Promise<void> {
         // kept if the user accepts the offer that follows.
         const name = await biometryName();
         const pair = name ? await generateDeviceKeyPair() : null;
-        const response = await login(config.loginEndpoint, {
-          username,
-          password,
-          clientId: config.clientId,
-          ...(pair ? { devicePublicJwk: pair.publicJwk } : {}),
-        });
+        const response = await login(
+          config.loginEndpoint,
+          { username, password, clientId: config.clientId, ...(pair ? { devicePublicJwk: pair.publicJwk } : {}) },
+          proofs,
+        );
         await deviceKeys.delete(); // a new sign-in replaces any earlier key
         await session.setTokens(response);
         log.clear();
@@ -296,7 +314,11 @@ async function main(): Promise<void> {
         void (async () => {
           const { username, password } = credentials(sheetForm);
           try {
-            const response = await login(config.loginEndpoint, { username, password, clientId: config.clientId });
+            const response = await login(
+              config.loginEndpoint,
+              { username, password, clientId: config.clientId },
+              proofs,
+            );
             const key = await deviceKeys.load();
             if (key && key.username !== username) await deviceKeys.delete(); // another user's key
             finish(response);

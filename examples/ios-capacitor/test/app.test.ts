@@ -3,6 +3,7 @@
  * the app goes through, from sign-in to sign-out. The Keychain and Face ID are the plugins' web
  * fallbacks here (localStorage and a confirm dialog); the README says what only a device shows.
  */
+import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import { existsSync } from 'node:fs';
 import type { Locator, Page } from 'playwright-core';
 import { build } from 'vite';
@@ -14,6 +15,7 @@ import {
   exampleDir,
   distDir,
   launchApp,
+  revokeWithAppKey,
   screenshot,
   serveStatic,
   setBackground,
@@ -160,14 +162,23 @@ async function signIn(page: Page, { faceId }: { faceId: boolean }): Promise<void
 }
 
 /** Revokes the refresh token the app holds, as the server would after a password change. */
+/**
+ * Ends the session on the server, as the app's own sign-out elsewhere would: an RFC 7009
+ * revocation of the stored refresh token. The app's tokens are DPoP-bound, and the server
+ * revokes a bound family only with a proof of its key, so the proof is signed in the page with
+ * the app's key from IndexedDB (see {@link revokeWithAppKey}).
+ */
 async function revokeRefreshToken(page: Page, at: RunningServer = server): Promise<void> {
   const refreshToken = (await storedSession(page))?.refreshToken;
   expect(typeof refreshToken).toBe('string');
-  const response = await fetch(`${at.url}/oauth/revoke`, {
-    method: 'POST',
-    body: new URLSearchParams({ token: refreshToken as string, client_id: 'ios-example' }),
+  const revoked = grants('revoke', 'revoked', at);
+  const status = await revokeWithAppKey(page, {
+    url: `${at.url}/oauth/revoke`,
+    htu: `${at.issuer}/oauth/revoke`,
+    form: { token: refreshToken as string, client_id: 'ios-example' },
   });
-  expect(response.status).toBe(200);
+  expect(status).toBe(200);
+  expect(grants('revoke', 'revoked', at), 'the family was revoked').toBe(revoked + 1);
 }
 
 describe('example iOS app (web build, Chromium, reference server)', () => {
@@ -340,6 +351,41 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     await expect.poll(() => page.getByTestId('state').getAttribute('data-state')).toBe('active');
   });
 
+  test('DPoP: the sign-in, refreshes and API calls carry proofs of one key, and the refresh token is useless without it', async () => {
+    const page = await openApp();
+    const proofs: { path: string; proof: string }[] = [];
+    page.on('request', (request) => {
+      const proof = request.headers()['dpop'];
+      if (proof) proofs.push({ path: new URL(request.url()).pathname, proof });
+    });
+    await signIn(page, { faceId: false });
+    const rotated = grants('refresh_token', 'rotated');
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await expect.poll(() => grants('refresh_token', 'rotated')).toBe(rotated + 1);
+    await page.getByRole('button', { name: 'Reload profile' }).click();
+    await expect.poll(() => proofs.filter((p) => p.path === '/api/me').length).toBeGreaterThanOrEqual(2);
+
+    expect(new Set(proofs.map((p) => p.path))).toEqual(new Set(['/auth/login', '/oauth/token', '/api/me']));
+    const jkts = new Set(
+      await Promise.all(proofs.map(({ proof }) => calculateJwkThumbprint(decodeProtectedHeader(proof).jwk!))),
+    );
+    expect(jkts.size, 'one key signed every proof').toBe(1);
+    const [jkt] = jkts;
+    const panelLabel = page.getByTestId('session-panel').locator('[data-field="dpopKey"]');
+    expect(await panelLabel.textContent()).toBe(`WebCrypto, IndexedDB · …${jkt!.slice(-8)}`);
+
+    // The stored refresh token, presented without the key (a copy of the Keychain item):
+    const refreshToken = (await storedSession(page))?.refreshToken as string;
+    const stolen = await fetch(server.tokenEndpoint, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'ios-example' }),
+    });
+    expect(stolen.status).toBe(400);
+    expect(((await stolen.json()) as { error: string }).error).toBe('invalid_grant');
+    await page.getByRole('button', { name: 'Refresh now' }).click(); // the app's own refresh still works
+    await expect.poll(() => grants('refresh_token', 'rotated')).toBe(rotated + 2);
+  });
+
   test('sign-out revokes the refresh token, clears the Keychain item and the device key', async () => {
     const page = await openApp();
     await signIn(page, { faceId: true });
@@ -365,6 +411,9 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
   });
 
   // ---- where the app finds the server: the device-key assertion's audience ----
+  // A server that calls itself by another name than the app uses refuses DPoP proofs (they
+  // name the URL the app uses): those two setups run with `?dpop=off`, and the test after the
+  // table shows what the app says with DPoP on.
 
   test.each([
     {
@@ -384,16 +433,18 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
       appServer: 'http://192.0.2.10:4000',
       reached: 'http://192.0.2.10:4000',
       issuer: 'http://0.0.0.0:4000',
+      query: { dpop: 'off' },
     },
     {
       setup: 'the app naming the server localhost while it calls itself 127.0.0.1',
       appServer: 'http://localhost:4000',
       reached: 'http://localhost:4000',
       issuer: 'http://127.0.0.1:4000',
+      query: { dpop: 'off' },
     },
-  ])('Face ID re-authentication works with $setup', async ({ appServer, reached, issuer }) => {
+  ])('Face ID re-authentication works with $setup', async ({ appServer, reached, issuer, query = {} }) => {
     const target = await startServerCalled(issuer);
-    const page = await openApp({ server: appServer, forward: { from: reached, to: target } });
+    const page = await openApp({ server: appServer, query, forward: { from: reached, to: target } });
     await signIn(page, { faceId: true });
     await revokeRefreshToken(page, target);
 
@@ -404,6 +455,23 @@ describe('example iOS app (web build, Chromium, reference server)', () => {
     // refuse the key, and the password sheet would follow although Face ID passed.
     await waitForUnless(logLine(page, 'Re-authenticated with biometrics'), page.getByTestId('signin-sheet'));
     expect(grants('jwt-bearer', 'issued', target)).toBe(1);
+  });
+
+  test('with DPoP, a server that calls itself by another name: the sign-in says which ISSUER to start it with', async () => {
+    const target = await startServerCalled('http://0.0.0.0:4000');
+    const page = await openApp({
+      server: 'http://192.0.2.10:4000',
+      forward: { from: 'http://192.0.2.10:4000', to: target },
+    });
+    const form = page.getByTestId('signin-form');
+    await form.getByLabel('Username').fill('alice');
+    await form.getByLabel('Password').fill('secret');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+
+    const error = form.locator('[data-role="error"]');
+    await error.getByText('Start the server with ISSUER=http://192.0.2.10:4000').waitFor();
+    expect(await error.textContent()).toContain('The server calls itself http://0.0.0.0:4000');
+    expect(grants('login', 'issued', target)).toBe(0);
   });
 
   // ---- a Keychain that cannot be read (a locked device) is not an empty one ----

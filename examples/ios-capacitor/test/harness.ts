@@ -148,3 +148,56 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/**
+ * POSTs `form` to `url` from the page, with a DPoP proof (`htu`: the URL on the server's own
+ * name) signed by the app's DPoP key, read from the SDK's key database in the page's IndexedDB
+ * (without a proof when the app runs without DPoP).
+ * The key is non-extractable: only the page can sign with it, so the proof is made there, by
+ * hand (header, payload, ES256 over both). Resolves the HTTP status.
+ */
+export function revokeWithAppKey(
+  page: Page,
+  request: { url: string; htu: string; form: Record<string, string> },
+): Promise<number> {
+  return page.evaluate(async ({ url, htu, form }) => {
+    // No key database: the app runs without DPoP (`?dpop=off`), its tokens are bearer tokens.
+    // (Opening a database that is not there would create it empty, under the SDK's feet.)
+    if (!(await indexedDB.databases()).some((database) => database.name === 'session-keeper-dpop')) {
+      return (await fetch(url, { method: 'POST', body: new URLSearchParams(form) })).status;
+    }
+    const keys = await new Promise<CryptoKeyPair>((resolve, reject) => {
+      const open = indexedDB.open('session-keeper-dpop');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const all = open.result.transaction('keys').objectStore('keys').getAll();
+        all.onerror = () => reject(all.error);
+        all.onsuccess = () => {
+          open.result.close();
+          if (all.result.length !== 1) reject(new Error(`expected one DPoP key, found ${all.result.length}`));
+          else resolve(all.result[0] as CryptoKeyPair);
+        };
+      };
+    });
+    const base64url = (bytes: Uint8Array) =>
+      btoa(String.fromCharCode(...bytes))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '');
+    const encode = (value: object) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey);
+    const header = encode({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } });
+    const payload = encode({ htm: 'POST', htu, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() });
+    const signature = await crypto.subtle.sign(
+      { name: 'ECDSA', hash: 'SHA-256' },
+      keys.privateKey,
+      new TextEncoder().encode(`${header}.${payload}`),
+    );
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { dpop: `${header}.${payload}.${base64url(new Uint8Array(signature))}` },
+      body: new URLSearchParams(form),
+    });
+    return response.status;
+  }, request);
+}

@@ -9,8 +9,12 @@
  * Query string: `server` (the reference server's URL, required), `tab` (a label), `clientId`,
  * `offset` (initial clock offset, ms), `maxWaitMs` (bounded lock wait; default: the SDK's),
  * `broadcast=off` (only the `storage` event then tells the other tabs), `persistAccessToken=false`,
- * `prompt=hold` (a sign-in prompt that stays open until its signal aborts).
+ * `prompt=hold` (a sign-in prompt that stays open until its signal aborts), `prompt=signin` (a
+ * sign-in prompt that signs alice in at once, as a user typing the password would),
+ * `dpop=on` (DPoP with the SDK's default key store: IndexedDB, shared by the tabs; the sign-in
+ * carries a proof from the session's key).
  */
+import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import ky from 'ky';
 import {
   SessionManager,
@@ -23,6 +27,7 @@ import {
   type SessionState,
   type TokenResponse,
 } from 'session-keeper';
+import { dpop } from 'session-keeper/dpop';
 
 /** What one batch of API requests came to. */
 export interface RequestSummary {
@@ -50,6 +55,10 @@ export interface TabSnapshot {
   prompts: number;
   /** Events and log lines, oldest first. */
   events: string[];
+  /** DPoP: the key thumbprints (RFC 7638) of the proofs this tab sent, in the order first seen. */
+  jkts: string[];
+  /** DPoP: proofs this tab sent (token endpoint, sign-in and API). */
+  proofs: number;
   visibility: DocumentVisibilityState;
 }
 
@@ -86,6 +95,8 @@ export interface TabControl {
   setVisible(visible: boolean): void;
   /** Resolves once the session is in `state` (rejects after `timeoutMs`). */
   waitForState(state: SessionState, timeoutMs?: number): Promise<void>;
+  /** Deletes the DPoP key database of the origin (the key is gone, the tokens stay). */
+  deleteDpopKeys(): Promise<void>;
 }
 
 declare global {
@@ -139,11 +150,26 @@ const clock: Clock = {
   now: () => systemClock.now() + Number(localStorage.getItem(OFFSET_KEY) ?? 0),
 };
 
+// DPoP: which key signed each proof this tab sent (read from the proof's header, as a server does).
+const jkts: string[] = [];
+let proofsSent = 0;
+async function noteProof(proof: string | null | undefined): Promise<void> {
+  if (!proof) return;
+  proofsSent++;
+  const jkt = await calculateJwkThumbprint(decodeProtectedHeader(proof).jwk!);
+  if (!jkts.includes(jkt)) {
+    jkts.push(jkt);
+    note(`DPoP key …${jkt.slice(-8)}`);
+  }
+}
+const proofOf = (headers: HeadersInit | undefined): string | null => new Headers(headers).get('dpop');
+
 let tokenRequests = 0;
 let stalled = false;
 const tokenEndpoint = `${serverUrl}/oauth/token`;
-const grantFetch: typeof fetch = (input, init) => {
+const grantFetch: typeof fetch = async (input, init) => {
   const url = input instanceof Request ? input.url : String(input);
+  await noteProof(input instanceof Request ? input.headers.get('dpop') : proofOf(init?.headers));
   if (url === tokenEndpoint) {
     tokenRequests++;
     render();
@@ -172,6 +198,8 @@ const options: SessionManagerOptions = {
 if (maxWaitMs !== null) options.lock = webLock({ maxWaitMs: Number(maxWaitMs), logger });
 if (params.get('broadcast') === 'off') options.broadcast = false;
 if (params.get('persistAccessToken') === 'false') options.persistAccessToken = false;
+const proofs = params.get('dpop') === 'on' ? dpop() : undefined;
+if (proofs) options.dpop = proofs;
 let prompts = 0;
 if (params.get('prompt') === 'hold') {
   options.signInPrompt = (reason, { signal }) => {
@@ -180,12 +208,20 @@ if (params.get('prompt') === 'hold') {
     return new Promise((resolve) => signal.addEventListener('abort', () => resolve(null), { once: true }));
   };
 }
+if (params.get('prompt') === 'signin') {
+  options.signInPrompt = async (reason) => {
+    prompts++;
+    note(`sign-in prompt shown (${reason}); alice signs in`);
+    return login('alice', 'secret');
+  };
+}
 const session = new SessionManager(options);
 
 // Counts what the API answered; the Authorization header says which token was used.
 let batch = { unauthorized: 0, tokens: new Set<string>() };
 const apiFetch: typeof fetch = async (input, init) => {
   const request = new Request(input, init);
+  await noteProof(request.headers.get('dpop'));
   const response = await fetch(request);
   const used = tail(request.headers.get('authorization'));
   if (response.status === 401) batch.unauthorized++;
@@ -193,6 +229,31 @@ const apiFetch: typeof fetch = async (input, init) => {
   return response;
 };
 const api = session.createClient({ prefix: `${serverUrl}/api`, fetch: apiFetch, timeout: 60_000 });
+
+/** The first-party sign-in; with DPoP, signed with the session's key (a nonce asked for is sent once). */
+async function login(username: string, password: string): Promise<TokenResponse> {
+  const loginUrl = `${serverUrl}/auth/login`;
+  const send = async () => {
+    const proof = await proofs?.proof('POST', loginUrl);
+    await noteProof(proof);
+    const response = await ky.post(loginUrl, {
+      json: { username, password, client_id: clientId },
+      headers: proof ? { dpop: proof } : {},
+      throwHttpErrors: false,
+    });
+    proofs?.observe(loginUrl, response);
+    return response;
+  };
+  let response = await send();
+  if (
+    proofs &&
+    response.status === 400 &&
+    ((await response.clone().json()) as { error?: string }).error === 'use_dpop_nonce'
+  )
+    response = await send();
+  if (!response.ok) throw new Error(`sign-in answered HTTP ${response.status}`);
+  return (await response.json()) as TokenResponse;
+}
 
 let ok = 0;
 let failed = 0;
@@ -274,10 +335,7 @@ const control: TabControl = {
     },
   ),
   async signIn(username = 'alice', password = 'secret') {
-    const response = await ky
-      .post(`${serverUrl}/auth/login`, { json: { username, password, client_id: clientId } })
-      .json<TokenResponse>();
-    await session.setTokens(response);
+    await session.setTokens(await login(username, password));
     note(`signed in as ${username}`);
     render();
   },
@@ -293,6 +351,8 @@ const control: TabControl = {
     prompts,
     events: [...events],
     visibility,
+    jkts: [...jkts],
+    proofs: proofsSent,
   }),
   async accessTokenTail() {
     return tail(await session.getAccessToken());
@@ -351,6 +411,14 @@ const control: TabControl = {
     note(`visibility -> ${visibility}`);
     document.dispatchEvent(new Event('visibilitychange'));
     render();
+  },
+  deleteDpopKeys() {
+    return new Promise<void>((resolve, reject) => {
+      const request = indexedDB.deleteDatabase('session-keeper-dpop');
+      request.onsuccess = () => (note('DPoP key database deleted'), resolve());
+      request.onerror = () => reject(request.error);
+      request.onblocked = () => note('DPoP key database deletion blocked');
+    });
   },
   waitForState(state, timeoutMs = 10_000) {
     if (session.state === state) return Promise.resolve();

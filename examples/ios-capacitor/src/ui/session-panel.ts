@@ -16,6 +16,7 @@ export class SessionPanel {
   readonly #badge: HTMLElement;
   readonly #now: () => number;
   #biometric = '–';
+  #dpopKey = '–';
 
   constructor(session: SessionManager, panel: HTMLElement, badge: HTMLElement, now: () => number = Date.now) {
     this.#session = session;
@@ -27,6 +28,12 @@ export class SessionPanel {
   /** "On (Face ID)", "Off": shown in the panel. */
   setBiometric(label: string): void {
     this.#biometric = label;
+    this.render();
+  }
+
+  /** Where the DPoP key lives and the tail of its thumbprint (what the server binds tokens to). */
+  setDpopKey(label: string): void {
+    this.#dpopKey = label;
     this.render();
   }
 
@@ -45,6 +52,7 @@ export class SessionPanel {
           ? 'not set by the server'
           : describeExpiry(info.sessionExpiresAt, now, 'ends'),
       biometric: this.#biometric,
+      dpopKey: this.#session.state === 'signedOut' ? '–' : this.#dpopKey,
     });
   }
 }
