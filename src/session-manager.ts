@@ -149,7 +149,7 @@ export class SessionManager {
       const owner = core.ownership.current;
       const token = await core.gate.wait(core.options.tokenWaitTimeout, options.signal);
       // Made for the user signed in when it asked: not for whoever signed in while it waited.
-      if (owner !== undefined && owner !== core.ownership.current) throw new SessionExpiredError('sessionReplaced');
+      if (owner !== core.ownership.current) throw new SessionExpiredError('sessionReplaced');
       if (token !== undefined) return token;
     }
   }
@@ -169,10 +169,9 @@ export class SessionManager {
       core.dispatch({ type: 'accessTokenRejected', accessToken: usedToken });
       void core.startRefresh(usedToken);
     }
-    const token = await this.getAccessToken(options);
-    // Again after the wait: someone else may have signed in at the prompt meanwhile.
-    if (usedToken !== undefined) this.assertSameSession(usedToken);
-    return token;
+    // Someone else may sign in at the prompt meanwhile: getAccessToken() refuses a token of
+    // another owner than the one current now, which is usedToken's (checked above).
+    return this.getAccessToken(options);
   }
 
   /**

@@ -6,8 +6,10 @@ import { MemoryTokenStore } from '../src/ports/token-store.ts';
 import { SessionManager } from '../src/index.ts';
 import { flushMicrotasks } from '../src/testing.ts';
 import type { SessionEvents } from '../src/types.ts';
+import type { StoredSession } from '../src/types.ts';
 import { API, REVOKE_URL, TOKEN_URL } from './helpers/fake-auth-server.ts';
-import { settle, useFakeAuth } from './helpers/setup.ts';
+import { captureLogs, settle, useFakeAuth } from './helpers/setup.ts';
+import { ALICE, CAROL, controllableStore } from './helpers/tokens.ts';
 
 const ctx = useFakeAuth();
 const HOUR = 3_600_000;
@@ -56,6 +58,29 @@ function unhandledRejections(): unknown[] {
   process.on('unhandledRejection', listener);
   onTestFinished(() => void process.off('unhandledRejection', listener));
   return seen;
+}
+
+/** A store whose saves wait for `release()` (a slow keychain), counting them. */
+function slowSaves() {
+  const inner = new MemoryTokenStore();
+  const held: (() => void)[] = [];
+  const store = {
+    load: () => inner.load(),
+    save: (session: StoredSession) => new Promise<void>((resolve) => held.push(() => (inner.save(session), resolve()))),
+    clear: () => inner.clear(),
+  };
+  return { store, release: () => held.splice(0).forEach((save) => save()) };
+}
+
+/** The reason of the SessionExpiredError `run` throws. */
+function thrownReason(run: () => void): unknown {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionExpiredError);
+    return (error as SessionExpiredError).reason;
+  }
+  return 'nothing thrown';
 }
 
 async function reasonOf(promise: Promise<unknown>): Promise<unknown> {
@@ -141,6 +166,18 @@ describe('a disposed manager', () => {
     expect(ctx.store.load()).toBeNull();
   });
 
+  it('leaves an unreadable stored session, whose load landed after dispose(), to the next manager', async () => {
+    const { state, store, inner } = controllableStore();
+    inner.save({ version: 99 } as unknown as StoredSession);
+    state.slowLoads = true;
+    const session = ctx.manager({ store });
+    const restoring = session.restore();
+    session.dispose();
+    state.release();
+    expect(await restoring).toBe('signedOut');
+    expect(inner.load()).toEqual({ version: 99 });
+  });
+
   it('does not overwrite a stored session with setTokens', async () => {
     const first = ctx.manager();
     await first.setTokens(ctx.server.issue());
@@ -149,6 +186,78 @@ describe('a disposed manager', () => {
     session.dispose();
     await expect(session.setTokens(ctx.server.issue())).rejects.toBeInstanceOf(SessionExpiredError);
     expect(ctx.store.load()).toEqual(stored);
+  });
+});
+
+describe('a refresh ended by a sign-out', () => {
+  it('is not reported as a failed session task', async () => {
+    const { lines, logger } = captureLogs();
+    const session = ctx.manager({ logger });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults.push('hang');
+    const refreshing = session.refresh().catch(() => {});
+    await until(() => ctx.server.refreshCalls === 1);
+    await session.signOut();
+    await refreshing;
+    expect(lines).not.toContain('session task failed');
+  });
+});
+
+describe('refresh() while setTokens() saves another session', () => {
+  it('resolves at once, without a refresh of the session being replaced', async () => {
+    const { store, release } = slowSaves();
+    const session = ctx.manager({ store });
+    const first = session.setTokens(ctx.server.issue());
+    await flushMicrotasks();
+    release();
+    await first;
+    const signIn = session.setTokens(ctx.server.issue()); // an account switch: its save is slow
+    await flushMicrotasks();
+    let refreshed = false;
+    void session.refresh().then(() => (refreshed = true));
+    await flushMicrotasks();
+    expect(refreshed).toBe(true);
+    release();
+    await signIn;
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+});
+
+describe('requests waiting for a token', () => {
+  it('are counted by waitingRequests until the refresh lands', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const held = deferred();
+    ctx.server.faults.push({ defer: held.promise });
+    expireWithoutTimers();
+    expect(session.waitingRequests).toBe(0);
+    const requests = Promise.all([session.getAccessToken(), session.getAccessToken(), session.getAccessToken()]);
+    await until(() => ctx.server.refreshCalls === 1);
+    expect(session.waitingRequests).toBe(3);
+    held.resolve();
+    await requests;
+    expect(session.waitingRequests).toBe(0);
+  });
+
+  it('do not include a request a good token serves: it sets no timer either', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    const timers = ctx.clock.pendingTimers;
+    const token = session.getAccessToken();
+    expect(ctx.clock.pendingTimers).toBe(timers);
+    expect(session.waitingRequests).toBe(0);
+    await expect(token).resolves.toEqual(expect.any(String));
+  });
+});
+
+describe('an unreadable stored session', () => {
+  it('is cleared by restore(), with a warning that says so', async () => {
+    const { lines, logger } = captureLogs();
+    ctx.store.save({ version: 99 } as unknown as StoredSession);
+    const session = ctx.manager({ logger });
+    expect(await session.restore()).toBe('signedOut');
+    expect(ctx.store.load()).toBeNull();
+    expect(lines).toContain('stored session unreadable; cleared');
   });
 });
 
@@ -162,6 +271,32 @@ describe('restore() called twice at once (React StrictMode)', () => {
     const states = await Promise.all([session.restore(), session.restore()]);
     expect(states).toEqual(['active', 'active']);
     expect(ctx.server.refreshCalls).toBe(1);
+  });
+
+  it('a restore() after the first one settled reads the store again', async () => {
+    const { store } = controllableStore();
+    const notices = { load: store.load, save: store.save, clear: store.clear }; // nobody tells the first manager of the sign-in
+    const session = ctx.manager({ store: notices, broadcast: false });
+    expect(await session.restore()).toBe('signedOut');
+    await ctx.manager({ store: notices, broadcast: false }).setTokens(ctx.server.issue());
+    expect(await session.restore()).toBe('active');
+  });
+
+  it('restore() again on the running session writes nothing to the store', async () => {
+    const memory = new MemoryTokenStore();
+    let saves = 0;
+    const store = {
+      load: () => memory.load(),
+      save: (s: StoredSession) => (saves++, memory.save(s)),
+      clear: () => memory.clear(),
+    };
+    const session = ctx.manager({ store });
+    await session.setTokens(ctx.server.issue());
+    expect(saves).toBe(1);
+    expect(await session.restore()).toBe('active');
+    const fresh = ctx.manager({ store });
+    expect(await fresh.restore()).toBe('active');
+    expect(saves).toBe(1);
   });
 
   it('both calls resolve the same state when the stored token is still good', async () => {
@@ -213,6 +348,53 @@ describe('SessionExpiredError says why there is no session', () => {
     await until(() => ctx.server.refreshCalls === 1);
     await session.signOut();
     expect(await waiting).toBe('signedOut');
+  });
+
+  it('a request waiting when the app signs out and at once signs in again: signedOut', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ctx.server.issue());
+    ctx.server.faults.push('hang');
+    expireWithoutTimers();
+    const waiting = reasonOf(session.getAccessToken()); // handled from the start
+    await until(() => ctx.server.refreshCalls === 1);
+    const signOut = session.signOut();
+    const signIn = session.setTokens(ctx.server.issue()); // before the sign-out has cleared the store
+    await Promise.all([signOut, signIn]);
+    expect(await waiting).toBe('signedOut');
+    expect(session.state).toBe('active');
+  });
+
+  it('a request while the first sign-in is still being saved: notSignedIn', async () => {
+    const { store, release } = slowSaves();
+    const session = ctx.manager({ store });
+    const signIn = session.setTokens(ctx.server.issue());
+    await flushMicrotasks(); // the save has started
+    const asking = reasonOf(session.getAccessToken());
+    release();
+    await signIn;
+    expect(await asking).toBe('notSignedIn');
+    expect(session.state).toBe('active');
+  });
+
+  it('refresh() while the first sign-in is still being saved: notSignedIn', async () => {
+    const { store, release } = slowSaves();
+    const session = ctx.manager({ store });
+    const signIn = session.setTokens(ctx.server.issue());
+    await flushMicrotasks();
+    const refreshing = reasonOf(session.refresh());
+    release();
+    await signIn;
+    expect(await refreshing).toBe('notSignedIn');
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it("a 401 to the previous user's token after another user signed in: sessionReplaced", async () => {
+    const session = ctx.manager();
+    await session.setTokens(ALICE);
+    await session.setTokens(CAROL);
+    expect(thrownReason(() => session.assertSameSession(ALICE.access_token))).toBe('sessionReplaced');
+    expect(await reasonOf(session.handleUnauthorized(ALICE.access_token))).toBe('sessionReplaced');
+    expect(thrownReason(() => session.assertSameSession(CAROL.access_token))).toBe('nothing thrown');
   });
 
   it('a request waiting when re-authentication fails (the prompt returns null): reauthFailed', async () => {
@@ -362,6 +544,15 @@ describe('a request made after the session ended says why it ended', () => {
     await session.getAccessToken().catch(() => {});
     expect(session.state).toBe('signedOut');
     expect(await reasonOf(session.getAccessToken())).toBe('reauthFailed');
+  });
+
+  it('a 401 after the app signed out: signedOut, also to a token of the user before the last', async () => {
+    const session = ctx.manager();
+    await session.setTokens(ALICE);
+    await session.signOut();
+    await session.setTokens(CAROL);
+    await session.signOut();
+    expect(await reasonOf(session.handleUnauthorized(ALICE.access_token))).toBe('signedOut');
   });
 
   it('through the ky client after the app signed out: signedOut', async () => {

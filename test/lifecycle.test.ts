@@ -346,6 +346,32 @@ describe('session monitoring', () => {
     await ctx.clock.advance(20 * MINUTE);
     expect(events.types().filter((t) => t === 'sessionExpiring')).toHaveLength(1);
   });
+
+  it('a new sign-in is warned again, even when its absolute end is the one already announced', async () => {
+    const session = ctx.manager({ sessionWarning: 10 * MINUTE });
+    const events = recordEvents(session);
+    await session.setTokens({ ...ctx.server.issue(), session_expires_in: 3 * 3600 });
+    await ctx.clock.advance(170 * MINUTE); // warned
+    // The identity provider's session ends when it did: the sign-in gets the same end.
+    await session.setTokens({ ...ctx.server.issue(), session_expires_in: 10 * 60 });
+    await ctx.clock.advance(0);
+    expect(events.types().filter((t) => t === 'sessionExpiring')).toHaveLength(2);
+  });
+
+  it('a re-authentication is warned again, even when its absolute end is the one already announced', async () => {
+    const session = ctx.manager({
+      sessionWarning: 10 * MINUTE,
+      signInPrompt: async () => ({ ...ctx.server.issue(), session_expires_in: 10 * 60 }),
+    });
+    const events = recordEvents(session);
+    await session.setTokens({ ...ctx.server.issue(), session_expires_in: 3 * 3600 });
+    await ctx.clock.advance(170 * MINUTE); // warned
+    ctx.server.revokeAll();
+    await session.refresh(); // invalid_grant: the prompt signs the user in again, same end
+    await ctx.clock.advance(0);
+    expect(events.types()).toContain('reauthenticated');
+    expect(events.types().filter((t) => t === 'sessionExpiring')).toHaveLength(2);
+  });
 });
 
 describe('secrets', () => {

@@ -3,12 +3,47 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { TokenWaitTimeoutError } from '../src/errors.ts';
-import type { TokenResponse } from '../src/types.ts';
+import { inProcessLock, type LockPort } from '../src/ports/lock.ts';
+import { MemoryTokenStore } from '../src/ports/token-store.ts';
+import type { StoredSession, TokenResponse } from '../src/types.ts';
 import { API } from './helpers/fake-auth-server.ts';
-import { recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
+import { captureLogs, recordEvents, settle, useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
+
+/** The shared in-process lock, recording which names are held shared and asked about. */
+function recordingLock() {
+  const inner = inProcessLock();
+  const held: string[] = [];
+  const asked: string[] = [];
+  const lock: LockPort = {
+    run: (name, task) => inner.run(name, task),
+    holdShared(name, until) {
+      held.push(name);
+      inner.holdShared!(name, until);
+    },
+    isHeld(name) {
+      asked.push(name);
+      return inner.isHeld!(name);
+    },
+  };
+  return { lock, held, asked };
+}
+
+/**
+ * The store then holds a session whose refresh token the server rejected a moment ago, left by
+ * a context that is gone (its manager disposed while it prompted).
+ */
+async function deadSessionStored(): Promise<void> {
+  const gone = ctx.manager({ signInPrompt: () => new Promise<null>(() => {}) });
+  await gone.setTokens(ctx.server.issue());
+  ctx.server.revokeAll();
+  void gone.refresh().catch(() => {});
+  await ctx.clock.advance(0);
+  expect((ctx.store.load() as StoredSession).refreshRejectedAt).toBeDefined();
+  gone.dispose();
+}
 
 describe('re-authentication', () => {
   it('a garbled answer to the device-key exchange is retried, not a password prompt or a sign-out', async () => {
@@ -161,6 +196,160 @@ describe('re-authentication', () => {
     expect(await waiting).toMatchObject({ name: 'SessionExpiredError' });
   });
 });
+describe('re-authentication and the lock', () => {
+  it('a restored session found dead, with no context prompting, prompts at once for refreshRejected', async () => {
+    await deadSessionStored();
+    const reasons: string[] = [];
+    const session = ctx.manager({ signInPrompt: async (reason) => (reasons.push(reason), ctx.server.issue()) });
+    expect(await session.restore()).toBe('active');
+    expect(reasons).toEqual(['refreshRejected']);
+  });
+
+  it('the prompting context holds the shared lock <lockName>:reauth, which a restore asks about', async () => {
+    const { lock, held, asked } = recordingLock();
+    await deadSessionStored();
+    const session = ctx.manager({ lock, lockName: 'app-lock', signInPrompt: async () => ctx.server.issue() });
+    expect(await session.restore()).toBe('active');
+    expect(asked).toEqual(['app-lock:reauth']);
+    expect(held).toEqual(['app-lock:reauth']);
+  });
+
+  it('restoring a live session asks the lock nothing about prompts', async () => {
+    const { lock, asked } = recordingLock();
+    await ctx.manager().setTokens(ctx.server.issue());
+    expect(await ctx.manager({ lock }).restore()).toBe('active');
+    expect(asked).toEqual([]);
+  });
+
+  it('with a lock that can neither hold shared nor tell, a restored dead session prompts at once and signs in', async () => {
+    await deadSessionStored();
+    const { run } = inProcessLock();
+    const signInPrompt = vi.fn(async () => ctx.server.issue());
+    const session = ctx.manager({ lock: { run }, signInPrompt });
+    expect(await session.restore()).toBe('active');
+    expect(signInPrompt).toHaveBeenCalledOnce();
+  });
+
+  it('with a lock whose isHeld fails, a restored dead session prompts at once', async () => {
+    await deadSessionStored();
+    const inner = inProcessLock();
+    const lock: LockPort = {
+      run: (name, task) => inner.run(name, task),
+      isHeld: () => Promise.reject(new Error('lock manager gone')),
+    };
+    const signInPrompt = vi.fn(async () => ctx.server.issue());
+    expect(await ctx.manager({ lock, signInPrompt }).restore()).toBe('active');
+    expect(signInPrompt).toHaveBeenCalledOnce();
+  });
+
+  it('a lock whose holdShared throws is reported as a failed session task', async () => {
+    const { lines, logger } = captureLogs();
+    const inner = inProcessLock();
+    const lock: LockPort = {
+      run: (name, task) => inner.run(name, task),
+      holdShared: () => {
+        throw new Error('lock manager gone');
+      },
+    };
+    const session = ctx.manager({ lock, logger, signInPrompt: () => new Promise<null>(() => {}) });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0);
+    const at = lines.indexOf('session task failed');
+    expect(lines[at + 1]).toEqual({ error: 'Error: lock manager gone' });
+  });
+});
+
+describe('a prompt overtaken by the app', () => {
+  it('restore() while prompting, finding another dead session stored, prompts for that one at once', async () => {
+    const signals: AbortSignal[] = [];
+    const session = ctx.manager({
+      signInPrompt: (_reason, { signal }) => {
+        signals.push(signal);
+        return signals.length === 1 ? new Promise<null>(() => {}) : Promise.resolve(ctx.server.issue());
+      },
+    });
+    const first = ctx.server.issue();
+    await session.setTokens(first);
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0); // invalid_grant: this manager prompts
+    expect(signals).toHaveLength(1);
+    // Another context stored a session of its own, found dead a moment ago (no usable access token).
+    const stored = ctx.store.load() as StoredSession;
+    ctx.store.save({ ...stored, refreshToken: 'rt-other', accessToken: undefined, refreshRejectedAt: ctx.clock.now() });
+    await ctx.clock.advance(0);
+    expect(await session.restore()).toBe('active');
+    expect(signals).toHaveLength(2);
+    expect(signals[0]!.aborted).toBe(true);
+    // The restore continued this session (opaque tokens: same owner): the first token's requests may retry.
+    expect(() => session.assertSameSession(first.access_token)).not.toThrow();
+  });
+
+  it('refresh() during the prompt resolves once the prompt signed the user in', async () => {
+    let answer: (response: TokenResponse) => void = () => {};
+    const session = ctx.manager({ signInPrompt: () => new Promise((resolve) => (answer = resolve)) });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0); // prompting
+    let settled = false;
+    const again = session.refresh().finally(() => (settled = true));
+    await ctx.clock.advance(1000);
+    expect(settled).toBe(false);
+    answer(ctx.server.issue());
+    await again;
+    expect(session.state).toBe('active');
+  });
+
+  it("a sign-in while the prompt is open wins over the prompt's dismissal", async () => {
+    const session = ctx.manager({
+      // A prompt that closes when its signal aborts, answering "dismissed".
+      signInPrompt: (_reason, { signal }) =>
+        new Promise((resolve) => signal.addEventListener('abort', () => resolve(null), { once: true })),
+    });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0); // prompting
+    const events = recordEvents(session);
+    await session.setTokens(ctx.server.issue()); // the user signed in another way (a deep link)
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('active');
+    expect(events.types()).not.toContain('signedOut');
+  });
+
+  it('a sign-out while the re-authenticated session is being saved stays signed out', async () => {
+    const memory = new MemoryTokenStore();
+    const held: (() => void)[] = [];
+    let holding = false;
+    const store = {
+      load: () => memory.load(),
+      save: (session: StoredSession) =>
+        holding
+          ? new Promise<void>((resolve) => held.push(() => (memory.save(session), resolve())))
+          : memory.save(session),
+      clear: () => memory.clear(),
+    };
+    const session = ctx.manager({
+      store,
+      signInPrompt: async () => ((holding = true), ctx.server.issue()), // its save is slow
+    });
+    await session.setTokens(ctx.server.issue());
+    ctx.server.revokeAll();
+    void session.refresh().catch(() => {});
+    await ctx.clock.advance(0);
+    expect(held).toHaveLength(1); // the prompt's tokens are being saved
+    const signOut = session.signOut();
+    held.splice(0).forEach((save) => save());
+    await signOut;
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('signedOut');
+    expect(memory.load()).toBeNull();
+  });
+});
+
 describe('transient failures during re-authentication and proactive refresh', () => {
   it('a network error on the biometric exchange keeps the session and retries, never signs out', async () => {
     const session = ctx.manager({
@@ -176,6 +365,9 @@ describe('transient failures during re-authentication and proactive refresh', ()
     expect(session.state).toBe('active');
     expect(events.types()).not.toContain('signedOut');
     expect(ctx.server.assertionCalls).toBe(2);
+    expect(events.log.filter((entry) => entry.type === 'refreshFailed')).toEqual([
+      { type: 'refreshFailed', event: { error: expect.any(Error), attempt: 1, retryInMs: expect.any(Number) } },
+    ]);
   });
 
   it('a request issued while a proactive refresh is in flight waits and gets the new token', async () => {

@@ -79,14 +79,17 @@ describe('a store that failed to save', () => {
   });
 
   it('restore() again (on resume) after a failed save keeps the live set in memory and catches the store up', async () => {
-    const { state, store } = controllableStore();
+    const { state, store, inner } = controllableStore();
     const session = ctx.manager({ store, broadcast: false });
     const events = recordEvents(session);
     await session.setTokens(ctx.server.issue()); // rt-1
     await ctx.clock.advance(10 * MINUTE);
     state.failNextSave = true;
     await session.refresh(); // rt-1 -> rt-2 in memory; the store keeps rt-1
+    const live = await session.getAccessToken();
+    expect(inner.load()?.accessToken).not.toBe(live);
     await session.restore(); // the app calls restore() again on resume
+    expect(inner.load()?.accessToken).toBe(live); // caught up at once
     await ctx.clock.advance(10 * MINUTE);
     await session.refresh().catch(() => {});
     expect(events.types()).not.toContain('reauthRequired');

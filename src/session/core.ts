@@ -70,7 +70,6 @@ export class SessionCore {
   dispatch(action: SessionAction): void {
     const before = this.#record;
     this.#record = reduce(before, action);
-    if (this.#record === before) return;
     this.syncGate();
     const from = publicState(before);
     const to = publicState(this.#record);

@@ -1,4 +1,3 @@
-import { StoreError } from '../errors.ts';
 import type { SessionCore } from './core.ts';
 import { decideFollow, isBusyWithStore } from './decisions.ts';
 
@@ -10,13 +9,12 @@ export async function followStore(core: SessionCore): Promise<void> {
   try {
     loaded = await storage.load();
   } catch (error) {
-    if (error instanceof StoreError) core.options.logger.warn('store read after a change failed', { error });
+    core.options.logger.warn('store read after a change failed', { error });
     return;
   }
   const retired = loaded.kind === 'ok' && storage.isRetired(loaded.tokens);
   const decision = decideFollow(core.record, loaded, retired, storage.holdsOurs, core.now());
   if (decision === 'adopt' && loaded.kind === 'ok') {
-    if (core.state === 'signedOut') core.scheduler.reset();
     core.scope.replace();
     storage.followed();
     core.apply(loaded.tokens, 'otherContext');

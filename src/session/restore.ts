@@ -22,8 +22,8 @@ export async function restoreSession(core: SessionCore): Promise<SessionState> {
   const decision = decideRestore(core.record, tokens, storage.isRetired(tokens));
   if (decision === 'catchUpStore') await storage.save(core.record.tokens!);
   if (decision !== 'start') return core.state;
+  // Disposed meanwhile, what follows does nothing: the scope is closed, the record takes no action.
   const reauthElsewhere = tokens.refreshRejectedAt !== undefined && (await core.isReauthenticatingElsewhere());
-  if (core.isDisposed()) return core.state;
   scope.replace();
   storage.followed();
   const start = decideStart(tokens, core.now(), reauthElsewhere);

@@ -7,7 +7,7 @@ import { derived, get, type Readable } from 'svelte/store';
 import { describe, expect, it } from 'vitest';
 import type { SessionSnapshot } from '../../src/bindings.ts';
 import type { SessionManager } from '../../src/index.ts';
-import { useFakeAuth } from '../helpers/setup.ts';
+import { captureLogs, useFakeAuth } from '../helpers/setup.ts';
 
 const ctx = useFakeAuth();
 
@@ -45,6 +45,14 @@ describe('UI bindings', () => {
       },
     });
     expect(Object.isFrozen(first)).toBe(true);
+    expect(Object.isFrozen(first.info)).toBe(true);
+  });
+
+  it('after dispose(), which silences the events, getSnapshot still shows the state', async () => {
+    const { session } = await signedIn();
+    expect(session.getSnapshot().state).toBe('active');
+    session.dispose();
+    expect(session.getSnapshot()).toEqual({ state: 'signedOut', info: null });
   });
 
   it('a refresh, a state change and a sign-out each make a new snapshot, announced to subscribers', async () => {
@@ -82,6 +90,31 @@ describe('UI bindings', () => {
     await session.refresh();
     expect(heard).toEqual(['refreshing', 'active', 'active']);
     expect(session.state).toBe('active');
+  });
+
+  it("a listener's error reaches the session's logger: the first one of each change", async () => {
+    const { lines, logger } = captureLogs();
+    const session = ctx.manager({ logger });
+    session.subscribe(() => {
+      throw new Error('a broken component');
+    });
+    session.subscribe(() => {
+      throw new Error('another broken component');
+    });
+    await session.setTokens(ctx.server.issue()); // one change: stateChange, then tokensChanged
+    const reported = lines.filter((_, i) => lines[i - 1] === 'an event handler threw');
+    expect(reported).toEqual([
+      { event: 'stateChange', error: 'Error: a broken component' },
+      { event: 'tokensChanged', error: 'Error: a broken component' },
+    ]);
+  });
+
+  it('listeners that do not throw log nothing', async () => {
+    const { lines, logger } = captureLogs();
+    const session = ctx.manager({ logger });
+    session.subscribe(() => {});
+    await session.setTokens(ctx.server.issue());
+    expect(lines).not.toContain('an event handler threw');
   });
 
   it('wrapped as a Svelte store, it works with svelte/store', async () => {
