@@ -78,6 +78,12 @@ describe('an open gate', () => {
     expect(gate.size).toBe(0);
   });
 
+  it('held and released before anyone waited, is open', async () => {
+    gate.hold();
+    gate.release();
+    await expect(gate.wait(1000)).resolves.toBe('access-1');
+  });
+
   it('can be released, and held, before anyone ever waited', async () => {
     expect(() => gate.release()).not.toThrow();
     expect(() => gate.hold()).not.toThrow();
