@@ -97,7 +97,8 @@ export async function reauthenticate(
 }
 
 /**
- * {@link reauthenticate}, run again after a backoff (or as soon as the network is back) while
+ * {@link reauthenticate}, run again after a backoff (or as soon as the network is back; a
+ * server's `Retry-After` lengthens the wait, and the network does not cut that short) while
  * the device-key exchange cannot reach the server: the session is kept meanwhile. Resolves
  * `failed` when `signal` aborts (the caller sees the abort).
  * @param failed - told of each transient failure, with the wait before the next run
@@ -117,7 +118,8 @@ export async function reauthenticateUntilSettled(
       const result = await reauthenticate(options, reason, subject, signal, { biometric });
       if (result.kind !== 'transient') return { kind: 'settled', value: result };
       if (!(result.unusable && signInPrompt && ++unusable >= UNUSABLE_ANSWERS_TRIED)) {
-        return { kind: 'failed', error: result.error };
+        const { retryAfterMs } = result.error as { retryAfterMs?: number };
+        return { kind: 'failed', error: result.error, retryAfterMs };
       }
       // Not a blip: the server keeps answering the device-key exchange with a token response
       // that fails validation. Showing Face ID again cannot help; the sign-in prompt can.
@@ -126,6 +128,7 @@ export async function reauthenticateUntilSettled(
       biometric = undefined;
     }
   };
+  // The network coming back ends a backoff, not a wait the server asked for with Retry-After.
   const wake = (wakeUp: () => void) => network.subscribe(wakeUp);
-  return (await retryUntilSettled(options, attempt, { wake, wakeAlways: wake }, failed, signal)) ?? { kind: 'failed' };
+  return (await retryUntilSettled(options, attempt, { wake }, failed, signal)) ?? { kind: 'failed' };
 }

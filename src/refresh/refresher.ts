@@ -152,7 +152,8 @@ export async function refreshOnce(context: RefreshContext, current: SessionToken
       return changed ?? { kind: 'signedOutElsewhere' };
     }
     await storage.save(tokens);
-    logger.debug('refreshed', { accessTokenExpiresAt: tokens.accessTokenExpiresAt });
+    // Not `accessTokenExpiresAt`: the logger redacts every field whose name mentions a token.
+    logger.debug('refreshed', { expiresAt: tokens.accessTokenExpiresAt });
     return { kind: 'refreshed', tokens, source: 'refresh' };
   });
 }
