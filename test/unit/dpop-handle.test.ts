@@ -18,9 +18,10 @@ import { ManualClock } from '../../src/testing.ts';
 let names = 0;
 const freshStore = () => memoryKeyStore(`dpop-handle-${++names}`);
 
+/** A logger that keeps each warning with its fields. */
 function recordingLogger() {
-  const warnings: string[] = [];
-  const logger: Logger = { ...silentLogger, warn: (message) => void warnings.push(message) };
+  const warnings: [string, unknown][] = [];
+  const logger: Logger = { ...silentLogger, warn: (message, fields) => void warnings.push([message, fields]) };
   return { logger, warnings };
 }
 
@@ -101,10 +102,26 @@ describe('dpop(): where the key lives', () => {
 
   it('a store that fails to load: a warning, and a new key signs the proof', async () => {
     const { logger, warnings } = recordingLogger();
-    const keyStore: DpopKeyStore = { load: () => Promise.reject(new Error('blocked')), save() {}, clear() {} };
+    const blocked = new Error('blocked');
+    const keyStore: DpopKeyStore = { load: () => Promise.reject(blocked), save() {}, clear() {} };
     const proof = await dpop({ keyStore }).bind(context({ logger })).proof('GET', 'https://api.test/');
     expect(proof).toMatch(/^ey/);
-    expect(warnings).toContain('DPoP key store failed to load');
+    // Looked up once for the proof, once more under the lock before making the key.
+    expect(warnings).toEqual([
+      ['DPoP key store failed to load', { error: blocked }],
+      ['DPoP key store failed to load', { error: blocked }],
+    ]);
+  });
+
+  it('a store that fails to save: a warning with the error, and this context signs with the new key', async () => {
+    const { logger, warnings } = recordingLogger();
+    const quota = new Error('quota');
+    const keyStore: DpopKeyStore = { load: () => undefined, save: () => Promise.reject(quota), clear() {} };
+    const handle = dpop({ keyStore }).bind(context({ logger }));
+    const first = await handle.proof('GET', 'https://api.test/', { accessToken: 'at' });
+    const second = await handle.proof('GET', 'https://api.test/', { accessToken: 'at' });
+    expect(await thumbprintOf(second!)).toBe(await thumbprintOf(first!));
+    expect(warnings).toEqual([['DPoP key store failed to save the new key', { error: quota }]]);
   });
 
   it('with ifKeyExists, sees a key another context made after it looked', async () => {
@@ -135,9 +152,10 @@ describe('dpop(): where the key lives', () => {
 
   it('forgetKey: a store that fails to clear costs a warning, not a failure', async () => {
     const { logger, warnings } = recordingLogger();
-    const keyStore: DpopKeyStore = { load: () => undefined, save() {}, clear: () => Promise.reject(new Error('x')) };
+    const denied = new Error('denied');
+    const keyStore: DpopKeyStore = { load: () => undefined, save() {}, clear: () => Promise.reject(denied) };
     await expect(dpop({ keyStore }).bind(context({ logger })).forgetKey()).resolves.toBeUndefined();
-    expect(warnings).toEqual(['DPoP key store failed to clear']);
+    expect(warnings).toEqual([['DPoP key store failed to clear', { error: denied }]]);
   });
 
   it('forgetKey makes the next resource proof look in the store again', async () => {

@@ -23,6 +23,41 @@ const deletion = (factory: IDBFactory) =>
     request.onerror = () => reject(request.error);
   });
 
+/**
+ * `real`, except that every transaction is aborted right after its request was made, as the
+ * browser does when the disk is full or the origin's quota is used up.
+ */
+function failingTransactions(real: IDBFactory): IDBFactory {
+  const forward = <T extends object>(target: T, get: (key: PropertyKey) => unknown = () => undefined): T =>
+    new Proxy(target, {
+      get(object, key) {
+        const replaced = get(key);
+        if (replaced !== undefined) return replaced;
+        const value = Reflect.get(object, key, object) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(object) : value;
+      },
+      set: (object, key, value) => Reflect.set(object, key, value, object),
+    });
+  const database = (db: IDBDatabase) =>
+    forward(db, (key) =>
+      key === 'transaction'
+        ? (...args: Parameters<IDBDatabase['transaction']>) => {
+            const transaction = db.transaction(...args);
+            queueMicrotask(() => transaction.abort());
+            return transaction;
+          }
+        : undefined,
+    );
+  return forward(real, (key) =>
+    key === 'open'
+      ? (name: string, version?: number) => {
+          const request = real.open(name, version);
+          return forward(request, (k) => (k === 'result' ? database(request.result) : undefined));
+        }
+      : undefined,
+  );
+}
+
 describe('memoryKeyStore', () => {
   it('keeps a pair per name, shared by every store of that name, until cleared', async () => {
     const keys = await generateDpopKeys();
@@ -66,6 +101,15 @@ describe('indexedDbKeyStore', () => {
     await store.load();
     await store.clear();
     expect(await deletion(factory)).toBe('deleted');
+  });
+
+  it('rejects, and closes its connection, when the transaction fails (a full disk, a quota)', async () => {
+    const real = new IDBFactory();
+    const failing = failingTransactions(real);
+    const store = indexedDbKeyStore('a', failing);
+    await expect(store.save(await generateDpopKeys())).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(store.load()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await deletion(real)).toBe('deleted');
   });
 
   it('rejects with the error of a database it cannot open', async () => {

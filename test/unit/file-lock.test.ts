@@ -6,10 +6,19 @@
  * test/file-token-store.test.ts and test/e2e/file-token-store.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fileLock } from '../../src/ports/file-lock.ts';
 import type { Logger } from '../../src/ports/logger.ts';
 import { flushMicrotasks, ManualClock } from '../../src/testing.ts';
@@ -20,7 +29,10 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sk-file-lock-'));
   path = join(dir, 'session.json');
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  vi.useRealTimers();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** A pid no process has now (one that just ran and exited). */
 const deadPid = (): number =>
@@ -31,6 +43,8 @@ const holderText = (pid: number, host = hostname(), token = 'theirs') => JSON.st
 const lockPath = (name = 'app') => join(dir, `session.json.${name}.lock`);
 const files = () => readdirSync(dir).sort();
 const mode = (file: string) => statSync(file).mode & 0o777;
+/** The file descriptors this process has open (POSIX). */
+const openFiles = () => readdirSync('/dev/fd').length;
 
 /** Sets a file's modification time `ms` in the past. */
 function age(file: string, ms: number) {
@@ -85,6 +99,21 @@ describe('fileLock: its files', () => {
     const failed = fileLock(join(dir, 'plain', 'session.json')).run('app', async () => (ran = true));
     await expect(failed).rejects.toMatchObject({ code: 'ENOTDIR' });
     expect(ran).toBe(false);
+  });
+
+  it('rejects with the file system error when the lock file cannot be read (a folder in its place)', async () => {
+    mkdirSync(lockPath());
+    await expect(fileLock(path, { clock: frozen() }).run('app', async () => 'ran')).rejects.toMatchObject({
+      code: 'EISDIR',
+    });
+  });
+
+  it('closes every file it opens', async () => {
+    const lock = fileLock(path);
+    await lock.run('app', async () => {}); // the first use opens what stays open anyway
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) await lock.run('app', async () => {});
+    expect(openFiles() - before).toBeLessThan(10); // one left open per run would be 20
   });
 
   it('does not remove, at the end of a task, a lock file another process has written meanwhile', async () => {
@@ -159,6 +188,15 @@ describe('fileLock: a lock another holder left', () => {
   ])('treats a lock file that is %s as unreadable: taken over once it is over 5 s old', async (_, text) => {
     writeFileSync(lockPath(), text);
     age(lockPath(), 6_000);
+    expect(await fileLock(path, { clock: frozen() }).run('app', async (context) => context?.waited)).toBe(false);
+  });
+
+  it('takes over an unreadable lock file exactly 5 s old', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const now = Date.UTC(2026, 0, 1, 12);
+    vi.setSystemTime(now);
+    writeFileSync(lockPath(), '{"pid":');
+    utimesSync(lockPath(), new Date(now - 5_000), new Date(now - 5_000));
     expect(await fileLock(path, { clock: frozen() }).run('app', async (context) => context?.waited)).toBe(false);
   });
 

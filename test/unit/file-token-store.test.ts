@@ -10,6 +10,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileTokenStore } from '../../src/ports/file-token-store.ts';
 import type { StoredSession } from '../../src/types.ts';
 
+/** The file descriptors this process has open (POSIX). */
+const openFiles = () => readdirSync('/dev/fd').length;
+
 const SESSION: StoredSession = {
   version: 1,
   refreshToken: 'refresh-1',
@@ -78,6 +81,24 @@ describe('FileTokenStore: failures', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'new')).mode & 0o777).toBe(0o700);
     expect(readdirSync(join(dir, 'new'))).toEqual(['session.json']);
+  });
+});
+
+describe('FileTokenStore: resources', () => {
+  it('closes every file and folder it opens to save', async () => {
+    const store = new FileTokenStore(join(dir, 'session.json'));
+    await store.save(SESSION);
+    const before = openFiles();
+    for (let i = 0; i < 20; i++) await store.save(SESSION);
+    expect(openFiles() - before).toBeLessThan(10); // one left open per save would be 20
+  });
+
+  it('its watcher never keeps the process alive', () => {
+    const watchers = () => process.getActiveResourcesInfo().filter((type) => type === 'FSEventWrap').length;
+    const before = watchers();
+    const unsubscribe = new FileTokenStore(join(dir, 'session.json')).subscribe(() => {});
+    expect(watchers()).toBe(before);
+    unsubscribe();
   });
 });
 

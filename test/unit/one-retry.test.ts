@@ -168,6 +168,19 @@ describe('session.fetch: the wait for a new token after a 401', () => {
     await expect.poll(() => reason).toEqual(['answered early', undefined]); // both branches
   });
 
+  it('a 401 without a body is retried like any other', async () => {
+    let calls = 0;
+    const apiFetch = createSessionFetch(
+      { getAccessToken: async () => 't1', handleUnauthorized: async () => 't2' },
+      {
+        trustedOrigins: [API],
+        fetch: async () => (calls++ === 0 ? new Response(null, { status: 401 }) : new Response('yes')),
+      },
+    );
+    expect(await (await apiFetch(`${API}/items`)).text()).toBe('yes');
+    expect(calls).toBe(2);
+  });
+
   it('a Request without a body goes out again as it is, with the new token', async () => {
     const stub = unauthorizedOnce();
     const apiFetch = createSessionFetch(

@@ -29,6 +29,11 @@ describe('trustedOriginList', () => {
     ['an opaque origin', 'data:text/plain,x', '"trustedOrigins": "data:text/plain,x" is not an origin'],
     ['not a string', 42, '"trustedOrigins": 42 is not an origin'],
     ['null', null, '"trustedOrigins": null is not an origin'],
+    [
+      'a URL object, not a string',
+      new URL('https://api.test'),
+      '"trustedOrigins": "https://api.test/" is not an origin',
+    ],
   ])('refuses an entry that is %s, naming it', (_, entry, message) => {
     expect(() => trustedOriginList(['https://api.test', entry as never], undefined)).toThrow(
       new ConfigurationError(message),
