@@ -13,8 +13,15 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * long before the model test would have started.
  */
 
-/** Files measured as the slowest (seconds each, the rest well under one), in the order they run, last. */
+/**
+ * Files measured as the slowest (seconds each, the rest well under one), in the order they run,
+ * last. The client suites are small files (ky.test.ts, fetch.test.ts run refresh.suite.ts) with
+ * 1000-request tests; the interop suite waits on node-oidc-provider in real time.
+ */
 const SLOWEST_LAST = [
+  'test/clients/ky.test.ts',
+  'test/clients/fetch.test.ts',
+  'test/interop/oidc-provider.test.ts',
   'test/lifecycle.test.ts',
   'test/same-session.test.ts',
   'test/sign-in-and-out.test.ts',

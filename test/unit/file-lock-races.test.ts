@@ -1,0 +1,113 @@
+/**
+ * fileLock when another process acts between two of its steps: the moments are made exact by
+ * letting that "other process" run inside the file system calls (`node:fs/promises` is wrapped
+ * for this file; every call still reaches the real file system).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fileLock } from '../../src/ports/file-lock.ts';
+import type { Logger } from '../../src/ports/logger.ts';
+import { ManualClock } from '../../src/testing.ts';
+
+type Hook = (file: string, ...rest: unknown[]) => void | Promise<void>;
+const hooks = vi.hoisted(() => ({}) as { rename?: Hook; open?: Hook; stat?: Hook });
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  return {
+    ...real,
+    rename: async (from: string, to: string) => (await hooks.rename?.(from, to), real.rename(from, to)),
+    open: async (file: string, flags?: string, mode?: number) => (
+      await hooks.open?.(file, flags),
+      real.open(file, flags, mode)
+    ),
+    stat: async (file: string) => (await hooks.stat?.(file), real.stat(file)),
+  };
+});
+
+let dir: string;
+let path: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sk-file-lock-races-'));
+  path = join(dir, 'session.json');
+});
+afterEach(() => {
+  delete hooks.rename;
+  delete hooks.open;
+  delete hooks.stat;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const lockFile = () => join(dir, 'session.json.app.lock');
+const deadPid = (): number =>
+  Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
+const holderText = (pid: number) => JSON.stringify({ pid, host: hostname(), token: 'theirs' });
+const errno = (code: string) => Object.assign(new Error(code), { code });
+
+/** Runs `hook` once, the first time it is called for `file`. */
+function once(file: () => string, hook: Hook): Hook {
+  let done = false;
+  return async (called, ...rest) => {
+    if (done || called !== file()) return;
+    done = true;
+    await hook(called, ...rest);
+  };
+}
+
+function recordingLogger() {
+  const warnings: string[] = [];
+  const logger: Logger = { debug() {}, info() {}, warn: (message) => void warnings.push(message), error() {} };
+  return { logger, warnings };
+}
+
+describe('fileLock: taking over a dead holder’s lock while others move', () => {
+  it('puts back a lock another process took over first, and waits for that live holder instead', async () => {
+    writeFileSync(lockFile(), holderText(deadPid()));
+    const theirs = holderText(1); // pid 1: alive
+    // Just before this process moves the dead lock aside, another one has replaced it with its own.
+    hooks.rename = once(lockFile, () => writeFileSync(lockFile(), theirs));
+    const lock = fileLock(path, { clock: new ManualClock(), maxWaitMs: 0 });
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(true);
+    expect(readFileSync(lockFile(), 'utf8')).toBe(theirs);
+    expect(readdirSync(dir)).toEqual(['session.json.app.lock']); // nothing left aside
+  });
+
+  it('takes the lock when the dead lock is gone before it could be moved aside (another process cleared it)', async () => {
+    writeFileSync(lockFile(), holderText(deadPid()));
+    hooks.rename = once(lockFile, () => rmSync(lockFile()));
+    const lock = fileLock(path, { clock: new ManualClock() });
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('rejects with the error of a take-over the file system refuses', async () => {
+    writeFileSync(lockFile(), holderText(deadPid()));
+    hooks.rename = once(lockFile, () => {
+      throw errno('EPERM');
+    });
+    const lock = fileLock(path, { clock: new ManualClock() });
+    await expect(lock.run('app', async () => 'ran')).rejects.toMatchObject({ code: 'EPERM' });
+  });
+
+  it('takes the lock at once, without a warning, when its holder let go between the two looks', async () => {
+    // The lock file existed when this process tried to create its own, and was gone when it read it.
+    hooks.open = once(lockFile, () => {
+      throw errno('EEXIST');
+    });
+    const { logger, warnings } = recordingLogger();
+    const lock = fileLock(path, { clock: new ManualClock(), maxWaitMs: 0, logger });
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
+  it('takes over an unreadable lock file that is gone before its age could be read', async () => {
+    writeFileSync(lockFile(), 'half written');
+    hooks.stat = once(lockFile, () => rmSync(lockFile()));
+    const lock = fileLock(path, { clock: new ManualClock() });
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
