@@ -13,7 +13,10 @@ import { whenAborted } from '../utils/listeners.ts';
 export interface TokenProvider {
   /** A usable access token, waiting for a refresh when needed. */
   getAccessToken(options?: { signal?: AbortSignal | undefined }): Promise<string>;
-  /** The server rejected `usedToken`: refresh unless that already happened; the token to retry with. */
+  /**
+   * The server rejected `usedToken`: refresh unless that already happened; the token to retry
+   * with. Rejects with `options.signal.reason` once the signal aborts, or at once if it already has.
+   */
   handleUnauthorized(usedToken: string | undefined, options?: { signal?: AbortSignal | undefined }): Promise<string>;
   /** Optional: throws when `usedToken` belongs to a session that has ended (checked before a retry). */
   assertSameSession?(usedToken: string): void;

@@ -36,7 +36,9 @@ describe('the dpop option: what it takes', () => {
 
   it.each([['yes'], [1], [null], [() => {}]])('refuses %j with a message that says what it takes', (option) => {
     expect(() => resolveDpop(option as never, context())).toThrow(
-      new ConfigurationError('"dpop" must be true, { keyStore }, or a handle made by dpop() from session-keeper/dpop'),
+      new ConfigurationError(
+        '"dpop" must be true, { keyStore }, { signer }, or a handle made by dpop() from session-keeper/dpop',
+      ),
     );
   });
 

@@ -47,7 +47,7 @@ describe('createProof', () => {
       url: 'https://api.test/me',
       now: NOW,
       nonce: 'n-1',
-      accessToken: 'at-1',
+      ath: await athOf('at-1'),
     });
     expect(decodeJwt(proof)).toMatchObject({ ath: await athOf('at-1'), nonce: 'n-1' });
   });

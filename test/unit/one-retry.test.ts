@@ -26,6 +26,7 @@ function waitingSession() {
       new Promise<string>((resolve, reject) => {
         signals.push(options?.signal);
         refreshed = resolve;
+        if (options?.signal?.aborted) reject(options.signal.reason);
         options?.signal?.addEventListener('abort', () => reject(options.signal!.reason), { once: true });
       }),
   };
@@ -93,7 +94,7 @@ describe('the ky client: the wait for a new token after a 401', () => {
     const api = createSessionClient(session, { prefix: API, timeout: 1_000, retry: 0, fetch: late });
     const outcome = settled(api.get('items'));
     await vi.advanceTimersByTimeAsync(970);
-    await vi.advanceTimersByTimeAsync(1); // the wait's timer, due at once; ky's own is 29 ms away
+    await vi.advanceTimersByTimeAsync(1); // ky's own timer is 29 ms away
     expect(outcome.value).toBeInstanceOf(TokenWaitTimeoutError);
     expect((outcome.value as Error).message).toBe('No access token within 0 ms');
   });
