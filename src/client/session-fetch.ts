@@ -1,6 +1,8 @@
 import { ConfigurationError } from '../errors.ts';
+import { globalFetch } from '../utils/global-fetch.ts';
 import {
   bearer,
+  ignore,
   replayableRequest,
   sendWithOneRetry,
   withDpop,
@@ -24,18 +26,40 @@ type Fetch = typeof globalThis.fetch;
 
 const NO_ORIGINS = 'session.fetch needs `trustedOrigins`: the access token only goes to origins named there';
 
-const defaultFetch: Fetch = (input, init) => globalThis.fetch(input, init);
-
-/** The absolute URL a request goes to, when it can be told (a relative URL in Node cannot). */
-function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): string | undefined {
+/** Whether a string or URL request goes to a trusted origin (a relative URL is resolved against the page). */
+function isTrusted(input: string | URL, trusted: (url: string) => boolean): boolean {
   const raw = typeof input === 'string' ? input : input.href;
-  if (trusted(raw)) return raw;
+  if (trusted(raw)) return true;
   try {
-    return new URL(raw, pageHref()).href;
+    // Written another way (`HTTPS://API.example.com:443/`), or relative to the page.
+    return trusted(new URL(raw, pageHref()).href);
   } catch {
-    return undefined;
+    return false; // a relative URL in Node: `fetch` rejects it as it would without the session
   }
 }
+
+/** The caller's headers, ready for the token: a plain record, or a copy in a `Headers`. */
+type BaseHeaders = Record<string, string> | Headers;
+
+/**
+ * The caller's headers in a form the token can be added to without changing the caller's
+ * object: a plain record as it is (spread on each send: no `Headers` to build for the common
+ * call), anything else (a `Headers`, a list of pairs) copied into a `Headers`; `null` when they
+ * carry the caller's own `Authorization` (in any case).
+ */
+function headersFor(headers: HeadersInit = {}): BaseHeaders | null {
+  if (typeof headers !== 'object' || headers === null || Symbol.iterator in headers) {
+    const copy = new Headers(headers);
+    return copy.has('authorization') ? null : copy;
+  }
+  return Object.keys(headers).some((name) => name.toLowerCase() === 'authorization') ? null : headers;
+}
+
+/** `headers` with the token's `Authorization`. */
+const withToken = (headers: BaseHeaders, token: string): HeadersInit =>
+  headers instanceof Headers
+    ? (headers.set('authorization', bearer(token)), headers)
+    : { ...headers, authorization: bearer(token) };
 
 /**
  * A string or URL request made replayable: the body of `init` is reused as it is (a string,
@@ -45,22 +69,18 @@ function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): st
 function replayableInit(
   input: string | URL,
   init: RequestInit | undefined,
-  headers: Headers | undefined,
+  headers: BaseHeaders,
   send: Fetch,
 ): Replayable {
-  const body = init?.body;
+  const body = init?.body ?? null;
   const [first, second] = body instanceof ReadableStream ? body.tee() : [body, body];
-  const sendWith = (token: string, body: RequestInit['body']) => {
-    headers?.set('authorization', bearer(token));
-    // No headers of the caller's (the common case): a plain record, as a hand-written call would pass.
-    const withToken = headers ?? { authorization: bearer(token) };
-    return send(input, { ...init, headers: withToken, ...(body === undefined ? {} : { body }) });
-  };
+  const sendWith = (token: string, body: BodyInit | null) =>
+    send(input, { ...init, headers: withToken(headers, token), body });
   return {
     send: (token) => sendWith(token, first),
     resend: (token) => sendWith(token, second),
     drop() {
-      if (second instanceof ReadableStream) second.cancel().catch(() => {});
+      if (second instanceof ReadableStream) second.cancel().catch(ignore);
     },
   };
 }
@@ -77,11 +97,9 @@ function sessionFetch(session: TokenProvider, trusted: (url: string) => boolean,
       const token = await session.getAccessToken({ signal: request.signal });
       return sendWithOneRetry(session, token, replayableRequest(request, withDpop(session.dpop, send)), request.signal);
     }
-    const url = absoluteUrl(input, trusted);
-    if (url === undefined || !trusted(url)) return send(input, init);
-    const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
-    // The caller chose its own credentials for this request: sent as it is.
-    if (headers?.has('authorization')) return send(input, init);
+    const headers = isTrusted(input, trusted) ? headersFor(init?.headers) : null;
+    // Elsewhere, or the caller chose its own credentials for this request: sent as it is.
+    if (headers === null) return send(input, init);
     const signal = init?.signal;
     signal?.throwIfAborted();
     const token = await session.getAccessToken({ signal: signal ?? undefined });
@@ -124,5 +142,5 @@ const failing: Fetch = () => Promise.reject(new ConfigurationError(NO_ORIGINS));
  */
 export function bindSessionFetch(session: TokenProvider, options: SessionFetchOptions): Fetch {
   const origins = trustedOriginList(options.trustedOrigins, undefined);
-  return origins.length === 0 ? failing : sessionFetch(session, originTest(origins), options.fetch ?? defaultFetch);
+  return origins.length === 0 ? failing : sessionFetch(session, originTest(origins), options.fetch ?? globalFetch);
 }

@@ -87,6 +87,53 @@ describe('session.fetch', () => {
     expect(ctx.server.refreshCalls).toBe(0);
   });
 
+  it('the caller’s own Authorization header is found however it is written, and sent as it is', async () => {
+    const spy = answeringFetch();
+    const session = await signedIn({ fetch: spy.fetch });
+    const basic = 'Basic dXNlcjpwdw==';
+    await session.fetch(`${API}a`, { headers: { Authorization: basic } });
+    await session.fetch(`${API}b`, { headers: { 'x-app': '1', AUTHORIZATION: basic } });
+    await session.fetch(`${API}c`, { headers: new Headers({ Authorization: basic }) });
+    await session.fetch(`${API}d`, { headers: [['authorization', basic]] });
+    expect(spy.seen.map((s) => s.authorization)).toEqual([basic, basic, basic, basic]);
+  });
+
+  it('the caller’s other headers go out with the token, and the caller’s record or Headers is left as it was', async () => {
+    const seen: { app: string | null; authorization: string | null }[] = [];
+    const session = await signedIn({
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        seen.push({ app: request.headers.get('x-app'), authorization: request.headers.get('authorization') });
+        return Response.json({ ok: true });
+      },
+    });
+    const record = { 'x-app': 'record' };
+    const headers = new Headers({ 'x-app': 'headers' });
+    const pairs: [string, string][] = [['x-app', 'pairs']];
+    for (const given of [record, headers, pairs]) await session.fetch(`${API}items`, { headers: given });
+    const bearer = `Bearer ${await session.getAccessToken()}`;
+    expect(seen).toEqual([
+      { app: 'record', authorization: bearer },
+      { app: 'headers', authorization: bearer },
+      { app: 'pairs', authorization: bearer },
+    ]);
+    expect(record).toEqual({ 'x-app': 'record' });
+    expect(headers.has('authorization')).toBe(false);
+  });
+
+  it('never throws: bad headers, or a fetch that throws, are rejections', async () => {
+    const session = await signedIn({
+      fetch: () => {
+        throw new TypeError('no network here');
+      },
+    });
+    const badHeaders = session.fetch(`${API}items`, { headers: 'not headers' as never });
+    await expect(badHeaders).rejects.toBeInstanceOf(TypeError);
+    await expect(session.fetch(`${API}items`)).rejects.toThrow('no network here');
+    await expect(session.fetch(new Request(`${API}items`))).rejects.toThrow('no network here');
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
   it('a Request with a body is replayed after a 401, and the caller’s Request is left as it was', async () => {
     const recorder = recordingFetch();
     const session = await signedIn({ fetch: recorder.fetch });
