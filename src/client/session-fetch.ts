@@ -38,28 +38,19 @@ function isTrusted(input: string | URL, trusted: (url: string) => boolean): bool
   }
 }
 
-/** The caller's headers, ready for the token: a plain record, or a copy in a `Headers`. */
-type BaseHeaders = Record<string, string> | Headers;
-
 /**
- * The caller's headers in a form the token can be added to without changing the caller's
- * object: a plain record as it is (spread on each send: no `Headers` to build for the common
- * call), anything else (a `Headers`, a list of pairs) copied into a `Headers`; `null` when they
- * carry the caller's own `Authorization` (in any case).
+ * The caller's headers as a plain record the token can be added to without changing the
+ * caller's object: a plain object as it is (no `Headers` to build for the common call), anything
+ * else (a `Headers`, a list of pairs) read into a new one; `null` when they carry the caller's
+ * own `Authorization` (in any case).
  */
-function headersFor(headers: HeadersInit = {}): BaseHeaders | null {
-  if (typeof headers !== 'object' || headers === null || Symbol.iterator in headers) {
-    const copy = new Headers(headers);
-    return copy.has('authorization') ? null : copy;
-  }
-  return Object.keys(headers).some((name) => name.toLowerCase() === 'authorization') ? null : headers;
+function headersFor(headers: HeadersInit = {}): Record<string, string> | null {
+  const record =
+    (headers as object | null)?.constructor === Object
+      ? (headers as Record<string, string>)
+      : Object.fromEntries(new Headers(headers));
+  return Object.keys(record).some((name) => name.toLowerCase() === 'authorization') ? null : record;
 }
-
-/** `headers` with the token's `Authorization`. */
-const withToken = (headers: BaseHeaders, token: string): HeadersInit =>
-  headers instanceof Headers
-    ? (headers.set('authorization', bearer(token)), headers)
-    : { ...headers, authorization: bearer(token) };
 
 /**
  * A string or URL request made replayable: the body of `init` is reused as it is (a string,
@@ -69,13 +60,13 @@ const withToken = (headers: BaseHeaders, token: string): HeadersInit =>
 function replayableInit(
   input: string | URL,
   init: RequestInit | undefined,
-  headers: BaseHeaders,
+  headers: Record<string, string>,
   send: Fetch,
 ): Replayable {
   const body = init?.body ?? null;
   const [first, second] = body instanceof ReadableStream ? body.tee() : [body, body];
   const sendWith = (token: string, body: BodyInit | null) =>
-    send(input, { ...init, headers: withToken(headers, token), body });
+    send(input, { ...init, headers: { ...headers, authorization: bearer(token) }, body });
   return {
     send: (token) => sendWith(token, first),
     resend: (token) => sendWith(token, second),
