@@ -1,4 +1,5 @@
 import { DiscoveryError } from './errors.ts';
+import { globalFetch } from './utils/global-fetch.ts';
 import { isSecureUrl } from './utils/secure-url.ts';
 
 /** The endpoints session-keeper uses, from an authorization server's metadata (RFC 8414). */
@@ -46,7 +47,7 @@ export async function discoverEndpoints(
   const url = new URL(issuer);
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
   const wellKnown = `${url.origin}/.well-known/oauth-authorization-server${path}`;
-  const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const fetch = options.fetch ?? globalFetch;
   let metadata: unknown;
   try {
     const response = await fetch(wellKnown, {

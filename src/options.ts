@@ -12,6 +12,7 @@ import { browserNetwork, type NetworkPort } from './ports/network.ts';
 import { MemoryTokenStore, type TokenStore } from './ports/token-store.ts';
 import { defaultBackoff, type BackoffOptions } from './refresh/backoff.ts';
 import type { ReauthReason, TokenResponse } from './types.ts';
+import { globalFetch } from './utils/global-fetch.ts';
 
 /** Options of {@link SessionManager}. Only `tokenEndpoint` and `clientId` are required. */
 export interface SessionManagerOptions {
@@ -216,7 +217,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     lifecycle: options.lifecycle ?? visibilityLifecycle,
     network: options.network ?? browserNetwork,
     logger,
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    fetch: options.fetch ?? globalFetch,
     trustedOrigins: options.trustedOrigins ?? [],
     refreshTimeout: options.refreshTimeout ?? 15_000,
     tokenWaitTimeout: options.tokenWaitTimeout ?? 30_000,

@@ -1,6 +1,7 @@
 import ky, { type KyInstance, type Options } from 'ky';
 import { ConfigurationError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
+import { globalFetch } from '../utils/global-fetch.ts';
 import { replayableRequest, sendWithOneRetry, withDpop, type TokenProvider } from './one-retry.ts';
 import { originTest, trustedOriginList } from './origins.ts';
 
@@ -51,7 +52,7 @@ export function createSessionClient(
   { trustedOrigins }: SessionClientOptions = {},
 ): KyInstance {
   const trusted = originFilter(options.prefix ?? options.baseUrl, trustedOrigins);
-  const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFetch = options.fetch ?? globalFetch;
   const hooks = options.hooks ?? {};
   // DPoP (src/dpop): with the session's `dpop` on, `Authorization: DPoP` and a proof.
   const send = withDpop(session.dpop, baseFetch);

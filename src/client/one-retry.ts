@@ -33,7 +33,8 @@ export interface Replayable {
   drop(): void;
 }
 
-const ignore = (): void => {};
+/** Does nothing: the handler of a failure that changes nothing (a cancelled body that was never read). */
+export const ignore = (): void => {};
 
 /** Authorization for `token`. */
 export const bearer = (token: string): string => `Bearer ${token}`;

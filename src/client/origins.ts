@@ -40,10 +40,10 @@ export function trustedOriginList(trustedOrigins: readonly string[] | undefined,
 
 /**
  * A test that an absolute request URL is on one of `origins`. Every request goes through it:
- * the common single-origin case is one comparison.
+ * a prefix comparison per origin, no URL parsing (a URL written another way is normalised by
+ * the caller before a second try).
  */
 export function originTest(origins: readonly string[]): (url: string) => boolean {
   const prefixes = origins.map((origin) => `${origin}/`);
-  const [only] = prefixes;
-  return prefixes.length === 1 ? (url) => url.startsWith(only!) : (url) => prefixes.some((p) => url.startsWith(p));
+  return (url) => prefixes.some((p) => url.startsWith(p));
 }

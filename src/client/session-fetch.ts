@@ -1,6 +1,8 @@
 import { ConfigurationError } from '../errors.ts';
+import { globalFetch } from '../utils/global-fetch.ts';
 import {
   bearer,
+  ignore,
   replayableRequest,
   sendWithOneRetry,
   withDpop,
@@ -24,17 +26,30 @@ type Fetch = typeof globalThis.fetch;
 
 const NO_ORIGINS = 'session.fetch needs `trustedOrigins`: the access token only goes to origins named there';
 
-const defaultFetch: Fetch = (input, init) => globalThis.fetch(input, init);
-
-/** The absolute URL a request goes to, when it can be told (a relative URL in Node cannot). */
-function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): string | undefined {
+/** Whether a string or URL request goes to a trusted origin (a relative URL is resolved against the page). */
+function isTrusted(input: string | URL, trusted: (url: string) => boolean): boolean {
   const raw = typeof input === 'string' ? input : input.href;
-  if (trusted(raw)) return raw;
+  if (trusted(raw)) return true;
   try {
-    return new URL(raw, pageHref()).href;
+    // Written another way (`HTTPS://API.example.com:443/`), or relative to the page.
+    return trusted(new URL(raw, pageHref()).href);
   } catch {
-    return undefined;
+    return false; // a relative URL in Node: `fetch` rejects it as it would without the session
   }
+}
+
+/**
+ * The caller's headers as a plain record the token can be added to without changing the
+ * caller's object: a plain object as it is (no `Headers` to build for the common call), anything
+ * else (a `Headers`, a list of pairs) read into a new one; `null` when they carry the caller's
+ * own `Authorization` (in any case).
+ */
+function headersFor(headers: HeadersInit = {}): Record<string, string> | null {
+  const record =
+    (headers as object | null)?.constructor === Object
+      ? (headers as Record<string, string>)
+      : Object.fromEntries(new Headers(headers));
+  return Object.keys(record).some((name) => name.toLowerCase() === 'authorization') ? null : record;
 }
 
 /**
@@ -45,22 +60,18 @@ function absoluteUrl(input: string | URL, trusted: (url: string) => boolean): st
 function replayableInit(
   input: string | URL,
   init: RequestInit | undefined,
-  headers: Headers | undefined,
+  headers: Record<string, string>,
   send: Fetch,
 ): Replayable {
-  const body = init?.body;
+  const body = init?.body ?? null;
   const [first, second] = body instanceof ReadableStream ? body.tee() : [body, body];
-  const sendWith = (token: string, body: RequestInit['body']) => {
-    headers?.set('authorization', bearer(token));
-    // No headers of the caller's (the common case): a plain record, as a hand-written call would pass.
-    const withToken = headers ?? { authorization: bearer(token) };
-    return send(input, { ...init, headers: withToken, ...(body === undefined ? {} : { body }) });
-  };
+  const sendWith = (token: string, body: BodyInit | null) =>
+    send(input, { ...init, headers: { ...headers, authorization: bearer(token) }, body });
   return {
     send: (token) => sendWith(token, first),
     resend: (token) => sendWith(token, second),
     drop() {
-      if (second instanceof ReadableStream) second.cancel().catch(() => {});
+      if (second instanceof ReadableStream) second.cancel().catch(ignore);
     },
   };
 }
@@ -77,11 +88,9 @@ function sessionFetch(session: TokenProvider, trusted: (url: string) => boolean,
       const token = await session.getAccessToken({ signal: request.signal });
       return sendWithOneRetry(session, token, replayableRequest(request, withDpop(session.dpop, send)), request.signal);
     }
-    const url = absoluteUrl(input, trusted);
-    if (url === undefined || !trusted(url)) return send(input, init);
-    const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
-    // The caller chose its own credentials for this request: sent as it is.
-    if (headers?.has('authorization')) return send(input, init);
+    const headers = isTrusted(input, trusted) ? headersFor(init?.headers) : null;
+    // Elsewhere, or the caller chose its own credentials for this request: sent as it is.
+    if (headers === null) return send(input, init);
     const signal = init?.signal;
     signal?.throwIfAborted();
     const token = await session.getAccessToken({ signal: signal ?? undefined });
@@ -124,5 +133,5 @@ const failing: Fetch = () => Promise.reject(new ConfigurationError(NO_ORIGINS));
  */
 export function bindSessionFetch(session: TokenProvider, options: SessionFetchOptions): Fetch {
   const origins = trustedOriginList(options.trustedOrigins, undefined);
-  return origins.length === 0 ? failing : sessionFetch(session, originTest(origins), options.fetch ?? defaultFetch);
+  return origins.length === 0 ? failing : sessionFetch(session, originTest(origins), options.fetch ?? globalFetch);
 }

@@ -24,6 +24,16 @@ function answeringFetch() {
   return { seen, fetch: fetchFn };
 }
 
+/** The error `run` throws. */
+function catching(run: () => unknown): Error {
+  try {
+    run();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an error');
+}
+
 async function signedIn(options: Parameters<typeof ctx.manager>[0] = {}) {
   const session = ctx.manager({ trustedOrigins: [API], ...options });
   await session.setTokens(ctx.server.issue());
@@ -74,9 +84,19 @@ describe('session.fetch', () => {
     ]);
   });
 
-  it('a relative URL outside a browser fails as fetch does, with no token wait', async () => {
-    const session = await signedIn();
+  it('a relative URL outside a browser fails as fetch does, with no token wait and no token', async () => {
+    const given: (string | null)[] = [];
+    const session = await signedIn({
+      fetch: (input, init) => {
+        given.push(new Headers(init?.headers).get('authorization'));
+        return globalThis.fetch(input, init);
+      },
+      refreshMargin: 0,
+    });
+    ctx.clock.set(ctx.clock.now() + 3601 * 1000); // a request for the token would start a refresh
     await expect(session.fetch('/v1/items')).rejects.toBeInstanceOf(TypeError);
+    expect(given).toEqual([null]);
+    expect(ctx.server.refreshCalls).toBe(0);
   });
 
   it('a request with its own Authorization header goes out as it is, and is not retried', async () => {
@@ -84,6 +104,91 @@ describe('session.fetch', () => {
     const response = await session.fetch(`${API}items`, { headers: { authorization: 'Basic dXNlcjpwdw==' } });
     expect(response.status).toBe(401);
     expect(ctx.server.apiCalls).toBe(1);
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it('the caller’s own Authorization header is found however it is written, and sent as it is', async () => {
+    const spy = answeringFetch();
+    const session = await signedIn({ fetch: spy.fetch });
+    const basic = 'Basic dXNlcjpwdw==';
+    await session.fetch(`${API}a`, { headers: { Authorization: basic } });
+    await session.fetch(`${API}b`, { headers: { 'x-app': '1', AUTHORIZATION: basic } });
+    await session.fetch(`${API}c`, { headers: new Headers({ Authorization: basic }) });
+    await session.fetch(`${API}d`, { headers: [['authorization', basic]] });
+    expect(spy.seen.map((s) => s.authorization)).toEqual([basic, basic, basic, basic]);
+  });
+
+  it('the caller’s other headers go out with the token, and the caller’s record or Headers is left as it was', async () => {
+    const seen: { app: string | null; authorization: string | null }[] = [];
+    const session = await signedIn({
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        seen.push({ app: request.headers.get('x-app'), authorization: request.headers.get('authorization') });
+        return Response.json({ ok: true });
+      },
+    });
+    const record = { 'x-app': 'record' };
+    const headers = new Headers({ 'x-app': 'headers' });
+    const pairs: [string, string][] = [['x-app', 'pairs']];
+    for (const given of [record, headers, pairs]) await session.fetch(`${API}items`, { headers: given });
+    const bearer = `Bearer ${await session.getAccessToken()}`;
+    expect(seen).toEqual([
+      { app: 'record', authorization: bearer },
+      { app: 'headers', authorization: bearer },
+      { app: 'pairs', authorization: bearer },
+    ]);
+    expect(record).toEqual({ 'x-app': 'record' });
+    expect(headers.has('authorization')).toBe(false);
+  });
+
+  it('never throws: bad headers (with the error fetch gives them), or a fetch that throws, are rejections', async () => {
+    const session = await signedIn({
+      fetch: () => {
+        throw new TypeError('no network here');
+      },
+    });
+    for (const bad of ['not headers', null, 5] as never[]) {
+      // What fetch rejects with for these headers: the Headers constructor's TypeError.
+      const expected = catching(() => new Headers(bad));
+      expect(expected).toBeInstanceOf(TypeError);
+      await expect(session.fetch(`${API}items`, { headers: bad })).rejects.toThrow(expected.message);
+    }
+    await expect(session.fetch(`${API}items`)).rejects.toThrow('no network here');
+    await expect(session.fetch(new Request(`${API}items`))).rejects.toThrow('no network here');
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it('a Request with its own Authorization header goes out as it is, and is not retried', async () => {
+    const session = await signedIn();
+    const request = new Request(`${API}items`, { headers: { Authorization: 'Basic dXNlcjpwdw==' } });
+    expect((await session.fetch(request)).status).toBe(401);
+    expect(ctx.server.apiCalls).toBe(1);
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
+  it('a Request whose signal aborts while it waits for the refresh rejects with the reason', async () => {
+    let release!: () => void;
+    const session = await signedIn({ refreshMargin: 0 });
+    ctx.server.faults = [{ defer: new Promise<void>((resolve) => (release = resolve)) }];
+    ctx.clock.set(ctx.clock.now() + 3601 * 1000);
+    const controller = new AbortController();
+    const aborted = session.fetch(new Request(`${API}items`, { signal: controller.signal }));
+    await ctx.clock.advance(0);
+    expect(session.state).toBe('refreshing');
+    controller.abort(new Error('user navigated away'));
+    await expect(aborted).rejects.toThrow('user navigated away');
+    release();
+    expect((await session.fetch(new Request(`${API}items`))).status).toBe(200);
+    expect(ctx.server.apiCalls).toBe(1);
+  });
+
+  it('a Request whose signal has already aborted does not go out and starts no refresh', async () => {
+    const session = await signedIn({ refreshMargin: 0 });
+    ctx.clock.set(ctx.clock.now() + 3601 * 1000); // a request for the token would start a refresh
+    const controller = new AbortController();
+    controller.abort(new Error('too late'));
+    await expect(session.fetch(new Request(`${API}items`, { signal: controller.signal }))).rejects.toThrow('too late');
+    expect(ctx.server.apiCalls).toBe(0);
     expect(ctx.server.refreshCalls).toBe(0);
   });
 
