@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { SessionExpiredError, TokenWaitTimeoutError } from '../../src/errors.ts';
 import type { SessionManagerOptions } from '../../src/options.ts';
 import { recordEvents, settle, type useFakeAuth } from '../helpers/setup.ts';
+
+/** A thousand requests through msw: seconds on an idle machine, over 20 s on a loaded one. */
+const HERD_TIMEOUT_MS = 60_000;
 import { recordingFetch, type ClientKind } from './kinds.ts';
 
 type Context = ReturnType<typeof useFakeAuth>;
@@ -24,25 +27,33 @@ export function refreshSuite(ctx: Context, kind: ClientKind): void {
   }
 
   describe(`single-flight refresh through ${kind.name}`, () => {
-    it.each([1, 10, 1000])('%i concurrent requests with an expired token share one refresh', async (n) => {
-      const { session, send } = await signedIn();
-      await ctx.clock.advance(3600 * 1000); // the access token expired (the timer refreshed it)
-      const refreshesBefore = ctx.server.refreshCalls;
-      ctx.server.expireAccessTokens();
-      const results = await Promise.all(Array.from({ length: n }, (_, i) => send(`items/${i}`).then(outcome)));
-      expect(results.filter((r) => typeof r === 'string')).toEqual([]);
-      expect(ctx.server.refreshCalls - refreshesBefore).toBe(1);
-      expect(session.state).toBe('active');
-    });
+    it.each([1, 10, 1000])(
+      '%i concurrent requests with an expired token share one refresh',
+      async (n) => {
+        const { session, send } = await signedIn();
+        await ctx.clock.advance(3600 * 1000); // the access token expired (the timer refreshed it)
+        const refreshesBefore = ctx.server.refreshCalls;
+        ctx.server.expireAccessTokens();
+        const results = await Promise.all(Array.from({ length: n }, (_, i) => send(`items/${i}`).then(outcome)));
+        expect(results.filter((r) => typeof r === 'string')).toEqual([]);
+        expect(ctx.server.refreshCalls - refreshesBefore).toBe(1);
+        expect(session.state).toBe('active');
+      },
+      HERD_TIMEOUT_MS,
+    );
 
-    it('1000 requests sent with an expired token before any 401 wait and share one refresh', async () => {
-      const { send } = await signedIn({ refreshMargin: 0 });
-      ctx.clock.set(ctx.clock.now() + 3601 * 1000); // expired, and no timer has run yet
-      const results = await Promise.all(Array.from({ length: 1000 }, () => send('items').then((r) => r.status)));
-      expect(results.every((status) => status === 200)).toBe(true);
-      expect(ctx.server.refreshCalls).toBe(1);
-      expect(ctx.server.apiCalls).toBe(1000); // nobody went out with the dead token
-    });
+    it(
+      '1000 requests sent with an expired token before any 401 wait and share one refresh',
+      async () => {
+        const { send } = await signedIn({ refreshMargin: 0 });
+        ctx.clock.set(ctx.clock.now() + 3601 * 1000); // expired, and no timer has run yet
+        const results = await Promise.all(Array.from({ length: 1000 }, () => send('items').then((r) => r.status)));
+        expect(results.every((status) => status === 200)).toBe(true);
+        expect(ctx.server.refreshCalls).toBe(1);
+        expect(ctx.server.apiCalls).toBe(1000); // nobody went out with the dead token
+      },
+      HERD_TIMEOUT_MS,
+    );
 
     it('a 401 loop answers each request its 401 after exactly one retry', async () => {
       const { send } = await signedIn();
