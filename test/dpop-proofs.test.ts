@@ -157,6 +157,26 @@ describe('DPoP keys', () => {
     expect(await proofs.thumbprint()).not.toBe(first);
   });
 
+  it('a key store that fails to load is read as empty: a new key, and the failure logged with its cause', async () => {
+    const logged: { message: string; error: unknown }[] = [];
+    const cause = new Error('IndexedDB is closing');
+    const saved: CryptoKeyPair[] = [];
+    const failing: DpopKeyStore = {
+      load: () => Promise.reject(cause),
+      save: (keys) => void saved.push(keys),
+      clear: () => {},
+    };
+    const proofs = dpop({ keyStore: failing }).bind({
+      clock: new ManualClock(),
+      lock: inProcessLock(),
+      lockName: 'failing-load',
+      logger: { ...silentLogger, warn: (message, context) => void logged.push({ message, error: context?.error }) },
+    });
+    expect(await proofs.proof('POST', 'https://auth.test/oauth/token')).toMatch(/^ey/);
+    expect(saved).toHaveLength(1);
+    expect(logged[0]).toEqual({ message: 'DPoP key store failed to load', error: cause });
+  });
+
   it('a key store that fails to save still lets this context sign (the failure is logged)', async () => {
     const warnings: string[] = [];
     const failing: DpopKeyStore = {

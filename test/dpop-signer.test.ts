@@ -40,7 +40,7 @@ function nativeKeystore() {
   const store: DpopSignerStore & { calls: typeof calls; current(): DpopSigner | undefined } = {
     calls,
     current: () => current,
-    load: () => (calls.load++, current),
+    load: () => (calls.load++, current ?? null), // a native plugin answers null, not undefined
     create: async () => (calls.create++, (current = await nativeSigner())),
     clear: () => void (calls.clear++, (current = undefined)),
   };
@@ -150,7 +150,14 @@ describe('dpop({ signer }): a key the platform keeps', () => {
   it.each([
     ['an RSA key', { kty: 'RSA', n: 'AQAB', e: 'AQAB' }],
     ['a P-384 key', { kty: 'EC', crv: 'P-384', x: 'x'.repeat(64), y: 'y'.repeat(64) }],
+    [
+      'a P-384 curve name on P-256-sized coordinates',
+      { kty: 'EC', crv: 'P-384', x: 'x'.repeat(43), y: 'y'.repeat(43) },
+    ],
+    ['a key type other than EC', { kty: 'oct', crv: 'P-256', x: 'x'.repeat(43), y: 'y'.repeat(43) }],
     ['a short coordinate', { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'y'.repeat(43) }],
+    ['a long coordinate', { kty: 'EC', crv: 'P-256', x: 'x'.repeat(44), y: 'y'.repeat(43) }],
+    ['no public key', undefined],
     ['no sign()', null],
   ])('refuses a signer with %s', async (_, publicJwk) => {
     const signer = (
@@ -159,7 +166,14 @@ describe('dpop({ signer }): a key the platform keeps', () => {
         : { publicJwk, sign: () => new Uint8Array(64) }
     ) as DpopSigner;
     const proofs = bound({ signer: { load: () => signer, create: () => signer, clear: () => {} } });
-    await expect(proofs.proof('GET', 'https://api.test/')).rejects.toThrow(ConfigurationError);
+    const failure = proofs.proof('GET', 'https://api.test/');
+    await expect(failure).rejects.toThrow(ConfigurationError);
+    await expect(failure).rejects.toThrow(/^"dpop\.signer" (must give \{ publicJwk|gave a public JWK whose x or y)/);
+  });
+
+  it('refuses a keystore whose create() gives nothing', async () => {
+    const proofs = bound({ signer: { load: () => null, create: () => null as never, clear: () => {} } });
+    await expect(proofs.proof('GET', 'https://api.test/')).rejects.toThrow(/"dpop\.signer" must give/);
   });
 
   it('takes a keyStore or a signer, not both, and a signer with load, create and clear', async () => {
