@@ -125,6 +125,19 @@ describe('the ky client: the wait for a new token after a 401', () => {
     expect(stub.sent).toHaveLength(1);
   });
 
+  it('once the new token came, a later abort of the request signal reaches no wait', async () => {
+    const { session, signals, refresh } = waitingSession();
+    const stub = unauthorizedOnce();
+    const api = createSessionClient(session, { prefix: API, timeout: 60_000, retry: 0, fetch: stub.fetch });
+    const controller = new AbortController();
+    const response = api.get('items', { signal: controller.signal }).text();
+    await vi.waitFor(() => expect(signals).toHaveLength(1));
+    refresh('t2');
+    expect(await response).toBe('yes');
+    controller.abort(new Error('too late'));
+    expect(signals[0]!.aborted).toBe(false);
+  });
+
   it('with timeout: false, waits as long as the session does', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const { session, refresh } = waitingSession();
@@ -167,6 +180,50 @@ describe('session.fetch: the wait for a new token after a 401', () => {
     );
     await apiFetch(new Request(`${API}/items`, { method: 'POST', body, duplex: 'half' } as RequestInit));
     await expect.poll(() => reason).toEqual(['answered early', undefined]); // both branches
+  });
+
+  /**
+   * A fetch that answers before it has read the body (an upload still streaming while the
+   * answer arrives): 401 at once, then 200, reading the retry's body only afterwards.
+   */
+  function answeringBeforeReading() {
+    const bodies: Promise<string>[] = [];
+    const fetchFn: typeof globalThis.fetch = async (input, init) => {
+      const request = new Request(input, init);
+      if (bodies.length === 0) {
+        bodies.push(Promise.resolve('(first send: not read)'));
+        return new Response(null, { status: 401 });
+      }
+      bodies.push(new Promise<void>((resolve) => setImmediate(resolve)).then(() => request.text()));
+      return new Response('yes');
+    };
+    return { bodies, fetch: fetchFn };
+  }
+
+  it('a Request retried after a 401 keeps its body for a fetch still reading it after the answer', async () => {
+    const stub = answeringBeforeReading();
+    const apiFetch = createSessionFetch(
+      { getAccessToken: async () => 't1', handleUnauthorized: async () => 't2' },
+      { trustedOrigins: [API], fetch: stub.fetch },
+    );
+    await apiFetch(new Request(`${API}/items`, { method: 'POST', body: 'the body' }));
+    expect(await stub.bodies[1]).toBe('the body');
+  });
+
+  it('a streamed body retried after a 401 stays whole for a fetch still reading it after the answer', async () => {
+    const stub = answeringBeforeReading();
+    const apiFetch = createSessionFetch(
+      { getAccessToken: async () => 't1', handleUnauthorized: async () => 't2' },
+      { trustedOrigins: [API], fetch: stub.fetch },
+    );
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('streamed'));
+        controller.close();
+      },
+    });
+    await apiFetch(`${API}/items`, { method: 'POST', body, duplex: 'half' } as RequestInit);
+    expect(await stub.bodies[1]).toBe('streamed');
   });
 
   it('a 401 without a body is retried like any other', async () => {
