@@ -87,7 +87,8 @@ describe('a change notice', () => {
     counts.failLoads = true;
     notify();
     await ctx.clock.advance(0);
-    expect(lines).toContain('store read after a change failed');
+    const at = lines.indexOf('store read after a change failed');
+    expect(lines[at + 1]).toEqual({ error: 'StoreError: Token store failed to load' });
     expect(session.state).toBe('active');
   });
 

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../src/ports/clock.ts';
-import type { ManualClock } from '../src/testing.ts';
-import { captureLogs, useFakeAuth } from './helpers/setup.ts';
+import { MemoryTokenStore } from '../src/ports/token-store.ts';
+import { flushMicrotasks, type ManualClock } from '../src/testing.ts';
+import type { StoredSession } from '../src/types.ts';
+import { captureLogs, recordEvents, useFakeAuth } from './helpers/setup.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
@@ -49,6 +51,35 @@ describe('the app back in the foreground', () => {
     await ctx.clock.advance(0);
     expect(ctx.server.refreshCalls).toBe(1);
     expect(triggers(lines)).toEqual(['foreground']);
+  });
+});
+
+describe('the app back in the foreground during an account switch', () => {
+  it('re-arms nothing of the session being replaced: no warning of its end', async () => {
+    const memory = new MemoryTokenStore();
+    const held: (() => void)[] = [];
+    let slow = false;
+    const store = {
+      load: () => memory.load(),
+      save: (session: StoredSession) =>
+        slow
+          ? new Promise<void>((resolve) => held.push(() => (memory.save(session), resolve())))
+          : memory.save(session),
+      clear: () => memory.clear(),
+    };
+    const session = ctx.manager({ store });
+    const events = recordEvents(session);
+    await session.setTokens({ ...ctx.server.issue(), session_expires_in: 120 }); // ends in 2 minutes
+    await ctx.clock.advance(0);
+    expect(events.types()).toContain('sessionExpiring');
+    slow = true;
+    const signIn = session.setTokens(ctx.server.issue()); // another user; the keychain is slow
+    await flushMicrotasks();
+    ctx.lifecycle.foreground();
+    await ctx.clock.advance(0);
+    held.splice(0).forEach((save) => save());
+    await signIn;
+    expect(events.types().filter((type) => type === 'sessionExpiring')).toHaveLength(1);
   });
 });
 

@@ -59,6 +59,17 @@ describe('signOut()', () => {
     expect(ctx.server.revokeCalls).toEqual([tokens.refresh_token]);
   });
 
+  it("cancels the session's timers: no refresh, no warning of its end after it", async () => {
+    const session = ctx.manager();
+    await session.setTokens({ ...ctx.server.issue(), session_expires_in: 3 * 3600 });
+    const events = recordEvents(session);
+    await session.signOut();
+    expect(ctx.clock.pendingTimers).toBe(0);
+    await ctx.clock.advance(3 * 3600_000);
+    expect(events.types()).toEqual(['signedOut']);
+    expect(ctx.server.refreshCalls).toBe(0);
+  });
+
   it('without a session resolves, announces nothing and revokes nothing', async () => {
     const session = ctx.manager();
     const events = recordEvents(session);

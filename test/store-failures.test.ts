@@ -3,7 +3,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { recordEvents, useFakeAuth } from './helpers/setup.ts';
-import { controllableStore } from './helpers/tokens.ts';
+import { ALICE, CAROL, controllableStore } from './helpers/tokens.ts';
 
 const ctx = useFakeAuth();
 const MINUTE = 60_000;
@@ -38,6 +38,33 @@ describe('a store that failed to save', () => {
     state.notify(); // A reads the store: the set there is older than its own
     await ctx.clock.advance(0);
     expect(await a.getAccessToken()).toBe(current);
+  });
+
+  it('an account switch whose save failed is not undone by a store notice (the store holds the previous user)', async () => {
+    const { state, store } = controllableStore();
+    const session = ctx.manager({ store, broadcast: false });
+    await session.setTokens(ALICE);
+    state.failNextSave = true;
+    await session.setTokens(CAROL); // in use from memory; the store still holds Alice's session
+    state.notify();
+    await ctx.clock.advance(0);
+    expect(await session.getAccessToken()).toBe(CAROL.access_token);
+  });
+
+  it('a sign-in whose save failed, after following a sign-out elsewhere, is not taken for signed out elsewhere', async () => {
+    const { state, store } = controllableStore();
+    const a = ctx.manager({ store, broadcast: false });
+    const b = ctx.manager({ store, broadcast: false });
+    await b.setTokens(ctx.server.issue());
+    await ctx.clock.advance(0);
+    await b.signOut(); // A follows: the store holds no session of A's now
+    await ctx.clock.advance(0);
+    expect(a.state).toBe('signedOut');
+    state.failNextSave = true;
+    await a.setTokens(ctx.server.issue()); // in use from memory; the store stays empty
+    state.notify();
+    await ctx.clock.advance(0);
+    expect(a.state).toBe('active');
   });
 
   it('a device clock set back does not make a tab discard, or overwrite, the rotation another tab made', async () => {

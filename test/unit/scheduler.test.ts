@@ -128,6 +128,16 @@ describe('the session warning timer', () => {
     expect(expiring).toHaveBeenCalledTimes(2);
   });
 
+  it('is not armed for a set without an absolute end after the warning of another', async () => {
+    const clock = new ManualClock(NOW);
+    const { scheduler, expiring } = setup(clock);
+    scheduler.schedule(tokens({ sessionExpiresAt: NOW + 120 * MINUTE }));
+    await clock.advance(110 * MINUTE); // warned
+    scheduler.schedule(tokens({ receivedAt: clock.now(), accessTokenExpiresAt: clock.now() + 60 * MINUTE }));
+    expect(clock.pendingTimers).toBe(1); // the refresh's
+    expect(expiring).toHaveBeenCalledOnce();
+  });
+
   it('after reset() (a new sign-in) warns again for the same end', async () => {
     const clock = new ManualClock(NOW);
     const { scheduler, expiring } = setup(clock);
