@@ -171,6 +171,15 @@ describe('dpop({ signer }): a key the platform keeps', () => {
     await expect(failure).rejects.toThrow(/^"dpop\.signer" (must give \{ publicJwk|gave a public JWK whose x or y)/);
   });
 
+  it('a keystore that answers undefined for "no key" gets a key created, as with null', async () => {
+    const keystore = nativeKeystore();
+    const load = keystore.load;
+    keystore.load = () => (keystore.current() === undefined ? undefined : load());
+    const proofs = bound({ signer: keystore });
+    expect(await proofs.proof('GET', 'https://api.test/')).toMatch(/^ey/);
+    expect(keystore.calls.create).toBe(1);
+  });
+
   it('refuses a keystore whose create() gives nothing', async () => {
     const proofs = bound({ signer: { load: () => null, create: () => null as never, clear: () => {} } });
     await expect(proofs.proof('GET', 'https://api.test/')).rejects.toThrow(/"dpop\.signer" must give/);
