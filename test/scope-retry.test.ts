@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { TransientRefreshError } from '../src/errors.ts';
 import { retryUntilSettled, type Attempt, type Wake } from '../src/refresh/retry.ts';
 import { backoffDelay } from '../src/refresh/backoff.ts';
 import { SessionScope } from '../src/session/scope.ts';
@@ -258,7 +259,7 @@ describe('the retry loop', () => {
     const always = wakeSource();
     const { clock, result, attempt, failed } = run(
       [
-        { kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 },
+        { kind: 'failed', error: new TransientRefreshError('429', { status: 429, retryAfterMs: 30_000 }) },
         { kind: 'settled', value: 'x' },
       ],
       { wake: source.wake, wakeAlways: always.wake },
@@ -277,7 +278,7 @@ describe('the retry loop', () => {
     const source = wakeSource();
     const { clock, result, attempt } = run(
       [
-        { kind: 'failed', error: new Error('429'), retryAfterMs: 30_000 },
+        { kind: 'failed', error: new TransientRefreshError('429', { status: 429, retryAfterMs: 30_000 }) },
         { kind: 'settled', value: 'x' },
       ],
       { wake: source.wake },

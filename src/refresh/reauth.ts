@@ -118,8 +118,7 @@ export async function reauthenticateUntilSettled(
       const result = await reauthenticate(options, reason, subject, signal, { biometric });
       if (result.kind !== 'transient') return { kind: 'settled', value: result };
       if (!(result.unusable && signInPrompt && ++unusable >= UNUSABLE_ANSWERS_TRIED)) {
-        const { retryAfterMs } = result.error as { retryAfterMs?: number };
-        return { kind: 'failed', error: result.error, retryAfterMs };
+        return { kind: 'failed', error: result.error };
       }
       // Not a blip: the server keeps answering the device-key exchange with a token response
       // that fails validation. Showing Face ID again cannot help; the sign-in prompt can.

@@ -189,7 +189,7 @@ export async function refreshUntilSettled(
       return { kind: 'later', ms: REAUTH_HANDOFF_MS };
     } catch (error) {
       if (signal.aborted) return { kind: 'settled', value: undefined };
-      return { kind: 'failed', error: error as Error, retryAfterMs: (error as { retryAfterMs?: number }).retryAfterMs };
+      return { kind: 'failed', error: error as Error };
     }
   };
   return retryUntilSettled(

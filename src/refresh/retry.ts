@@ -1,12 +1,16 @@
 import type { ResolvedOptions } from '../options.ts';
+import { TransientRefreshError } from '../errors.ts';
 import { sleep } from '../ports/clock.ts';
 import { backoffDelay } from './backoff.ts';
 
 /** What one attempt of a retried task came to. */
 export type Attempt<T> =
   | { kind: 'settled'; value: T }
-  /** A transient failure: try again after the backoff (the server's `Retry-After` lengthens it). */
-  | { kind: 'failed'; error: Error; retryAfterMs?: number | undefined }
+  /**
+   * A transient failure: try again after the backoff (the server's `Retry-After`, which a
+   * {@link TransientRefreshError} carries, lengthens it).
+   */
+  | { kind: 'failed'; error: Error }
   /** Nothing failed, but try again after `ms` (or as soon as `wake` fires). */
   | { kind: 'later'; ms: number };
 
@@ -36,9 +40,10 @@ export async function retryUntilSettled<T>(
     let wake = wakes.wake;
     if (result.kind === 'later') ms = result.ms;
     else {
-      ms = backoffDelay(number, backoff, random(), result.retryAfterMs);
+      const retryAfterMs = result.error instanceof TransientRefreshError ? result.error.retryAfterMs : undefined;
+      ms = backoffDelay(number, backoff, random(), retryAfterMs);
       // A server's Retry-After holds even when the network comes back.
-      if (result.retryAfterMs !== undefined) wake = wakes.wakeAlways ?? (() => () => {});
+      if (retryAfterMs !== undefined) wake = wakes.wakeAlways ?? (() => () => {});
       failed(result.error, number, ms);
     }
     try {
