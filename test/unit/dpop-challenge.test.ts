@@ -26,6 +26,7 @@ describe('isNonceChallenge', () => {
     'Bearer realm="api" DPoP error="use_dpop_nonce"',
     'Bearer realm="api", DPoP algs="ES256", error="use_dpop_nonce"',
     'DPoP error="use_dpop_nonce", Bearer realm="api"',
+    ', DPoP error="use_dpop_nonce"', // an empty list element first (RFC 9110 section 5.6.1)
   ])('a 401 with %s is one', (header) => {
     expect(isNonceChallenge(answer(header))).toBe(true);
   });

@@ -154,6 +154,20 @@ describe('fileLock: a lock another holder left', () => {
     expect(waited).toBe(true);
   });
 
+  it("waits for a holder whose process it may not signal (another user's live process)", async () => {
+    writeFileSync(lockPath(), holderText(deadPid()));
+    const kill = vi.spyOn(process, 'kill').mockImplementation(() => {
+      throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+    });
+    try {
+      const lock = fileLock(path, { clock: frozen(), maxWaitMs: 0 });
+      expect(await lock.run('app', async (context) => context?.waited)).toBe(true);
+    } finally {
+      kill.mockRestore();
+    }
+    expect(files()).toEqual(['session.json.app.lock']);
+  });
+
   it('waits for another live holder of this process (a second lock on the same file)', async () => {
     const clock = new ManualClock();
     const first = fileLock(path, { clock });
