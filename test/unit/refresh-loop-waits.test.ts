@@ -3,10 +3,9 @@
  * network), backoffs ended by the network or by another context, a wait for another context's
  * re-authentication, and the session ending during a grant or a wait.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
-import { refreshUntilSettled, type RefreshHooks } from '../../src/refresh/refresher.ts';
+import { describe, expect, it } from 'vitest';
+import { refreshUntilSettled } from '../../src/refresh/refresher.ts';
 import { REAUTH_HANDOFF_MS } from '../../src/session/decisions.ts';
-import type { SessionTokens } from '../../src/types.ts';
 import { NOW } from './builders.ts';
 import {
   MINUTE,
@@ -22,36 +21,23 @@ import {
   tokens,
   context,
   otherContext,
+  useLoopHooks,
   useTokenEndpoint,
 } from './token-endpoint.ts';
 
 useTokenEndpoint();
 
 describe('refreshUntilSettled: waits', () => {
-  let current: SessionTokens | null;
-  let failures: [string, number, number][];
-  let waitingForOtherContext: number;
-  let hooks: RefreshHooks;
-
-  beforeEach(() => {
-    current = tokens('rt-1');
-    failures = [];
-    waitingForOtherContext = 0;
-    hooks = {
-      current: () => current,
-      failed: (error, attempt, retryInMs) => void failures.push([error.name, attempt, retryInMs]),
-      waitingForOtherContext: () => void waitingForOtherContext++,
-    };
-  });
+  const loop = useLoopHooks();
 
   it('honours a two-digit Retry-After, even when the network comes back', async () => {
     answer(
       () => unavailable({ 'retry-after': '30' }),
       () => rotated(),
     );
-    const settled = refreshUntilSettled(context(), hooks);
+    const settled = refreshUntilSettled(context(), loop.hooks);
     await clock.advance(10);
-    expect(failures).toEqual([['TransientRefreshError', 1, 30_000]]);
+    expect(loop.failures).toEqual([['TransientRefreshError', 1, 30_000]]);
     network.goOnline();
     await clock.advance(30_000 - 11);
     expect(grants).toHaveLength(1);
@@ -63,7 +49,7 @@ describe('refreshUntilSettled: waits', () => {
   it('ends a Retry-After wait when another context changes the store', async () => {
     answer(() => unavailable({ 'retry-after': '30' }));
     const resolved = options();
-    const settled = refreshUntilSettled(context(resolved), hooks);
+    const settled = refreshUntilSettled(context(resolved), loop.hooks);
     await clock.advance(10);
     await otherContext(resolved).save(tokens('rt-theirs'));
     await clock.advance(0);
@@ -76,7 +62,7 @@ describe('refreshUntilSettled: waits', () => {
       () => unavailable(),
       () => rotated(),
     );
-    const settled = refreshUntilSettled(context(options({ backoff: { initialDelay: MINUTE } })), hooks);
+    const settled = refreshUntilSettled(context(options({ backoff: { initialDelay: MINUTE } })), loop.hooks);
     await clock.advance(10);
     network.goOnline();
     await clock.advance(0);
@@ -87,7 +73,7 @@ describe('refreshUntilSettled: waits', () => {
   it('ends a backoff when another context changes the store', async () => {
     answer(() => unavailable());
     const resolved = options({ backoff: { initialDelay: MINUTE } });
-    const settled = refreshUntilSettled(context(resolved), hooks);
+    const settled = refreshUntilSettled(context(resolved), loop.hooks);
     await clock.advance(10);
     await otherContext(resolved).save(tokens('rt-theirs'));
     await clock.advance(0);
@@ -98,17 +84,17 @@ describe('refreshUntilSettled: waits', () => {
     const resolved = options();
     const dead = tokens('rt-1');
     await otherContext(resolved).save({ ...dead, refreshRejectedAt: NOW });
-    current = dead;
+    loop.current = dead;
     const ctx = context(resolved);
     ctx.storage.followed();
-    const settled = refreshUntilSettled(ctx, hooks);
+    const settled = refreshUntilSettled(ctx, loop.hooks);
     await clock.advance(REAUTH_HANDOFF_MS - 1);
-    expect(waitingForOtherContext).toBe(1);
-    expect(failures).toEqual([]);
+    expect(loop.waitingForOtherContext).toBe(1);
+    expect(loop.failures).toEqual([]);
     await clock.advance(1);
     // Its re-authentication never came: this context re-authenticates itself.
     await expect(settled).resolves.toEqual({ kind: 'reauth', reason: 'refreshRejected' });
-    expect(waitingForOtherContext).toBe(1);
+    expect(loop.waitingForOtherContext).toBe(1);
   });
 
   it("adopts another context's re-authentication as soon as the store changes", async () => {
@@ -116,10 +102,10 @@ describe('refreshUntilSettled: waits', () => {
     const dead = tokens('rt-1');
     const other = otherContext(resolved);
     await other.save({ ...dead, refreshRejectedAt: NOW });
-    current = dead;
+    loop.current = dead;
     const ctx = context(resolved);
     ctx.storage.followed();
-    const settled = refreshUntilSettled(ctx, hooks);
+    const settled = refreshUntilSettled(ctx, loop.hooks);
     await clock.advance(MINUTE);
     await other.save(tokens('rt-reauthenticated'));
     await clock.advance(0);
@@ -133,17 +119,17 @@ describe('refreshUntilSettled: waits', () => {
 
   it('settles undefined, not as a failure, when the session ends during the grant', async () => {
     answer(() => new Promise<Response>(() => {}));
-    const settled = refreshUntilSettled(context(), hooks);
+    const settled = refreshUntilSettled(context(), loop.hooks);
     await clock.advance(10);
     controller.abort(new Error('signed out'));
     await expect(settled).resolves.toBeUndefined();
-    expect(failures).toEqual([]);
+    expect(loop.failures).toEqual([]);
     expect(log.lines).toEqual([]);
   });
 
   it('settles undefined when the session ends during a backoff', async () => {
     answer(() => unavailable());
-    const settled = refreshUntilSettled(context(), hooks);
+    const settled = refreshUntilSettled(context(), loop.hooks);
     await clock.advance(10);
     controller.abort(new Error('signed out'));
     await expect(settled).resolves.toBeUndefined();

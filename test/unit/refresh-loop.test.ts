@@ -4,9 +4,8 @@
  * logged, from the tokens current at each attempt.
  */
 import { HttpResponse } from 'msw';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { refreshUntilSettled, type RefreshHooks } from '../../src/refresh/refresher.ts';
-import type { SessionTokens } from '../../src/types.ts';
+import { describe, expect, it } from 'vitest';
+import { refreshUntilSettled } from '../../src/refresh/refresher.ts';
 import {
   MINUTE,
   clock,
@@ -20,45 +19,35 @@ import {
   tokens,
   context,
   presented,
+  useLoopHooks,
   useTokenEndpoint,
 } from './token-endpoint.ts';
 
 useTokenEndpoint();
 
 describe('refreshUntilSettled', () => {
-  let current: SessionTokens | null;
-  let failures: [string, number, number][];
-  let waitingForOtherContext: number;
-  let hooks: RefreshHooks;
-
-  beforeEach(() => {
-    current = tokens('rt-1');
-    failures = [];
-    waitingForOtherContext = 0;
-    hooks = {
-      current: () => current,
-      failed: (error, attempt, retryInMs) => void failures.push([error.name, attempt, retryInMs]),
-      waitingForOtherContext: () => void waitingForOtherContext++,
-    };
-  });
+  const loop = useLoopHooks();
 
   it('settles with the first outcome that is not a failure', async () => {
-    await expect(refreshUntilSettled(context(), hooks)).resolves.toMatchObject({
+    await expect(refreshUntilSettled(context(), loop.hooks)).resolves.toMatchObject({
       kind: 'refreshed',
       source: 'refresh',
     });
-    expect(failures).toEqual([]);
+    expect(loop.failures).toEqual([]);
   });
 
   it('settles undefined, without a grant, when there is nothing to refresh', async () => {
-    current = null;
-    await expect(refreshUntilSettled(context(), hooks)).resolves.toBeUndefined();
+    loop.current = null;
+    await expect(refreshUntilSettled(context(), loop.hooks)).resolves.toBeUndefined();
     expect(grants).toHaveLength(0);
   });
 
   it('settles with a re-authentication when the refresh token is dead', async () => {
     answer(() => HttpResponse.json({ error: 'invalid_grant' }, { status: 400 }));
-    await expect(refreshUntilSettled(context(), hooks)).resolves.toEqual({ kind: 'reauth', reason: 'refreshRejected' });
+    await expect(refreshUntilSettled(context(), loop.hooks)).resolves.toEqual({
+      kind: 'reauth',
+      reason: 'refreshRejected',
+    });
   });
 
   it('retries a transient failure after the backoff with jitter from the injected random, and logs it', async () => {
@@ -67,15 +56,15 @@ describe('refreshUntilSettled', () => {
       () => unavailable(),
       () => rotated(),
     );
-    const settled = refreshUntilSettled(context(options({ random: () => 0.5 })), hooks);
+    const settled = refreshUntilSettled(context(options({ random: () => 0.5 })), loop.hooks);
     await clock.advance(749);
     expect(grants).toHaveLength(1);
-    expect(failures).toEqual([['TransientRefreshError', 1, 750]]);
+    expect(loop.failures).toEqual([['TransientRefreshError', 1, 750]]);
     await clock.advance(1);
     expect(grants).toHaveLength(2);
     await clock.advance(1500);
     await expect(settled).resolves.toMatchObject({ kind: 'refreshed' });
-    expect(failures).toEqual([
+    expect(loop.failures).toEqual([
       ['TransientRefreshError', 1, 750],
       ['TransientRefreshError', 2, 1500],
     ]);
@@ -99,10 +88,10 @@ describe('refreshUntilSettled', () => {
       if (++calls === 1) throw new Error('bug in the backend adapter');
       return { access_token: access('custom'), expires_in: 600, refresh_token: 'rt-custom' };
     };
-    const settled = refreshUntilSettled(context(options({ refreshTokens })), hooks);
+    const settled = refreshUntilSettled(context(options({ refreshTokens })), loop.hooks);
     await clock.advance(500);
     await expect(settled).resolves.toMatchObject({ kind: 'refreshed', tokens: { refreshToken: 'rt-custom' } });
-    expect(failures).toEqual([['Error', 1, 500]]);
+    expect(loop.failures).toEqual([['Error', 1, 500]]);
     expect(log.lines.slice(0, 2)).toEqual([
       ['error', 'unexpected refresh failure; retrying', { error: 'Error: bug in the backend adapter' }],
       [
@@ -118,9 +107,9 @@ describe('refreshUntilSettled', () => {
       () => unavailable(),
       () => rotated(),
     );
-    const settled = refreshUntilSettled(context(), hooks);
+    const settled = refreshUntilSettled(context(), loop.hooks);
     await clock.advance(10);
-    current = tokens('rt-1b');
+    loop.current = tokens('rt-1b');
     await clock.advance(MINUTE);
     await settled;
     expect(presented()).toEqual(['rt-1', 'rt-1b']);

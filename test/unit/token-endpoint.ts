@@ -11,7 +11,7 @@ import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from
 import type { BiometricProvider } from '../../src/ports/biometric.ts';
 import { inProcessLock } from '../../src/ports/lock.ts';
 import { MemoryTokenStore } from '../../src/ports/token-store.ts';
-import type { RefreshContext } from '../../src/refresh/refresher.ts';
+import type { RefreshContext, RefreshHooks } from '../../src/refresh/refresher.ts';
 import { createSessionStorage, type SessionStorage } from '../../src/session/storage.ts';
 import { parseTokenResponse } from '../../src/token-set.ts';
 import { ManualClock, ManualNetwork } from '../../src/testing.ts';
@@ -145,6 +145,34 @@ export function context(resolved = options(), extra: Partial<RefreshContext> = {
     signal: controller.signal,
     ...extra,
   };
+}
+
+/**
+ * Hooks for `refreshUntilSettled` that record what the loop reports, fresh in every test. The
+ * loop reads `loop.current` as the session's tokens (`rt-1` at first; a test may replace it).
+ */
+export function useLoopHooks(): {
+  current: SessionTokens | null;
+  failures: [string, number, number][];
+  waitingForOtherContext: number;
+  hooks: RefreshHooks;
+} {
+  const loop: ReturnType<typeof useLoopHooks> = {
+    current: null,
+    failures: [],
+    waitingForOtherContext: 0,
+    hooks: {
+      current: () => loop.current,
+      failed: (error, attempt, retryInMs) => void loop.failures.push([error.name, attempt, retryInMs]),
+      waitingForOtherContext: () => void loop.waitingForOtherContext++,
+    },
+  };
+  beforeEach(() => {
+    loop.current = tokens('rt-1');
+    loop.failures = [];
+    loop.waitingForOtherContext = 0;
+  });
+  return loop;
 }
 
 /** Another context sharing the store (same lock, its own storage). */
