@@ -19,6 +19,7 @@ import {
   granted,
   biometric,
   signal,
+  reauthAlice,
   useTokenEndpoint,
 } from './token-endpoint.ts';
 
@@ -29,12 +30,7 @@ describe('reauthenticate: the biometric step', () => {
   it('exchanges the device-key assertion for tokens with the JWT-bearer grant', async () => {
     const provider = biometric();
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: provider, signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'biometric' });
     expect((result as Extract<ReauthResult, { kind: 'done' }>).tokens).toMatchObject({
       accessToken: ACCESS,
@@ -76,12 +72,7 @@ describe('reauthenticate: the biometric step', () => {
     const provider = biometric();
     provider.isAvailable.mockResolvedValue(false);
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: provider, signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(provider.getAssertion).not.toHaveBeenCalled();
     expect(grants).toHaveLength(0);
@@ -99,12 +90,7 @@ describe('reauthenticate: the biometric step', () => {
 
   it('a cancelled prompt (no assertion) falls through to the sign-in prompt', async () => {
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: biometric(null), signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: biometric(null), signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(grants).toHaveLength(0);
     expect(log.lines).toEqual([['info', 'biometric cancelled', undefined]]);
@@ -114,12 +100,7 @@ describe('reauthenticate: the biometric step', () => {
     const provider = biometric();
     provider.getAssertion.mockRejectedValue(new Error('Secure Enclave unavailable'));
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: provider, signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(log.lines).toEqual([['warn', 'biometric failed', { error: 'Error: Secure Enclave unavailable' }]]);
   });
@@ -128,12 +109,7 @@ describe('reauthenticate: the biometric step', () => {
     const provider = biometric();
     provider.isAvailable.mockRejectedValue(new Error('no LAContext'));
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: provider, signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(log.messages('warn')).toEqual(['biometric failed']);
   });
@@ -141,12 +117,7 @@ describe('reauthenticate: the biometric step', () => {
   it('a rejected assertion (invalid_grant) falls through to the sign-in prompt', async () => {
     answer(() => HttpResponse.json({ error: 'invalid_grant' }, { status: 400 }));
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: biometric(), signInPrompt }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ biometric: biometric(), signInPrompt }));
     expect(result).toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(signInPrompt).toHaveBeenCalledTimes(1);
     expect(log.lines).toEqual([
@@ -162,19 +133,14 @@ describe('reauthenticate: the biometric step', () => {
       return 'device-assertion';
     });
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      controller.signal,
-    );
+    const result = await reauthAlice(options({ biometric: provider, signInPrompt }), controller.signal);
     expect(result).toEqual({ kind: 'failed' });
     expect(grants).toHaveLength(0);
     expect(signInPrompt).not.toHaveBeenCalled();
   });
 
   it('without a provider, nothing about biometrics is tried or logged', async () => {
-    const result = await reauthenticate(options(), 'refreshRejected', 'alice', signal());
+    const result = await reauthAlice(options());
     expect(result).toEqual({ kind: 'failed' });
     expect(log.lines).toEqual([]);
   });

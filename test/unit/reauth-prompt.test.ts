@@ -19,7 +19,7 @@ import {
   GRANTED,
   granted,
   biometric,
-  signal,
+  reauthAlice,
   useTokenEndpoint,
 } from './token-endpoint.ts';
 
@@ -42,12 +42,7 @@ describe('reauthenticate: the sign-in prompt', () => {
   });
 
   it('dismissed, the chain fails (the caller signs out)', async () => {
-    const result = await reauthenticate(
-      options({ signInPrompt: async () => null }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const result = await reauthAlice(options({ signInPrompt: async () => null }));
     expect(result).toEqual({ kind: 'failed' });
     expect(log.lines).toEqual([['info', 'sign-in prompt dismissed', undefined]]);
   });
@@ -56,14 +51,14 @@ describe('reauthenticate: the sign-in prompt', () => {
     const signInPrompt = async () => {
       throw new Error('dialog crashed');
     };
-    const result = await reauthenticate(options({ signInPrompt }), 'refreshRejected', 'alice', signal());
+    const result = await reauthAlice(options({ signInPrompt }));
     expect(result).toEqual({ kind: 'failed' });
     expect(log.lines).toEqual([['warn', 'sign-in prompt failed', { error: 'Error: dialog crashed' }]]);
   });
 
   it('answering an invalid token response, the chain fails', async () => {
     const signInPrompt = async () => ({ token_type: 'Bearer' }) as unknown as TokenResponse;
-    const result = await reauthenticate(options({ signInPrompt }), 'refreshRejected', 'alice', signal());
+    const result = await reauthAlice(options({ signInPrompt }));
     expect(result).toEqual({ kind: 'failed' });
     expect(log.lines).toEqual([
       ['warn', 'sign-in prompt failed', { error: 'InvalidTokenResponseError: Token response: no "access_token"' }],
@@ -72,7 +67,7 @@ describe('reauthenticate: the sign-in prompt', () => {
 
   it('is not shown once the session ended', async () => {
     const signInPrompt = vi.fn(async () => GRANTED);
-    const result = await reauthenticate(options({ signInPrompt }), 'refreshRejected', 'alice', AbortSignal.abort());
+    const result = await reauthAlice(options({ signInPrompt }), AbortSignal.abort());
     expect(result).toEqual({ kind: 'failed' });
     expect(signInPrompt).not.toHaveBeenCalled();
   });
@@ -81,48 +76,28 @@ describe('reauthenticate: the sign-in prompt', () => {
 describe('reauthenticate with DPoP', () => {
   it('takes a DPoP-bound answer to the device-key exchange', async () => {
     answer(() => HttpResponse.json({ ...GRANTED, token_type: 'DPoP' }));
-    const result = await reauthenticate(withDpop({ biometric: biometric() }), 'refreshRejected', 'alice', signal());
+    const result = await reauthAlice(withDpop({ biometric: biometric() }));
     expect(result).toMatchObject({ kind: 'done', method: 'biometric', tokens: { tokenType: 'DPoP' } });
     expect(grants[0]!.headers.get('dpop')).toBe('dpop-proof');
   });
 
   it('refuses a Bearer answer to the device-key exchange as unusable', async () => {
-    const result = await reauthenticate(withDpop({ biometric: biometric() }), 'refreshRejected', 'alice', signal());
+    const result = await reauthAlice(withDpop({ biometric: biometric() }));
     expect(result).toMatchObject({ kind: 'transient', unusable: true });
   });
 
   it('takes a DPoP-bound answer from the sign-in prompt, and refuses a Bearer one', async () => {
-    const dpopAnswer = await reauthenticate(
-      withDpop({ signInPrompt: async () => ({ ...GRANTED, token_type: 'DPoP' }) }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const dpopAnswer = await reauthAlice(withDpop({ signInPrompt: async () => ({ ...GRANTED, token_type: 'DPoP' }) }));
     expect(dpopAnswer).toMatchObject({ kind: 'done', tokens: { tokenType: 'DPoP' } });
-    const bearerAnswer = await reauthenticate(
-      withDpop({ signInPrompt: async () => GRANTED }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const bearerAnswer = await reauthAlice(withDpop({ signInPrompt: async () => GRANTED }));
     expect(bearerAnswer).toEqual({ kind: 'failed' });
   });
 
   it('without DPoP, a DPoP answer is refused from either step', async () => {
     answer(() => HttpResponse.json({ ...GRANTED, token_type: 'DPoP' }));
-    const biometricAnswer = await reauthenticate(
-      options({ biometric: biometric() }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const biometricAnswer = await reauthAlice(options({ biometric: biometric() }));
     expect(biometricAnswer).toMatchObject({ kind: 'transient', unusable: true });
-    const promptAnswer = await reauthenticate(
-      options({ signInPrompt: async () => ({ ...GRANTED, token_type: 'DPoP' }) }),
-      'refreshRejected',
-      'alice',
-      signal(),
-    );
+    const promptAnswer = await reauthAlice(options({ signInPrompt: async () => ({ ...GRANTED, token_type: 'DPoP' }) }));
     expect(promptAnswer).toEqual({ kind: 'failed' });
   });
 });

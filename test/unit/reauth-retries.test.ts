@@ -6,6 +6,7 @@
  */
 import { HttpResponse } from 'msw';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ResolvedOptions } from '../../src/options.ts';
 import { reauthenticateUntilSettled } from '../../src/refresh/reauth.ts';
 import {
   MINUTE,
@@ -31,6 +32,9 @@ describe('reauthenticateUntilSettled', () => {
   let failures: Failure[];
   const failed = (error: Error, attempt: number, retryInMs: number) =>
     void failures.push([error.name, attempt, retryInMs]);
+  /** The chain after alice's refresh token was rejected, its failures recorded. */
+  const retryAlice = (resolved: ResolvedOptions, sessionSignal = signal()) =>
+    reauthenticateUntilSettled(resolved, 'refreshRejected', 'alice', failed, sessionSignal);
 
   beforeEach(() => {
     failures = [];
@@ -40,13 +44,7 @@ describe('reauthenticateUntilSettled', () => {
     answer(unavailable, granted);
     const provider = biometric();
     const signInPrompt = vi.fn(async () => GRANTED);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: provider, signInPrompt }));
     await clock.advance(0);
     expect(failures).toEqual([['TransientRefreshError', 1, 500]]);
     await clock.advance(499);
@@ -59,13 +57,7 @@ describe('reauthenticateUntilSettled', () => {
 
   it('draws the jitter from the injected random', async () => {
     answer(unavailable, unavailable, granted);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric(), random: () => 0.5 }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: biometric(), random: () => 0.5 }));
     await clock.advance(MINUTE);
     await expect(chain).resolves.toMatchObject({ kind: 'done' });
     expect(failures).toEqual([
@@ -76,13 +68,7 @@ describe('reauthenticateUntilSettled', () => {
 
   it('honours a two-digit Retry-After of the exchange', async () => {
     answer(() => unavailable({ 'retry-after': '30' }), granted);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric() }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: biometric() }));
     await clock.advance(29_999);
     expect(failures).toEqual([['TransientRefreshError', 1, 30_000]]);
     expect(grants).toHaveLength(1);
@@ -92,13 +78,7 @@ describe('reauthenticateUntilSettled', () => {
 
   it('tries again at once when the network comes back', async () => {
     answer(unavailable, granted);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric(), backoff: { initialDelay: MINUTE } }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: biometric(), backoff: { initialDelay: MINUTE } }));
     await clock.advance(10);
     expect(grants).toHaveLength(1);
     network.goOnline();
@@ -108,13 +88,7 @@ describe('reauthenticateUntilSettled', () => {
 
   it('holds a Retry-After of the exchange even when the network comes back', async () => {
     answer(() => unavailable({ 'retry-after': '45' }), granted);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric() }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: biometric() }));
     await clock.advance(10);
     network.goOnline();
     await clock.advance(45_000 - 11);
@@ -128,13 +102,7 @@ describe('reauthenticateUntilSettled', () => {
     answer(unavailable, unavailable, unavailable, granted);
     const provider = biometric();
     const signInPrompt = vi.fn(async () => GRANTED);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: provider, signInPrompt }));
     await clock.advance(MINUTE);
     await expect(chain).resolves.toMatchObject({ kind: 'done', method: 'biometric' });
     expect(provider.getAssertion).toHaveBeenCalledTimes(4);
@@ -145,13 +113,7 @@ describe('reauthenticateUntilSettled', () => {
     answer(() => HttpResponse.json({ token_type: 'Bearer' }));
     const provider = biometric();
     const signInPrompt = vi.fn(async () => GRANTED);
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: provider, signInPrompt }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: provider, signInPrompt }));
     await clock.advance(MINUTE);
     await expect(chain).resolves.toMatchObject({ kind: 'done', method: 'signInPrompt' });
     expect(provider.getAssertion).toHaveBeenCalledTimes(2);
@@ -171,13 +133,7 @@ describe('reauthenticateUntilSettled', () => {
       granted,
     );
     const provider = biometric();
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: provider }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: provider }));
     await clock.advance(MINUTE);
     await expect(chain).resolves.toMatchObject({ kind: 'done', method: 'biometric' });
     expect(provider.getAssertion).toHaveBeenCalledTimes(4);
@@ -185,13 +141,7 @@ describe('reauthenticateUntilSettled', () => {
   });
 
   it('settles failed when every step fails', async () => {
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric(null), signInPrompt: async () => null }),
-      'refreshRejected',
-      'alice',
-      failed,
-      signal(),
-    );
+    const chain = retryAlice(options({ biometric: biometric(null), signInPrompt: async () => null }));
     await expect(chain).resolves.toEqual({ kind: 'failed' });
     expect(failures).toEqual([]);
   });
@@ -199,13 +149,7 @@ describe('reauthenticateUntilSettled', () => {
   it('settles failed when the session ends during a backoff', async () => {
     answer(unavailable);
     const controller = new AbortController();
-    const chain = reauthenticateUntilSettled(
-      options({ biometric: biometric() }),
-      'refreshRejected',
-      'alice',
-      failed,
-      controller.signal,
-    );
+    const chain = retryAlice(options({ biometric: biometric() }), controller.signal);
     await clock.advance(100);
     controller.abort(new Error('signed out'));
     await expect(chain).resolves.toEqual({ kind: 'failed' });

@@ -11,6 +11,7 @@ import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from
 import type { BiometricProvider } from '../../src/ports/biometric.ts';
 import { inProcessLock } from '../../src/ports/lock.ts';
 import { MemoryTokenStore } from '../../src/ports/token-store.ts';
+import { reauthenticate } from '../../src/refresh/reauth.ts';
 import type { RefreshContext, RefreshHooks } from '../../src/refresh/refresher.ts';
 import { createSessionStorage, type SessionStorage } from '../../src/session/storage.ts';
 import { parseTokenResponse } from '../../src/token-set.ts';
@@ -217,3 +218,7 @@ export function biometric(assertion: string | null = 'device-assertion'): Biomet
 
 /** A signal that never aborts. */
 export const signal = () => new AbortController().signal;
+
+/** Re-authentication (one pass of the chain) after alice's refresh token was rejected. */
+export const reauthAlice = (resolved: ResolvedOptions, sessionSignal = signal()) =>
+  reauthenticate(resolved, 'refreshRejected', 'alice', sessionSignal);
