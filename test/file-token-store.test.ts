@@ -4,74 +4,60 @@
  * the change notice, and the lock's exclusion, take-over and bounded wait.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileTokenStore, fileLock } from '../src/node.ts';
 import { SessionManager } from '../src/index.ts';
-import type { StoredSession } from '../src/types.ts';
 import { ManualClock } from '../src/testing.ts';
+import { STORED_SESSION, useTempDir } from './helpers/files.ts';
 
-const SESSION: StoredSession = {
-  version: 1,
-  refreshToken: 'refresh-1',
-  accessToken: 'access-1',
-  tokenType: 'Bearer',
-  accessTokenExpiresAt: Date.UTC(2026, 0, 1, 1),
-  sessionStartedAt: Date.UTC(2026, 0, 1),
-  receivedAt: Date.UTC(2026, 0, 1),
-};
-
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sk-file-store-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = useTempDir('sk-file-store-');
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 describe('FileTokenStore', () => {
   it('saves and loads the session; nothing is stored before the first save', async () => {
-    const store = new FileTokenStore(join(dir, 'session.json'));
+    const store = new FileTokenStore(join(tmp.dir, 'session.json'));
     expect(await store.load()).toBeNull();
-    await store.save(SESSION);
-    expect(await store.load()).toEqual(SESSION);
+    await store.save(STORED_SESSION);
+    expect(await store.load()).toEqual(STORED_SESSION);
   });
 
   it('creates the file readable by its owner only, and a missing folder likewise', async () => {
-    const path = join(dir, 'nested', 'app', 'session.json');
-    await new FileTokenStore(path).save(SESSION);
+    const path = join(tmp.dir, 'nested', 'app', 'session.json');
+    await new FileTokenStore(path).save(STORED_SESSION);
     expect(mode(path)).toBe(0o600);
-    expect(mode(join(dir, 'nested'))).toBe(0o700);
-    expect(mode(join(dir, 'nested', 'app'))).toBe(0o700);
+    expect(mode(join(tmp.dir, 'nested'))).toBe(0o700);
+    expect(mode(join(tmp.dir, 'nested', 'app'))).toBe(0o700);
   });
 
   it('replaces a file that others could read with an owner-only one', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     writeFileSync(path, '{}', { mode: 0o644 });
-    await new FileTokenStore(path).save(SESSION);
+    await new FileTokenStore(path).save(STORED_SESSION);
     expect(mode(path)).toBe(0o600);
   });
 
   it('replaces the file by rename: no temporary file is left, and a reader never sees half a session', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     const store = new FileTokenStore(path);
-    await store.save(SESSION);
+    await store.save(STORED_SESSION);
     const inodeBefore = statSync(path).ino;
     const reads: unknown[] = [];
     const saves = Array.from({ length: 20 }, (_, i) =>
-      store.save({ ...SESSION, refreshToken: `refresh-${i}`.padEnd(5000, 'x') }),
+      store.save({ ...STORED_SESSION, refreshToken: `refresh-${i}`.padEnd(5000, 'x') }),
     );
     for (let i = 0; i < 20; i++) reads.push(await store.load());
     await Promise.all(saves);
     expect(reads.every((value) => typeof value === 'object' && value !== null && !('corrupt' in value))).toBe(true);
     expect(statSync(path).ino).not.toBe(inodeBefore);
-    expect(readdirSync(dir)).toEqual(['session.json']);
+    expect(readdirSync(tmp.dir)).toEqual(['session.json']);
   });
 
   it('hands an unreadable file to the manager, which signs out cleanly and clears it', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     writeFileSync(path, '{"version":1,"refreshTo', { mode: 0o600 });
     const store = new FileTokenStore(path);
     const session = new SessionManager({
@@ -86,21 +72,21 @@ describe('FileTokenStore', () => {
   });
 
   it('lets a failing read reach the manager (a folder where the file should be)', async () => {
-    const store = new FileTokenStore(dir);
+    const store = new FileTokenStore(tmp.dir);
     await expect(store.load()).rejects.toMatchObject({ code: 'EISDIR' });
   });
 
   it('clear removes the file and is a no-op when there is none', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     const store = new FileTokenStore(path);
-    await store.save(SESSION);
+    await store.save(STORED_SESSION);
     await store.clear();
     await store.clear();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(tmp.dir)).toEqual([]);
   });
 
   it('tells subscribers when another store on the same file saves or clears it', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     const other = new FileTokenStore(path);
     let notices = 0;
     let noticed: () => void = () => {};
@@ -110,7 +96,7 @@ describe('FileTokenStore', () => {
     });
     const next = () => new Promise<void>((resolve) => (noticed = resolve));
     let change = next();
-    await other.save(SESSION);
+    await other.save(STORED_SESSION);
     await change;
     change = next();
     await other.clear();
@@ -121,11 +107,11 @@ describe('FileTokenStore', () => {
 });
 
 describe('fileLock', () => {
-  const lockFiles = () => readdirSync(dir).filter((name) => name.endsWith('.lock'));
+  const lockFiles = () => readdirSync(tmp.dir).filter((name) => name.endsWith('.lock'));
 
   it('runs tasks on one name one at a time, and tells a task that had to wait', async () => {
     const clock = new ManualClock();
-    const lock = fileLock(join(dir, 'session.json'), { clock, pollMs: 10 });
+    const lock = fileLock(join(tmp.dir, 'session.json'), { clock, pollMs: 10 });
     const order: string[] = [];
     let releaseFirst: () => void = () => {};
     let firstStarted: () => void = () => {};
@@ -151,7 +137,7 @@ describe('fileLock', () => {
   });
 
   it('releases the lock when the task throws', async () => {
-    const lock = fileLock(join(dir, 'session.json'));
+    const lock = fileLock(join(tmp.dir, 'session.json'));
     await expect(lock.run('app', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(lockFiles()).toEqual([]);
     expect(await lock.run('app', async () => 'next')).toBe('next');
@@ -160,9 +146,12 @@ describe('fileLock', () => {
   it('takes over at once a lock left by a process that is gone', async () => {
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     const deadPid = Number(gone.stdout.toString());
-    writeFileSync(join(dir, 'session.json.app.lock'), JSON.stringify({ pid: deadPid, host: hostname(), token: 'old' }));
+    writeFileSync(
+      join(tmp.dir, 'session.json.app.lock'),
+      JSON.stringify({ pid: deadPid, host: hostname(), token: 'old' }),
+    );
     const clock = new ManualClock();
-    const lock = fileLock(join(dir, 'session.json'), { clock });
+    const lock = fileLock(join(tmp.dir, 'session.json'), { clock });
     // A manual clock that is never advanced: any wait would hang this test.
     expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
     expect(lockFiles()).toEqual([]);
@@ -170,19 +159,19 @@ describe('fileLock', () => {
 
   it('takes over a lock this pid left in an earlier life (a restarted container)', async () => {
     writeFileSync(
-      join(dir, 'session.json.app.lock'),
+      join(tmp.dir, 'session.json.app.lock'),
       JSON.stringify({ pid: process.pid, host: hostname(), token: 'earlier' }),
     );
-    const lock = fileLock(join(dir, 'session.json'), { clock: new ManualClock() });
+    const lock = fileLock(join(tmp.dir, 'session.json'), { clock: new ManualClock() });
     expect(await lock.run('app', async () => 'ran')).toBe('ran');
   });
 
   it('waits for a live holder at most maxWaitMs, then runs the task without the lock', async () => {
     // pid 1 is alive on every POSIX system: a holder that never lets go.
     const held = JSON.stringify({ pid: 1, host: hostname(), token: 'live' });
-    writeFileSync(join(dir, 'session.json.app.lock'), held);
+    writeFileSync(join(tmp.dir, 'session.json.app.lock'), held);
     const clock = new ManualClock();
-    const lock = fileLock(join(dir, 'session.json'), { clock, maxWaitMs: 1_000, pollMs: 100 });
+    const lock = fileLock(join(tmp.dir, 'session.json'), { clock, maxWaitMs: 1_000, pollMs: 100 });
     let ran: boolean | undefined;
     const running = lock.run('app', async (context) => (ran = context?.waited));
     // Each look at the lock file is real I/O, then a poll timer on the manual clock.
@@ -194,11 +183,11 @@ describe('fileLock', () => {
     }
     await running;
     expect(ran).toBe(true);
-    expect(readFileSync(join(dir, 'session.json.app.lock'), 'utf8')).toBe(held); // not ours to remove
+    expect(readFileSync(join(tmp.dir, 'session.json.app.lock'), 'utf8')).toBe(held); // not ours to remove
   });
 
   it('isHeld sees a shared hold and a running task, and forgets both when they end', async () => {
-    const lock = fileLock(join(dir, 'session.json'));
+    const lock = fileLock(join(tmp.dir, 'session.json'));
     expect(await lock.isHeld!('app:reauth')).toBe(false);
     let endHold: () => void = () => {};
     lock.holdShared!('app:reauth', new Promise<void>((resolve) => (endHold = resolve)));

@@ -5,13 +5,12 @@
  * `node:fs/promises` and `node:fs` are wrapped for this file; every call reaches the real ones.
  */
 import type { FSWatcher } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileTokenStore } from '../../src/ports/file-token-store.ts';
-import type { StoredSession } from '../../src/types.ts';
+import { STORED_SESSION, useTempDir } from '../helpers/files.ts';
 
 const seen = vi.hoisted(() => ({ calls: [] as string[], watchers: [] as FSWatcher[] }));
 
@@ -57,28 +56,17 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
-const SESSION: StoredSession = {
-  version: 1,
-  refreshToken: 'refresh-1',
-  accessToken: 'access-1',
-  tokenType: 'Bearer',
-  accessTokenExpiresAt: Date.UTC(2026, 0, 1, 1),
-  sessionStartedAt: Date.UTC(2026, 0, 1),
-  receivedAt: Date.UTC(2026, 0, 1),
-};
-
-let dir: string;
+const tmp = useTempDir('sk-store-fs-');
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sk-store-fs-'));
   seen.calls.length = 0;
   seen.watchers.length = 0;
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => rmSync(tmp.dir, { recursive: true, force: true }));
 
 describe('FileTokenStore: a save is durable', () => {
   it('flushes the new file before the rename and the folder after it, closing both', async () => {
-    await new FileTokenStore(join(dir, 'session.json')).save(SESSION);
-    const folder = dir.split('/').pop()!;
+    await new FileTokenStore(join(tmp.dir, 'session.json')).save(STORED_SESSION);
+    const folder = tmp.dir.split('/').pop()!;
     expect(seen.calls).toEqual([
       'open session.json.<tmp> wx',
       'sync session.json.<tmp>',
@@ -94,7 +82,7 @@ describe('FileTokenStore: a save is durable', () => {
 describe('FileTokenStore: a watcher that fails', () => {
   it('is closed, and the error reaches neither the app nor the listener', async () => {
     let notices = 0;
-    new FileTokenStore(join(dir, 'session.json')).subscribe(() => notices++);
+    new FileTokenStore(join(tmp.dir, 'session.json')).subscribe(() => notices++);
     const [watcher] = seen.watchers;
     let closed = false;
     watcher!.once('close', () => (closed = true));

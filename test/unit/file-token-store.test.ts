@@ -3,31 +3,16 @@
  * failures that must reach the caller and leave nothing behind, and which changes its
  * `subscribe` reports (the session file's, not its neighbours').
  */
-import { watch, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { watch, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileTokenStore } from '../../src/ports/file-token-store.ts';
-import type { StoredSession } from '../../src/types.ts';
+import { STORED_SESSION, useTempDir } from '../helpers/files.ts';
 
 /** The file descriptors this process has open (POSIX). */
 const openFiles = () => readdirSync('/dev/fd').length;
 
-const SESSION: StoredSession = {
-  version: 1,
-  refreshToken: 'refresh-1',
-  accessToken: 'access-1',
-  tokenType: 'Bearer',
-  accessTokenExpiresAt: Date.UTC(2026, 0, 1, 1),
-  sessionStartedAt: Date.UTC(2026, 0, 1),
-  receivedAt: Date.UTC(2026, 0, 1),
-};
-
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sk-file-store-unit-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = useTempDir('sk-file-store-unit-');
 
 /**
  * Resolves when `name` in `dir` changes, as seen by a watcher of the test's own. Watchers of one
@@ -35,7 +20,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
  */
 function changeOf(name: string): Promise<void> {
   return new Promise((resolve) => {
-    const watcher = watch(dir, (_event, file) => {
+    const watcher = watch(tmp.dir, (_event, file) => {
       if (file !== name) return;
       watcher.close();
       // One more turn: the store's watcher, called in the same batch, has run its listener.
@@ -46,27 +31,29 @@ function changeOf(name: string): Promise<void> {
 
 describe('FileTokenStore: failures', () => {
   it('a save that cannot replace the file rejects and leaves no temporary file behind', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     mkdirSync(join(path, 'inside'), { recursive: true }); // a folder where the file should be
-    await expect(new FileTokenStore(path).save(SESSION)).rejects.toMatchObject({ code: 'EISDIR' });
-    expect(readdirSync(dir)).toEqual(['session.json']);
+    await expect(new FileTokenStore(path).save(STORED_SESSION)).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(readdirSync(tmp.dir)).toEqual(['session.json']);
   });
 
   it('a save whose folder cannot be made rejects', async () => {
-    writeFileSync(join(dir, 'plain'), '');
-    await expect(new FileTokenStore(join(dir, 'plain', 'session.json')).save(SESSION)).rejects.toMatchObject({
-      code: 'EEXIST',
-    });
+    writeFileSync(join(tmp.dir, 'plain'), '');
+    await expect(new FileTokenStore(join(tmp.dir, 'plain', 'session.json')).save(STORED_SESSION)).rejects.toMatchObject(
+      {
+        code: 'EEXIST',
+      },
+    );
   });
 
   it('a clear that cannot delete the file rejects (a folder where the file should be)', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     mkdirSync(path);
     await expect(new FileTokenStore(path).clear()).rejects.toMatchObject({ code: 'EISDIR' });
   });
 
   it('a load of a file that is not JSON gives back a value that is not a session, never throws', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     writeFileSync(path, 'not json');
     const loaded = await new FileTokenStore(path).load();
     expect(loaded).not.toBeNull();
@@ -74,29 +61,29 @@ describe('FileTokenStore: failures', () => {
   });
 
   it('saves a file of exactly the session, mode 0600, in a folder it made with mode 0700', async () => {
-    const path = join(dir, 'new', 'session.json');
+    const path = join(tmp.dir, 'new', 'session.json');
     const store = new FileTokenStore(path);
-    await store.save(SESSION);
-    expect(await store.load()).toEqual(SESSION);
+    await store.save(STORED_SESSION);
+    expect(await store.load()).toEqual(STORED_SESSION);
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'new')).mode & 0o777).toBe(0o700);
-    expect(readdirSync(join(dir, 'new'))).toEqual(['session.json']);
+    expect(statSync(join(tmp.dir, 'new')).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(tmp.dir, 'new'))).toEqual(['session.json']);
   });
 });
 
 describe('FileTokenStore: resources', () => {
   it('closes every file and folder it opens to save', async () => {
-    const store = new FileTokenStore(join(dir, 'session.json'));
-    await store.save(SESSION);
+    const store = new FileTokenStore(join(tmp.dir, 'session.json'));
+    await store.save(STORED_SESSION);
     const before = openFiles();
-    for (let i = 0; i < 20; i++) await store.save(SESSION);
+    for (let i = 0; i < 20; i++) await store.save(STORED_SESSION);
     expect(openFiles() - before).toBeLessThan(10); // one left open per save would be 20
   });
 
   it('its watcher never keeps the process alive', () => {
     const watchers = () => process.getActiveResourcesInfo().filter((type) => type === 'FSEventWrap').length;
     const before = watchers();
-    const unsubscribe = new FileTokenStore(join(dir, 'session.json')).subscribe(() => {});
+    const unsubscribe = new FileTokenStore(join(tmp.dir, 'session.json')).subscribe(() => {});
     expect(watchers()).toBe(before);
     unsubscribe();
   });
@@ -104,22 +91,22 @@ describe('FileTokenStore: resources', () => {
 
 describe('FileTokenStore: subscribe', () => {
   it('is not told about other files in the folder', async () => {
-    const store = new FileTokenStore(join(dir, 'session.json'));
+    const store = new FileTokenStore(join(tmp.dir, 'session.json'));
     let notices = 0;
     const unsubscribe = store.subscribe(() => notices++);
     const other = changeOf('other.json');
-    writeFileSync(join(dir, 'other.json'), '{}');
+    writeFileSync(join(tmp.dir, 'other.json'), '{}');
     await other;
     expect(notices).toBe(0);
     const own = changeOf('session.json');
-    await new FileTokenStore(join(dir, 'session.json')).save(SESSION);
+    await new FileTokenStore(join(tmp.dir, 'session.json')).save(STORED_SESSION);
     await own;
     expect(notices).toBeGreaterThan(0);
     unsubscribe();
   });
 
   it('is told nothing after unsubscribing', async () => {
-    const path = join(dir, 'session.json');
+    const path = join(tmp.dir, 'session.json');
     let notices = 0;
     const unsubscribe = new FileTokenStore(path).subscribe(() => notices++);
     unsubscribe();
@@ -130,20 +117,20 @@ describe('FileTokenStore: subscribe', () => {
   });
 
   it('makes a missing folder (mode 0700) to watch, so a session saved there later is noticed', async () => {
-    const folder = join(dir, 'later');
+    const folder = join(tmp.dir, 'later');
     const path = join(folder, 'session.json');
     let noticed: () => void = () => {};
     const notice = new Promise<void>((resolve) => (noticed = resolve));
     const unsubscribe = new FileTokenStore(path).subscribe(() => noticed());
     expect(statSync(folder).mode & 0o777).toBe(0o700);
-    await new FileTokenStore(path).save(SESSION);
+    await new FileTokenStore(path).save(STORED_SESSION);
     await notice;
     unsubscribe();
   });
 
   it('where the folder cannot be watched, returns a working unsubscribe instead of throwing', () => {
-    writeFileSync(join(dir, 'plain'), '');
-    const store = new FileTokenStore(join(dir, 'plain', 'session.json'));
+    writeFileSync(join(tmp.dir, 'plain'), '');
+    const store = new FileTokenStore(join(tmp.dir, 'plain', 'session.json'));
     let unsubscribe: (() => void) | undefined;
     expect(() => (unsubscribe = store.subscribe(() => {}))).not.toThrow();
     expect(() => unsubscribe!()).not.toThrow();
