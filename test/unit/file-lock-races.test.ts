@@ -1,7 +1,8 @@
 /**
  * fileLock when another process acts between two of its steps: the moments are made exact by
  * letting that "other process" run inside the file system calls (`node:fs/promises` is wrapped
- * for this file; every call still reaches the real file system).
+ * for this file; every call still reaches the real file system). Also what is left when the file
+ * system refuses to remove one of its own files.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import type { Logger } from '../../src/ports/logger.ts';
 import { ManualClock } from '../../src/testing.ts';
 
 type Hook = (file: string, ...rest: unknown[]) => void | Promise<void>;
-const hooks = vi.hoisted(() => ({}) as { rename?: Hook; open?: Hook; stat?: Hook });
+const hooks = vi.hoisted(() => ({}) as { rename?: Hook; open?: Hook; stat?: Hook; unlink?: Hook });
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
@@ -25,6 +26,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       real.open(file, flags, mode)
     ),
     stat: async (file: string) => (await hooks.stat?.(file), real.stat(file)),
+    unlink: async (file: string) => (await hooks.unlink?.(file), real.unlink(file)),
   };
 });
 
@@ -38,6 +40,7 @@ afterEach(() => {
   delete hooks.rename;
   delete hooks.open;
   delete hooks.stat;
+  delete hooks.unlink;
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -109,5 +112,41 @@ describe('fileLock: taking over a dead holder’s lock while others move', () =>
     const lock = fileLock(path, { clock: new ManualClock() });
     expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('fileLock: a file of its own it could not remove', () => {
+  const heldFiles = () => readdirSync(dir).filter((name) => name.endsWith('.held'));
+
+  it('a lock file left behind by an ended task of this process is taken over by its next run at once', async () => {
+    hooks.unlink = once(lockFile, () => {
+      throw errno('EBUSY');
+    });
+    const lock = fileLock(path, { clock: new ManualClock(), maxWaitMs: 0 });
+    await lock.run('app', async () => {});
+    expect(readdirSync(dir)).toEqual(['session.json.app.lock']); // still naming this pid
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a shared hold file left behind when its hold ended no longer counts: isHeld removes it', async () => {
+    let unlinkRefused = () => {};
+    const refused = new Promise<void>((resolve) => (unlinkRefused = resolve));
+    hooks.unlink = once(
+      () => join(dir, heldFiles()[0] ?? '-'),
+      () => {
+        unlinkRefused();
+        throw errno('EBUSY');
+      },
+    );
+    const lock = fileLock(path);
+    let end = () => {};
+    lock.holdShared!('app', new Promise<void>((resolve) => (end = resolve)));
+    await expect.poll(heldFiles).toHaveLength(1);
+    end();
+    await refused;
+    expect(heldFiles()).toHaveLength(1); // still naming this pid
+    expect(await lock.isHeld!('app')).toBe(false);
+    expect(heldFiles()).toEqual([]);
   });
 });
