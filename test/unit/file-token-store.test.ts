@@ -52,12 +52,10 @@ describe('FileTokenStore: failures', () => {
     await expect(new FileTokenStore(path).clear()).rejects.toMatchObject({ code: 'EISDIR' });
   });
 
-  it('a load of a file that is not JSON gives back a value that is not a session, never throws', async () => {
+  it('a load of a file that is not JSON gives back the unreadable marker of the web store, never throws', async () => {
     const path = join(tmp.dir, 'session.json');
     writeFileSync(path, 'not json');
-    const loaded = await new FileTokenStore(path).load();
-    expect(loaded).not.toBeNull();
-    expect(loaded).not.toHaveProperty('refreshToken');
+    expect(await new FileTokenStore(path).load()).toEqual({ corrupt: true });
   });
 
   it('saves a file of exactly the session, mode 0600, in a folder it made with mode 0700', async () => {
