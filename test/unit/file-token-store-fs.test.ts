@@ -1,7 +1,8 @@
 /**
  * What FileTokenStore asks of the file system where the outcome cannot be seen from the files
  * alone: a save is flushed to disk (the new file before the rename, the folder after it, as a
- * crash would otherwise lose it), and a watcher that fails is closed without failing the app.
+ * crash would otherwise lose it), a watcher that fails is closed without failing the app, and a
+ * change the platform gives no file name for is reported.
  * `node:fs/promises` and `node:fs` are wrapped for this file; every call reaches the real ones.
  */
 import type { FSWatcher } from 'node:fs';
@@ -90,5 +91,18 @@ describe('FileTokenStore: a watcher that fails', () => {
     await new Promise((resolve) => setImmediate(resolve)); // 'close' is emitted on the next tick
     expect(closed).toBe(true);
     expect(notices).toBe(0);
+  });
+});
+
+describe('FileTokenStore: a change the platform does not name', () => {
+  it('is reported: the file that changed may be the session file', () => {
+    let notices = 0;
+    const unsubscribe = new FileTokenStore(join(tmp.dir, 'session.json')).subscribe(() => notices++);
+    const [watcher] = seen.watchers;
+    watcher!.emit('change', 'rename', null); // fs.watch gives no file name on some platforms
+    expect(notices).toBe(1);
+    watcher!.emit('change', 'rename', 'other.json');
+    expect(notices).toBe(1);
+    unsubscribe();
   });
 });
