@@ -233,6 +233,17 @@ describe('dpop(): send', () => {
     });
   });
 
+  it('a request without Authorization goes out with an empty DPoP credential, its ath the hash of no token', async () => {
+    const stub = stubFetch();
+    const response = await dpop({ keyStore: freshStore() })
+      .bind(context())
+      .send(new Request('https://api.test/x'), undefined, stub.fetch);
+    expect(response.status).toBe(200);
+    const { request } = stub.sent[0]!;
+    expect(request.headers.get('authorization')).toBe('DPoP');
+    expect(decodeJwt(request.headers.get('dpop')!).ath).toBe(await athOf(''));
+  });
+
   it('passes the init on to fetch', async () => {
     const stub = stubFetch();
     const init = { cache: 'no-store' } as RequestInit;
@@ -261,6 +272,14 @@ describe('dpop(): send', () => {
     expect(second!.nonce).toBe('n-1');
     expect(second!.jti).not.toBe(first!.jti);
     expect(stub.sent[1]!.request.headers.get('authorization')).toBe('DPoP t');
+  });
+
+  it('answers the challenge of a request without a body with that same Request, not a copy', async () => {
+    const stub = stubFetch(() => nonceChallenge('n-1'));
+    const request = new Request('https://api.test/items', { headers: { authorization: 'Bearer t' } });
+    await dpop({ keyStore: freshStore() }).bind(context()).send(request, undefined, stub.fetch);
+    expect(stub.sent).toHaveLength(2);
+    expect(stub.sent[1]!.request).toBe(request);
   });
 
   it('answers a second challenge with it: two requests at most, and learns the nonce of the last answer', async () => {

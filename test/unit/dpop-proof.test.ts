@@ -134,6 +134,14 @@ describe('NonceCache', () => {
     nonces.update('https://api.test/', answer({ 'dpop-nonce': '   ' }));
     expect(nonces.get('https://api.test/')).toBe('n-1');
   });
+
+  it('drops the whitespace a header value may keep around the nonce (form feed, vertical tab), and ignores a nonce of only that', () => {
+    const nonces = new NonceCache();
+    nonces.update('https://api.test/', answer({ 'dpop-nonce': '\fn-1\v' }));
+    expect(nonces.get('https://api.test/')).toBe('n-1');
+    nonces.update('https://api.test/', answer({ 'dpop-nonce': '\f' }));
+    expect(nonces.get('https://api.test/')).toBe('n-1');
+  });
 });
 
 describe('ServerClock', () => {

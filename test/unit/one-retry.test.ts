@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSessionClient } from '../../src/client/create-client.ts';
-import type { TokenProvider } from '../../src/client/one-retry.ts';
+import { withDpop, type TokenProvider } from '../../src/client/one-retry.ts';
 import { createSessionFetch } from '../../src/client/session-fetch.ts';
 import type { DpopPort } from '../../src/dpop/types.ts';
 import { TokenWaitTimeoutError } from '../../src/errors.ts';
@@ -252,6 +252,23 @@ describe('session.fetch: the wait for a new token after a 401', () => {
       ['Bearer t2', '1'],
     ]);
   });
+
+  it('a Request without a body is not copied for its retry: fetch gets the same Request twice', async () => {
+    const sent: Request[] = [];
+    const apiFetch = createSessionFetch(
+      { getAccessToken: async () => 't1', handleUnauthorized: async () => 't2' },
+      {
+        trustedOrigins: [API],
+        fetch: async (input) => (
+          sent.push(input as Request),
+          new Response(null, { status: sent.length === 1 ? 401 : 200 })
+        ),
+      },
+    );
+    expect((await apiFetch(new Request(`${API}/items`))).status).toBe(200);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toBe(sent[0]);
+  });
 });
 
 describe('with DPoP: the requests go through the DPoP port', () => {
@@ -348,6 +365,18 @@ describe('with DPoP: the requests go through the DPoP port', () => {
     expect(sent[0]!.init).toBeDefined();
     expect(net.seen).toEqual([{ authorization: 'DPoP t1', dpop: 'proof' }]);
     expect(calls).toEqual(['getAccessToken']);
+  });
+
+  it('withDpop: a URL sent without an init, like any fetch call, goes through the DPoP port', async () => {
+    const { dpop } = stubDpop();
+    const sent: [string, RequestInit | undefined][] = [];
+    const port: DpopPort = {
+      ...dpop,
+      send: async (request, init) => (sent.push([request.url, init]), new Response('ok')),
+    };
+    const response = await withDpop(port, network([]).fetch)(`${API}/items`);
+    expect(await response.text()).toBe('ok');
+    expect(sent).toEqual([[`${API}/items`, undefined]]);
   });
 
   it('a request to another origin goes out without DPoP', async () => {
