@@ -115,9 +115,16 @@ export function fileLock(path: string, options: FileLockOptions = {}): LockPort 
       try {
         const handle = await open(file, 'wx', 0o600);
         try {
-          await handle.writeFile(content);
-        } finally {
-          await handle.close();
+          try {
+            await handle.writeFile(content);
+          } finally {
+            await handle.close();
+          }
+        } catch (error) {
+          // Left behind, a file this call made but could not fill (a full disk) would read as
+          // a lock of nobody known: others would wait for it to age.
+          await unlink(file).catch(() => {});
+          throw error;
         }
         return true;
       } catch (error) {

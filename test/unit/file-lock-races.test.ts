@@ -14,17 +14,23 @@ import type { Logger } from '../../src/ports/logger.ts';
 import { ManualClock } from '../../src/testing.ts';
 
 type Hook = (file: string, ...rest: unknown[]) => void | Promise<void>;
-const hooks = vi.hoisted(() => ({}) as { rename?: Hook; open?: Hook; stat?: Hook; unlink?: Hook });
+const hooks = vi.hoisted(() => ({}) as { rename?: Hook; open?: Hook; write?: Hook; stat?: Hook; unlink?: Hook });
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...real,
     rename: async (from: string, to: string) => (await hooks.rename?.(from, to), real.rename(from, to)),
-    open: async (file: string, flags?: string, mode?: number) => (
-      await hooks.open?.(file, flags),
-      real.open(file, flags, mode)
-    ),
+    open: async (file: string, flags?: string, mode?: number) => {
+      await hooks.open?.(file, flags);
+      const handle = await real.open(file, flags, mode);
+      const writeFile = handle.writeFile.bind(handle);
+      handle.writeFile = async (...args: Parameters<typeof writeFile>) => (
+        await hooks.write?.(file),
+        writeFile(...args)
+      );
+      return handle;
+    },
     stat: async (file: string) => (await hooks.stat?.(file), real.stat(file)),
     unlink: async (file: string) => (await hooks.unlink?.(file), real.unlink(file)),
   };
@@ -39,6 +45,7 @@ beforeEach(() => {
 afterEach(() => {
   delete hooks.rename;
   delete hooks.open;
+  delete hooks.write;
   delete hooks.stat;
   delete hooks.unlink;
   rmSync(dir, { recursive: true, force: true });
@@ -148,5 +155,35 @@ describe('fileLock: a file of its own it could not remove', () => {
     expect(heldFiles()).toHaveLength(1); // still naming this pid
     expect(await lock.isHeld!('app')).toBe(false);
     expect(heldFiles()).toEqual([]);
+  });
+});
+
+describe('fileLock: a file of its own it could not write (a full disk)', () => {
+  it('removes the lock file it made, and fails that run with the error', async () => {
+    hooks.write = once(lockFile, () => {
+      throw errno('ENOSPC');
+    });
+    const { logger, warnings } = recordingLogger();
+    const lock = fileLock(path, { clock: new ManualClock(), maxWaitMs: 0, logger });
+    await expect(lock.run('app', async () => 'ran')).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(readdirSync(dir)).toEqual([]);
+    // The next run takes the lock at once instead of waiting for an empty file to age.
+    expect(await lock.run('app', async (context) => context?.waited)).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
+  it('removes the shared hold file it made, so nothing is left for isHeld to skip', async () => {
+    let writeRefused = () => {};
+    const refused = new Promise<void>((resolve) => (writeRefused = resolve));
+    hooks.write = async (file) => {
+      if (!file.endsWith('.held')) return;
+      writeRefused();
+      throw errno('ENOSPC');
+    };
+    const lock = fileLock(path);
+    lock.holdShared!('app', new Promise<void>(() => {}));
+    await refused;
+    await expect.poll(() => readdirSync(dir)).toEqual([]);
+    expect(await lock.isHeld!('app')).toBe(false);
   });
 });
