@@ -46,6 +46,33 @@ export type SqliteSynchronous = 'full' | 'normal';
 /** Most grants one transaction (one commit) carries. */
 const MAX_BATCH = 256;
 
+/** How long a process waits on another's lock (`busy_timeout`), in ms. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** SQLite's result code for a lock another connection holds. */
+const SQLITE_BUSY = 5;
+
+/**
+ * Switches a database file to WAL. The switch takes SQLite's exclusive lock from a read lock,
+ * and while another process is in a write transaction (its migrations, the first time several
+ * processes start on a new file) SQLite answers "database is locked" at once instead of waiting
+ * on `busy_timeout`, to avoid a deadlock. So the switch is retried until the lock is free, for
+ * at most {@link BUSY_TIMEOUT_MS}.
+ */
+function switchToWal(db: DatabaseSync): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { errcode?: number }).errcode !== SQLITE_BUSY || Date.now() >= deadline) throw error;
+      Atomics.wait(pause, 0, 0, 10); // the constructor is synchronous, as node:sqlite is
+    }
+  }
+}
+
 /** One write of a batch: a redemption or a used identifier, answered after the batch's commit. */
 type PendingWrite = { run(): unknown; resolve(result: never): void; reject(error: unknown): void };
 
@@ -72,8 +99,8 @@ export class SqliteRepository implements Repository {
   /** @param location a file path, or `:memory:` */
   constructor(location: string, options: { synchronous?: SqliteSynchronous } = {}) {
     this.#db = new DatabaseSync(location);
-    this.#db.exec('PRAGMA busy_timeout = 5000');
-    if (location !== ':memory:') this.#db.exec('PRAGMA journal_mode = WAL');
+    this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (location !== ':memory:') switchToWal(this.#db);
     this.#db.exec(`PRAGMA synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.#db.exec('PRAGMA foreign_keys = ON');
     // Rows of retired tokens are overwritten in place, never left in free pages.
