@@ -160,6 +160,21 @@ describe('the retry loop', () => {
     return { clock, failed, attempt, result };
   }
 
+  it('a wake source that throws ends the loop, instead of trying again without a wait', async () => {
+    const throwing: Wake = () => {
+      throw new Error('subscribe failed');
+    };
+    const { result, attempt } = run(
+      [
+        { kind: 'failed', error: new Error('503') },
+        { kind: 'settled', value: 'tokens' },
+      ],
+      { wake: throwing },
+    );
+    await expect(result).resolves.toBeUndefined();
+    expect(attempt).toHaveBeenCalledTimes(1);
+  });
+
   it('a first attempt that settles is the result', async () => {
     const { result, attempt, failed } = run([{ kind: 'settled', value: 'tokens' }]);
     await expect(result).resolves.toBe('tokens');

@@ -200,6 +200,8 @@ describe('the session storage', () => {
       'could not tell other contexts about a store change',
     ]);
     expect(logs.lines.some((line) => typeof line === 'string' && /failed/.test(line))).toBe(false);
+    // Each warning says what the channel threw.
+    expect(String((logs.lines[1] as { error?: unknown }).error)).toContain('channel closed');
   });
 
   it('a failing load rejects with a StoreError wrapping the store error', async () => {
