@@ -1,11 +1,12 @@
 /**
- * The grant request: the deadline around it, the form POST, the token endpoint's answers
- * (terminal, transient, Retry-After) and the revocation call. msw plays the server; the
- * clock is manual.
+ * The grant request: the deadline around it, the form POST and its DPoP proof, the token
+ * endpoint's answers (terminal, transient, Retry-After, DPoP retries) and the revocation call.
+ * msw plays the server; the clock is manual.
  */
 import { http, HttpResponse } from 'msw';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidTokenResponseError, RefreshRejectedError, TransientRefreshError } from '../../src/errors.ts';
+import type { DpopPort } from '../../src/dpop/types.ts';
 import type { ResolvedOptions } from '../../src/options.ts';
 import {
   parseRetryAfter,
@@ -39,6 +40,27 @@ beforeEach(() => {
     clientId: 'app',
   };
 });
+
+/**
+ * A DPoP port with a key store of one: a proof creates the key unless `ifKeyExists` is set
+ * and there is no key yet (then it resolves `undefined`, as the port's contract says).
+ */
+function keyStoreDpop(hasKey = false) {
+  const port = {
+    hasKey,
+    proofs: 0,
+    async proof(_method: string, _url: string, { ifKeyExists = false } = {}) {
+      if (ifKeyExists && !port.hasKey) return undefined;
+      port.hasKey = true;
+      return `proof-${++port.proofs}`;
+    },
+    observe: () => {},
+    isNonceChallenge: () => false,
+    send: async () => new Response(),
+    forgetKey: async () => {},
+  };
+  return port satisfies DpopPort;
+}
 
 /** The token endpoint answers `response` and records what it was sent. */
 function tokenEndpointAnswers(response: () => Response) {
@@ -182,6 +204,12 @@ describe('postForm', () => {
     expect((error as Error).cause).toBeInstanceOf(Error);
   });
 
+  it('sends no DPoP header at all when DPoP is off', async () => {
+    const requests = tokenEndpointAnswers(() => HttpResponse.json({}));
+    await postForm(context, TOKEN_URL, {}, new AbortController().signal);
+    expect(requests[0]!.headers.has('dpop')).toBe(false);
+  });
+
   it('rethrows the abort reason, not a network error, when its signal aborted', async () => {
     const controller = new AbortController();
     const reason = new Error('deadline');
@@ -235,6 +263,39 @@ describe('requestTokens', () => {
       refresh_token: 'r1',
       client_id: 'app',
     });
+  });
+
+  it('with DPoP on and no key yet, creates a key and sends its proof in the DPoP header', async () => {
+    const dpop = keyStoreDpop();
+    const requests = tokenEndpointAnswers(() => HttpResponse.json({ access_token: 'a' }));
+    await requestTokens({ ...context, dpop }, { grant_type: 'refresh_token' }, new AbortController().signal);
+    expect(dpop.hasKey).toBe(true);
+    expect(requests.map((r) => r.headers.get('dpop'))).toEqual(['proof-1']);
+  });
+
+  it('with DPoP off, a 400 use_dpop_nonce is POSTed once, not retried, and fails', async () => {
+    const requests = tokenEndpointAnswers(() => HttpResponse.json({ error: 'use_dpop_nonce' }, { status: 400 }));
+    const error = await rejection(requestTokens(context, {}, new AbortController().signal));
+    expect(error).toBeInstanceOf(TransientRefreshError);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('with DPoP on, a 500 carrying use_dpop_nonce is POSTed once, not retried', async () => {
+    const requests = tokenEndpointAnswers(() => HttpResponse.json({ error: 'use_dpop_nonce' }, { status: 500 }));
+    const error = await rejection(
+      requestTokens({ ...context, dpop: keyStoreDpop() }, {}, new AbortController().signal),
+    );
+    expect(error).toMatchObject({ status: 500 });
+    expect(error).toBeInstanceOf(TransientRefreshError);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('with DPoP off, a 400 invalid_dpop_proof is terminal: RefreshRejectedError', async () => {
+    const requests = tokenEndpointAnswers(() => HttpResponse.json({ error: 'invalid_dpop_proof' }, { status: 400 }));
+    const error = await rejection(requestTokens(context, {}, new AbortController().signal));
+    expect(error).toBeInstanceOf(RefreshRejectedError);
+    expect(error).toMatchObject({ oauthError: 'invalid_dpop_proof', status: 400, transient: false });
+    expect(requests).toHaveLength(1);
   });
 
   it('a 2xx answer that is not JSON is a transient InvalidTokenResponseError', async () => {
@@ -375,6 +436,35 @@ describe('revokeRefreshToken', () => {
       { token: 'r1', token_type_hint: 'refresh_token', client_id: 'app' },
     ]);
     expect(warnings).toEqual([]);
+  });
+
+  it('with DPoP on and no key in the store, sends no proof and creates no key', async () => {
+    const dpop = keyStoreDpop();
+    const requests: SeenRequest[] = [];
+    server.use(
+      http.post(REVOKE_URL, async ({ request }) => {
+        requests.push(await seen(request));
+        return new HttpResponse(null, { status: 200 });
+      }),
+    );
+    await revokeRefreshToken({ ...options(REVOKE_URL), dpop } as ResolvedOptions, 'r1');
+    expect(requests).toHaveLength(1);
+    expect(requests[0]!.headers.has('dpop')).toBe(false);
+    expect(dpop.hasKey).toBe(false);
+    expect(warnings).toEqual([]);
+  });
+
+  it('with DPoP on and a key in the store, sends its proof', async () => {
+    const dpop = keyStoreDpop(true);
+    const requests: SeenRequest[] = [];
+    server.use(
+      http.post(REVOKE_URL, async ({ request }) => {
+        requests.push(await seen(request));
+        return new HttpResponse(null, { status: 200 });
+      }),
+    );
+    await revokeRefreshToken({ ...options(REVOKE_URL), dpop } as ResolvedOptions, 'r1');
+    expect(requests.map((r) => r.headers.get('dpop'))).toEqual(['proof-1']);
   });
 
   it('does nothing without a revocation endpoint', async () => {
