@@ -187,3 +187,10 @@ describe('discoverEndpoints: failures', () => {
     expect(error).toMatchObject({ message: `Could not read ${WELL_KNOWN}`, transient: true });
   });
 });
+
+describe('discoverEndpoints: endpoint values that are not strings', () => {
+  it('refuses a token_endpoint given as an array, even one whose only element is a good URL', async () => {
+    serve(WELL_KNOWN, () => HttpResponse.json({ ...metadata, token_endpoint: [metadata.token_endpoint] }));
+    await failure(ISSUER);
+  });
+});

@@ -148,3 +148,14 @@ describe('isTransientError', () => {
     expect(isTransientError(value)).toBe(false);
   });
 });
+
+describe('SessionExpiredError: messages and the default reason', () => {
+  it('says which end it was, and is signedOut when no reason is given', () => {
+    expect(new SessionExpiredError('sessionReplaced').message).toBe('The session this request was made for has ended');
+    expect(new SessionExpiredError('disposed').message).toBe('Session manager disposed');
+    expect(new SessionExpiredError()).toMatchObject({
+      reason: 'signedOut',
+      message: 'The session has ended: signed out',
+    });
+  });
+});

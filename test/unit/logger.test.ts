@@ -170,3 +170,10 @@ describe('silentLogger', () => {
     expect(writes.every((write) => write.mock.calls.length === 0)).toBe(true);
   });
 });
+
+describe('redact: values that are not objects', () => {
+  it('passes undefined, numbers, booleans and functions through as they are', () => {
+    const callback = () => {};
+    expect(redact({ a: undefined, b: 1, c: true, d: callback })).toEqual({ a: undefined, b: 1, c: true, d: callback });
+  });
+});

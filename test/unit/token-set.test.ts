@@ -468,3 +468,16 @@ describe('fromStoredSession: what it refuses', () => {
     expect(fromStoredSession(value)).toBeNull();
   });
 });
+
+describe('parseTokenResponse: edges of expiry and token type', () => {
+  it('a JWT lifetime of exactly the leeway (1 s) is no usable expiry', () => {
+    const access = unsignedJwt({ iat: seconds, exp: seconds + 1 });
+    expect(parseTokenResponse({ access_token: access }, NOW).accessTokenExpiresAt).toBeNull();
+  });
+
+  it('with DPoP on, an unknown token_type is named as unsupported, not taken for Bearer', () => {
+    expect(() => parseTokenResponse({ access_token: 'opaque', token_type: 'MAC' }, NOW, undefined, true)).toThrow(
+      new InvalidTokenResponseError('Unsupported token_type "MAC"'),
+    );
+  });
+});

@@ -158,3 +158,10 @@ describe('WebStorageTokenStore', () => {
     });
   });
 });
+
+describe('WebStorageTokenStore: its id', () => {
+  it('names the storage key, so stores on one key share a lock and a channel', () => {
+    expect(new WebStorageTokenStore({ storage: memoryStorage() }).id).toBe('web-storage:session-keeper');
+    expect(new WebStorageTokenStore({ storage: memoryStorage(), key: 'app' }).id).toBe('web-storage:app');
+  });
+});
