@@ -438,8 +438,8 @@ describe('revokeRefreshToken', () => {
     expect(warnings).toEqual([]);
   });
 
-  it('with DPoP on and no key in the store, sends no proof and creates no key', async () => {
-    const dpop = keyStoreDpop();
+  /** Revokes `r1` with `dpop` as the session's DPoP port; what the endpoint was sent. */
+  async function revokeWithDpop(dpop: ReturnType<typeof keyStoreDpop>): Promise<SeenRequest[]> {
     const requests: SeenRequest[] = [];
     server.use(
       http.post(REVOKE_URL, async ({ request }) => {
@@ -448,6 +448,12 @@ describe('revokeRefreshToken', () => {
       }),
     );
     await revokeRefreshToken({ ...options(REVOKE_URL), dpop } as ResolvedOptions, 'r1');
+    return requests;
+  }
+
+  it('with DPoP on and no key in the store, sends no proof and creates no key', async () => {
+    const dpop = keyStoreDpop();
+    const requests = await revokeWithDpop(dpop);
     expect(requests).toHaveLength(1);
     expect(requests[0]!.headers.has('dpop')).toBe(false);
     expect(dpop.hasKey).toBe(false);
@@ -456,14 +462,7 @@ describe('revokeRefreshToken', () => {
 
   it('with DPoP on and a key in the store, sends its proof', async () => {
     const dpop = keyStoreDpop(true);
-    const requests: SeenRequest[] = [];
-    server.use(
-      http.post(REVOKE_URL, async ({ request }) => {
-        requests.push(await seen(request));
-        return new HttpResponse(null, { status: 200 });
-      }),
-    );
-    await revokeRefreshToken({ ...options(REVOKE_URL), dpop } as ResolvedOptions, 'r1');
+    const requests = await revokeWithDpop(dpop);
     expect(requests.map((r) => r.headers.get('dpop'))).toEqual(['proof-1']);
   });
 
