@@ -11,6 +11,7 @@ import { generateDpopKeys } from '../src/dpop/keys.ts';
 import type { DpopSigner, DpopSignerStore } from '../src/dpop/types.ts';
 import { ConfigurationError } from '../src/errors.ts';
 import { SessionManager } from '../src/ky-session-manager.ts';
+import type { SessionManagerOptions } from '../src/options.ts';
 import { inProcessLock } from '../src/ports/lock.ts';
 import { silentLogger } from '../src/ports/logger.ts';
 import { MemoryTokenStore } from '../src/ports/token-store.ts';
@@ -211,11 +212,10 @@ describe('a session whose DPoP key is a native signer', () => {
   });
   afterEach(() => mock.resetHandlers());
 
-  it('refreshes, calls the API and revokes with proofs from the signer; sign-out clears the keystore', async () => {
-    const keystore = nativeKeystore();
-    const session = new SessionManager({
+  /** A session on the test's clock whose DPoP key is `keystore`'s signer. */
+  const signerSession = (keystore: ReturnType<typeof nativeKeystore>, extra: Partial<SessionManagerOptions> = {}) =>
+    new SessionManager({
       tokenEndpoint: DPOP_TOKEN_URL,
-      revocationEndpoint: DPOP_REVOKE_URL,
       clientId: 'test-app',
       store: new MemoryTokenStore(),
       clock,
@@ -224,7 +224,12 @@ describe('a session whose DPoP key is a native signer', () => {
       network: new ManualNetwork(),
       broadcast: false,
       dpop: { signer: keystore },
+      ...extra,
     });
+
+  it('refreshes, calls the API and revokes with proofs from the signer; sign-out clears the keystore', async () => {
+    const keystore = nativeKeystore();
+    const session = signerSession(keystore, { revocationEndpoint: DPOP_REVOKE_URL });
     const jkt = await session.dpop!.proof('POST', DPOP_TOKEN_URL).then(async (proof) => {
       return calculateJwkThumbprint(decodeProtectedHeader(proof!).jwk!);
     });
@@ -245,17 +250,7 @@ describe('a session whose DPoP key is a native signer', () => {
 
   it('a signer that fails (the plugin not ready) fails the request, not the session', async () => {
     const keystore = nativeKeystore();
-    const session = new SessionManager({
-      tokenEndpoint: DPOP_TOKEN_URL,
-      clientId: 'test-app',
-      store: new MemoryTokenStore(),
-      clock,
-      lock: inProcessLock(),
-      lifecycle: new ManualLifecycle(),
-      network: new ManualNetwork(),
-      broadcast: false,
-      dpop: { signer: keystore },
-    });
+    const session = signerSession(keystore);
     await session.setTokens(server.issue(await dpop({ signer: keystore }).thumbprint()));
     const signer = keystore.current()!;
     const sign = signer.sign.bind(signer);
