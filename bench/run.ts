@@ -114,6 +114,17 @@ function gitCommit(): string {
 const loadBefore = loadavg();
 const PROOF_ROUNDS = { rounds: quick ? 1 : 5, perRound: 2000 };
 
+/** One client's steady-state runs: requests/s (spread), p50 and p99 ms over every request, failures. */
+function throughputCells(runs: readonly SteadyResult[]): string[] {
+  const latencies = sorted(runs.flatMap((r) => r.latenciesMs));
+  return [
+    spread(runs.map((r) => r.requestsPerSecond)),
+    fmt(percentile(latencies, 50), 2),
+    fmt(percentile(latencies, 99), 2),
+    String(runs.reduce((sum, r) => sum + r.failed, 0)),
+  ];
+}
+
 /**
  * The DPoP pair: session-keeper's ky client with and without DPoP, in one run, against the
  * reference server with DPoP on (bench/dpop.ts). Returns its section of RESULTS.md.
@@ -149,13 +160,9 @@ async function dpopSection(): Promise<{ markdown: string; cpuRatio: number; cost
   const costUs = cpu(dpopSession.name) - cpu(bearer);
   const rows = kinds.map((kind) => {
     const runs = results.get(kind.name)!;
-    const latencies = sorted(runs.flatMap((r) => r.latenciesMs));
     return [
       kind.name,
-      spread(runs.map((r) => r.requestsPerSecond)),
-      fmt(percentile(latencies, 50), 2),
-      fmt(percentile(latencies, 99), 2),
-      String(runs.reduce((sum, r) => sum + r.failed, 0)),
+      ...throughputCells(runs),
       ratio(rps(kind.name), rps(bearer)),
       spread(runs.map((r) => r.cpuUsPerRequest)),
       ratio(cpu(kind.name), cpu(bearer)),
@@ -361,14 +368,10 @@ const steadyTable = table(
   ],
   steadyKinds.map((kind) => {
     const runs = steadyResults.get(kind.name)!;
-    const latencies = sorted(runs.flatMap((r: SteadyResult) => r.latenciesMs));
     const rps = steadyRps(kind.name);
     return [
       kind.name,
-      spread(runs.map((r) => r.requestsPerSecond)),
-      fmt(percentile(latencies, 50), 2),
-      fmt(percentile(latencies, 99), 2),
-      String(runs.reduce((sum, r) => sum + r.failed, 0)),
+      ...throughputCells(runs),
       ratio(rps, steadyRps(rawKy.name)),
       ratio(rps, steadyRps(rawFetch.name)),
       spread(runs.map((r) => r.cpuUsPerRequest)),
